@@ -1,0 +1,116 @@
+"""Process configuration, read once from the environment.
+
+Everything has a working default for the local demo (`make run`): a SQLite file and the
+local Asterisk chroot. Production points the same settings at PostgreSQL and an existing
+Asterisk. Generated secrets (Flask key, ARI/AMI passwords) live in `<data_dir>/secrets.json`
+with mode 0600 so they survive restarts and never sit in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CHROOT = Path("/var/cache/mis-telephony/asterisk22-sid")
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def load_secrets(data_dir: Path) -> dict[str, str]:
+    """Return the persisted generated secrets, creating any that are missing."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secrets.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = ("flask_secret_key", "ari_password", "ami_secret")
+    changed = False
+    for key in wanted:
+        if not stored.get(key):
+            stored[key] = secrets.token_urlsafe(24)
+            changed = True
+    if changed:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return stored
+
+
+@dataclass(frozen=True)
+class PbxConfig:
+    """Where the Asterisk we drive lives and how to reach it."""
+
+    mode: str  # "local": our chroot runtime; "external": an existing Asterisk
+    chroot: Path
+    conf_dir: Path  # where rendered configs are written
+    ari_url: str
+    ari_user: str
+    ari_password: str = field(repr=False)
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "mis"
+    ami_secret: str = field(default="", repr=False)
+    http_port: int = 8088
+    ari_app: str = "clinic"
+    agi_port: int = 4573
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str
+    secret_key: str = field(repr=False)
+    web_host: str
+    web_port: int
+    hooks_port: int
+    pbx: PbxConfig
+
+    @classmethod
+    def from_env(cls) -> Config:
+        data_dir = Path(_env("MIS_DATA_DIR", str(Path.cwd() / "var"))).resolve()
+        stored = load_secrets(data_dir)
+        mode = _env("MIS_PBX_MODE", "local")
+        if mode not in ("local", "external"):
+            raise SystemExit("MIS_PBX_MODE must be 'local' or 'external'")
+        chroot = Path(_env("MIS_PBX_CHROOT", str(DEFAULT_CHROOT)))
+        default_conf = chroot / "etc/asterisk" if mode == "local" else Path("/etc/asterisk")
+        http_port = _env_int("MIS_ARI_PORT", 8088)
+        pbx = PbxConfig(
+            mode=mode,
+            chroot=chroot,
+            conf_dir=Path(_env("MIS_ASTERISK_CONF_DIR", str(default_conf))),
+            ari_url=_env("MIS_ARI_URL", f"http://127.0.0.1:{http_port}/ari"),
+            ari_user=_env("MIS_ARI_USER", "mis"),
+            ari_password=_env("MIS_ARI_PASSWORD", stored["ari_password"]),
+            ami_host=_env("MIS_AMI_HOST", "127.0.0.1"),
+            ami_port=_env_int("MIS_AMI_PORT", 5038),
+            ami_user=_env("MIS_AMI_USER", "mis"),
+            ami_secret=_env("MIS_AMI_SECRET", stored["ami_secret"]),
+            http_port=http_port,
+            ari_app=_env("MIS_ARI_APP", "clinic"),
+            agi_port=_env_int("MIS_AGI_PORT", 4573),
+        )
+        return cls(
+            data_dir=data_dir,
+            database_url=_env("DATABASE_URL", f"sqlite:///{data_dir / 'mis.db'}"),
+            secret_key=_env("MIS_SECRET_KEY", stored["flask_secret_key"]),
+            web_host=_env("MIS_WEB_HOST", "127.0.0.1"),
+            web_port=_env_int("MIS_WEB_PORT", 8000),
+            hooks_port=_env_int("MIS_HOOKS_PORT", 55055),
+            pbx=pbx,
+        )

@@ -1,0 +1,32 @@
+"""The clinic's own settings: one row, edited on «ЛПУ → Параметры»."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clinic.models.base import Base, Timestamped
+
+
+class ClinicSettings(Timestamped, Base):
+    __tablename__ = "clinic_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # «Реквизиты»
+    name: Mapped[str] = mapped_column(String(200), default="Клиника")
+    full_name: Mapped[str] = mapped_column(String(400), default="")
+    address: Mapped[str] = mapped_column(String(400), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Moscow")
+    # «Сервис»: SMS gateway
+    sms_api_key: Mapped[str] = mapped_column(String(128), default="")
+    sms_sender: Mapped[str] = mapped_column(String(11), default="")
+    # «Сервис»: IP-телефония
+    sip_domain: Mapped[str] = mapped_column(String(253), default="127.0.0.1")
+    sip_port: Mapped[int] = mapped_column(Integer, default=5060)
+    rtp_start: Mapped[int] = mapped_column(Integer, default=10000)
+    rtp_end: Mapped[int] = mapped_column(Integer, default=10999)
+    # «Безопасность»
+    lockout_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    lockout_attempts: Mapped[int] = mapped_column(Integer, default=10)
+    strong_passwords: Mapped[bool] = mapped_column(Boolean, default=False)

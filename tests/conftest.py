@@ -1,0 +1,56 @@
+"""Shared fixtures: a migrated database per test session (SQLite file, or PostgreSQL when
+DATABASE_URL is set), a clean set of tables per test, and a Config that points at it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic.config import Config
+from clinic.db import make_engine, make_session_factory, migrate
+from clinic.models import Base
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mis-data")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> str:
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{data_dir / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    if not database_url.startswith("sqlite"):
+        # Start PostgreSQL runs from an empty schema so migrations are exercised for real.
+        eng = make_engine(database_url)
+        with eng.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        eng.dispose()
+    migrate(database_url)
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture()
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory over freshly emptied tables."""
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    yield make_session_factory(engine)
+
+
+@pytest.fixture()
+def config(data_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Config:
+    monkeypatch.setenv("MIS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return Config.from_env()

@@ -1,0 +1,12 @@
+"""Public blueprint served on the hooks listener (:55055). Gateways call it; no session."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    return jsonify(status="ok")
