@@ -77,6 +77,7 @@ class Config:
     secret_key: str = field(repr=False)
     web_host: str
     web_port: int
+    hooks_host: str
     hooks_port: int
     pbx: PbxConfig
 
@@ -111,6 +112,7 @@ class Config:
             secret_key=_env("MIS_SECRET_KEY", stored["flask_secret_key"]),
             web_host=_env("MIS_WEB_HOST", "127.0.0.1"),
             web_port=_env_int("MIS_WEB_PORT", 8000),
+            hooks_host=_env("MIS_HOOKS_HOST", "127.0.0.1"),
             hooks_port=_env_int("MIS_HOOKS_PORT", 55055),
             pbx=pbx,
         )

@@ -30,7 +30,9 @@ def sip_md5_cred(sip_id: str, password: str, realm: str = SIP_REALM) -> str:
     return hashlib.md5(f"{sip_id}:{realm}:{password}".encode()).hexdigest()  # noqa: S324 (SIP digest)
 
 
-def weak_password_reason(password: str, *, login: str = "", extension: str = "", strict: bool = True) -> str | None:
+def weak_password_reason(
+    password: str, *, login: str = "", extension: str = "", strict: bool = True
+) -> str | None:
     """Why `password` is too weak (Russian), or None. Used for SIP and, when required, login passwords."""
     if len(password) < 8:
         return "Пароль должен содержать не менее 8 символов"

@@ -1,0 +1,130 @@
+"""`mis-telephony run` (what `make run` calls): the whole demo system in one foreground command.
+
+Order: migrate → seed → local Asterisk (provision once, render config, start) → web and
+hooks as child processes → print URLs and logins → wait. Ctrl-C or SIGTERM stops the
+children, then Asterisk, and leaves no process behind. If any child dies, everything stops
+and the exit code says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import date
+
+from clinic.config import Config
+from clinic.db import make_engine, make_session_factory, migrate
+from clinic.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+log = logging.getLogger("mis-telephony")
+
+
+def _wait_http(url: str, deadline_s: float, child: subprocess.Popen[bytes]) -> None:
+    """Poll `url` until it answers (any HTTP status) or the child exits or time runs out."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if child.poll() is not None:
+            raise RuntimeError(f"процесс завершился с кодом {child.returncode} до готовности {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            threading.Event().wait(0.1)  # poll interval, not synchronisation
+    raise RuntimeError(f"{url} не ответил за {deadline_s:.0f} с")
+
+
+def _spawn(command: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "launcher.cli", command, "--port", str(port)],
+        env=os.environ.copy(),
+    )
+
+
+def _print_banner(config: Config) -> None:
+    web = f"http://{config.web_host}:{config.web_port}"
+    lines = [
+        "",
+        "mis-telephony запущена",
+        f"  Веб-интерфейс:     {web}/login",
+        f"  REST API:          {web}/api/v1/openapi.json",
+        f"  Приём вебхуков:    http://{config.hooks_host}:{config.hooks_port}/healthz",
+        f"  Asterisk ARI:      {config.pbx.ari_url}/asterisk/info (пользователь {config.pbx.ari_user})",
+        "  SIP:               127.0.0.1:5060/udp (пароль SIP см. ниже)",
+        "",
+        "  Демо-пользователи (логин / пароль):",
+    ]
+    for u in DEMO_USERS:
+        sip = f", доб. {u.extension}, SIP {u.extension} / {u.sip_password}" if u.extension else ""
+        lines.append(f"    {u.login} / {DEMO_PASSWORD}  ({u.full_name}{sip})")
+    lines += ["", "  Ctrl-C останавливает всё.", ""]
+    print("\n".join(lines), flush=True)
+
+
+def run_all(config: Config) -> int:
+    from asterisk_conf.apply import apply_from_db
+
+    from asterisk_conf import runtime
+
+    migrate(config.database_url)
+    factory = make_session_factory(make_engine(config.database_url))
+    counts = seed_demo(factory, date.today())
+    log.info("демо-данные: %s", counts)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    children: list[subprocess.Popen[bytes]] = []
+    pbx_started = False
+    code = 0
+    try:
+        if config.pbx.mode == "local":
+            runtime.provision(config.pbx)
+        result = apply_from_db(config, factory, author_id=None, reload=False)
+        if not result.ok:
+            raise RuntimeError(result.message)
+        if config.pbx.mode == "local":
+            runtime.start(config.pbx, config.data_dir)
+            pbx_started = True
+        web = _spawn("web", config.web_port)
+        hooks = _spawn("hooks", config.hooks_port)
+        children = [web, hooks]
+        _wait_http(f"http://{config.web_host}:{config.web_port}/login", 30, web)
+        _wait_http(f"http://{config.hooks_host}:{config.hooks_port}/healthz", 30, hooks)
+        _print_banner(config)
+        while not stop.wait(0.5):
+            dead = [c for c in children if c.poll() is not None]
+            if dead:
+                log.error("процесс %s завершился с кодом %s", dead[0].args, dead[0].returncode)
+                code = 1
+                break
+    except Exception as exc:  # report, then still tear everything down
+        log.error("запуск не удался: %s", exc)
+        code = 1
+    finally:
+        _stop_children(children)
+        if pbx_started:
+            runtime.stop(config.pbx, config.data_dir)
+        log.info("остановлено")
+    return code
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
