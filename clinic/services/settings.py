@@ -1,0 +1,256 @@
+"""«ЛПУ → Параметры»: reading, validating and saving the single ClinicSettings row.
+
+Used by the admin page and the REST API alike. `update_settings` takes only the fields it is
+given (a PATCH), validates all of them together with the stored values they depend on (the
+RTP range, the SIP port against it) and changes nothing unless everything is valid.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from zoneinfo import available_timezones
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinic.models import ClinicSettings
+from clinic.phones import PhoneError, normalize
+from clinic.services import ValidationError, as_text, parse_bool, parse_int
+
+# Tabs of the page, in the order of the original «Элемент справочника» dialog.
+REQUISITES_FIELDS = ("name", "full_name", "address", "phone", "timezone")
+SERVICE_FIELDS = ("sms_api_key", "sms_sender", "sip_domain", "sip_port", "rtp_start", "rtp_end")
+SECURITY_FIELDS = ("lockout_enabled", "lockout_attempts", "strong_passwords")
+ALL_FIELDS = REQUISITES_FIELDS + SERVICE_FIELDS + SECURITY_FIELDS
+
+# Changing any of these changes what Asterisk must be configured with (pjsip.conf, rtp.conf).
+TELEPHONY_FIELDS = frozenset({"sip_domain", "sip_port", "rtp_start", "rtp_end"})
+
+# Set (truthy) together with an empty key to remove the stored SMS key; an empty key alone
+# means "keep the stored one", because the page never echoes the key back.
+CLEAR_SMS_KEY = "sms_api_key_clear"
+
+LABELS = {
+    "name": "Наименование",
+    "full_name": "Наименование полное",
+    "address": "Адрес",
+    "phone": "Телефон",
+    "timezone": "Часовой пояс",
+    "sms_api_key": "Ключ СМС-шлюза",
+    "sms_sender": "Имя отправителя СМС",
+    "sip_domain": "Домен SIP",
+    "sip_port": "Порт SIP",
+    "rtp_start": "RTP с",
+    "rtp_end": "RTP по",
+    "lockout_enabled": "Блокировать учетные записи пользователей",
+    "lockout_attempts": "Количество попыток ввода пароля",
+    "strong_passwords": "Требовать строгий пароль",
+}
+
+# Time zones of Russia, offered first in the page's list; any IANA zone is accepted.
+RUSSIAN_TIMEZONES = (
+    ("Europe/Kaliningrad", "Калининград (МСК−1)"),
+    ("Europe/Moscow", "Москва (МСК)"),
+    ("Europe/Samara", "Самара (МСК+1)"),
+    ("Asia/Yekaterinburg", "Екатеринбург (МСК+2)"),
+    ("Asia/Omsk", "Омск (МСК+3)"),
+    ("Asia/Novosibirsk", "Новосибирск (МСК+4)"),
+    ("Asia/Krasnoyarsk", "Красноярск (МСК+4)"),
+    ("Asia/Irkutsk", "Иркутск (МСК+5)"),
+    ("Asia/Yakutsk", "Якутск (МСК+6)"),
+    ("Asia/Vladivostok", "Владивосток (МСК+7)"),
+    ("Asia/Magadan", "Магадан (МСК+8)"),
+    ("Asia/Kamchatka", "Петропавловск-Камчатский (МСК+9)"),
+)
+
+LOCKOUT_ATTEMPTS_MAX = 100
+_TEXT_LIMITS = {"name": 200, "full_name": 400, "address": 400}
+_SMS_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
+# sms.ru alpha sender: up to 11 characters, Latin letters, digits and a few signs ("company.com").
+_SMS_SENDER = re.compile(r"[A-Za-z0-9 .\-_!]{1,11}")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+@dataclass(frozen=True)
+class SettingsUpdate:
+    """What `update_settings` changed; `warnings` are advice that did not block saving."""
+
+    changed: frozenset[str]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def telephony_changed(self) -> bool:
+        return bool(self.changed & TELEPHONY_FIELDS)
+
+
+def get_settings(session: Session) -> ClinicSettings:
+    """The clinic's settings row, created with defaults on first use."""
+    row = session.scalars(select(ClinicSettings).order_by(ClinicSettings.id).limit(1)).first()
+    if row is None:
+        row = ClinicSettings()
+        session.add(row)
+        session.flush()  # fills the column defaults in
+
+    return row
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_host(value: str) -> bool:
+    """A DNS host name (RFC 1123, Latin letters) or an IPv4/IPv6 address."""
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if not name or len(name) > 253:
+        return False
+    labels = name.split(".")
+    # An all-digit last label means a mistyped IP address ("10.0.0.300"), not a host name.
+    return all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def _port(value: object, label: str) -> tuple[int | None, str | None]:
+    number = parse_int(value)
+    if number is None:
+        return None, f"{label}: укажите целое число от 1 до 65535"
+    if not 1 <= number <= 65535:
+        return None, f"{label}: порт должен быть в диапазоне от 1 до 65535"
+    return number, None
+
+
+def validate_settings(
+    current: ClinicSettings, data: Mapping[str, object]
+) -> tuple[dict[str, object], list[str]]:
+    """Check the given fields; return (clean values to assign, warnings) or raise ValidationError.
+
+    Fields absent from `data` keep their stored values and are not checked on their own,
+    but the stored values take part in cross-field rules (RTP range, SIP port).
+    """
+    clean: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    warnings: list[str] = []
+
+    for field, limit in _TEXT_LIMITS.items():
+        if field in data:
+            text = as_text(data[field])
+            if field == "name" and not text:
+                errors[field] = "Укажите наименование ЛПУ"
+            elif len(text) > limit:
+                errors[field] = f"{LABELS[field]}: не длиннее {limit} символов"
+            else:
+                clean[field] = text
+
+    if "phone" in data:
+        text = as_text(data["phone"])
+        if not text:
+            clean["phone"] = ""
+        else:
+            try:
+                clean["phone"] = normalize(text)
+            except PhoneError as exc:
+                errors["phone"] = str(exc)
+
+    if "timezone" in data:
+        text = as_text(data["timezone"])
+        if text in _timezones():
+            clean["timezone"] = text
+        else:
+            errors["timezone"] = "Выберите часовой пояс из списка"
+
+    if parse_bool(data.get(CLEAR_SMS_KEY)):
+        clean["sms_api_key"] = ""
+    elif "sms_api_key" in data:
+        key = as_text(data["sms_api_key"])
+        if key and not _SMS_KEY.fullmatch(key):
+            errors["sms_api_key"] = (
+                "Ключ СМС-шлюза: от 8 до 128 символов — латинские буквы, цифры и дефис "
+                "(скопируйте «Ваш api_id» из личного кабинета sms.ru)"
+            )
+        elif key:
+            clean["sms_api_key"] = key
+
+    if "sms_sender" in data:
+        sender = as_text(data["sms_sender"])
+        if sender and not (_SMS_SENDER.fullmatch(sender) and re.search(r"[A-Za-z]", sender)):
+            errors["sms_sender"] = (
+                "Имя отправителя: до 11 символов — латинские буквы (хотя бы одна), цифры, "
+                "пробел и знаки . - _ !"
+            )
+        else:
+            clean["sms_sender"] = sender
+
+    if "sip_domain" in data:
+        domain = as_text(data["sip_domain"])
+        if not domain:
+            errors["sip_domain"] = "Укажите домен SIP: адрес машины, где установлена телефония"
+        elif not is_host(domain):
+            errors["sip_domain"] = (
+                "Домен SIP: укажите имя хоста латинскими буквами (например, pbx.clinic.ru) или IP-адрес"
+            )
+        else:
+            clean["sip_domain"] = domain.lower()
+
+    ports: dict[str, int | None] = {}
+    for field in ("sip_port", "rtp_start", "rtp_end"):
+        if field in data:
+            number, error = _port(data[field], LABELS[field])
+            if error:
+                errors[field] = error
+            else:
+                clean[field] = number
+            ports[field] = number
+        else:
+            ports[field] = getattr(current, field)
+    start, end, sip_port = ports["rtp_start"], ports["rtp_end"], ports["sip_port"]
+    if start is not None and end is not None:
+        if start >= end:
+            errors.setdefault("rtp_end", "RTP: порт «по» должен быть больше порта «с»")
+        elif sip_port is not None and start <= sip_port <= end:
+            errors.setdefault(
+                "sip_port", f"Порт SIP {sip_port} не должен попадать в диапазон RTP {start}–{end}"
+            )
+        elif "rtp_start" in clean and start % 2:
+            warnings.append(
+                "RTP с: рекомендуется чётный номер порта (RTP занимает чётные порты, RTCP — нечётные)"
+            )
+
+    for field in ("lockout_enabled", "strong_passwords"):
+        if field in data:
+            flag = parse_bool(data[field])
+            if flag is None:
+                errors[field] = f"{LABELS[field]}: некорректное значение"
+            else:
+                clean[field] = flag
+
+    if "lockout_attempts" in data:
+        attempts = parse_int(data["lockout_attempts"])
+        if attempts is None or not 1 <= attempts <= LOCKOUT_ATTEMPTS_MAX:
+            errors["lockout_attempts"] = (
+                f"Количество попыток ввода пароля: целое число от 1 до {LOCKOUT_ATTEMPTS_MAX}"
+            )
+        else:
+            clean["lockout_attempts"] = attempts
+
+    if errors:
+        raise ValidationError(errors)
+    return clean, warnings
+
+
+def update_settings(session: Session, data: Mapping[str, object]) -> SettingsUpdate:
+    """Validate and apply the given fields to the settings row (flushed, not committed)."""
+    row = get_settings(session)
+    clean, warnings = validate_settings(row, data)
+    changed = frozenset(field for field, value in clean.items() if getattr(row, field) != value)
+    for field in changed:
+        setattr(row, field, clean[field])
+    session.flush()
+    return SettingsUpdate(changed=changed, warnings=tuple(warnings))
