@@ -1,0 +1,311 @@
+"""Render → validate → write → reload → check; roll back on a failed check.
+
+Every call records one ConfigRevision:
+- "rejected": the templates did not render or the result failed validation; nothing written;
+- "applied": written, reloaded, and Asterisk shows every expected endpoint and extension;
+- "failed": written and reloaded, but the check failed; the files that were there before
+  (what the running Asterisk had loaded) are restored and reloaded again.
+
+Revisions keep the rendered files with the ARI/AMI secrets masked, so the audit trail never
+holds them; the rollback therefore uses the on-disk snapshot taken just before writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_conf import runtime
+from asterisk_conf.render import FILES, TEMPLATE_DIR, PbxInput, RenderError, config_tag, load_input, render
+from asterisk_conf.validate import validate
+from clinic import ami
+from clinic.config import Config, PbxConfig
+from clinic.db import transaction
+from clinic.models import REVISION_APPLIED, REVISION_FAILED, REVISION_REJECTED, ConfigRevision
+from clinic.pbx_port import ApplyResult, PbxApplier
+
+log = logging.getLogger(__name__)
+
+# What to ask Asterisk after a file changed. modules.conf only matters at start.
+RELOAD = {
+    "logger.conf": "logger reload",
+    "http.conf": "module reload http",
+    "ari.conf": "module reload res_ari.so",
+    "manager.conf": "manager reload",
+    "rtp.conf": "module reload res_rtp_asterisk.so",
+    "musiconhold.conf": "module reload res_musiconhold.so",
+    "pjsip.conf": "module reload res_pjsip.so",
+    "extensions.conf": "dialplan reload",
+}
+CHECK_DEADLINE = 2.0  # seconds for a reloaded config to show up in AMI
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "********")
+    return text
+
+
+# ---------------------------------------------------------------- files
+
+
+def _owner(pbx: PbxConfig) -> tuple[int, int] | None:
+    if pbx.mode == "local":
+        return runtime.chroot_ids(pbx.chroot)
+    return None
+
+
+def write_atomic(path: Path, text: str, owner: tuple[int, int] | None) -> None:
+    """tmp file in the same folder + rename: Asterisk never reads a half-written file."""
+    tmp = path.with_name(f".{path.name}.mis-tmp")
+    existing = path.stat() if path.exists() else None
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    # the files hold the ARI/AMI secrets: readable by Asterisk's user only
+    os.chmod(tmp, 0o640)
+    if owner is None and existing is not None:
+        owner = (existing.st_uid, existing.st_gid)
+    if owner is not None and os.geteuid() == 0:
+        os.chown(tmp, *owner)
+    os.replace(tmp, path)
+
+
+def snapshot(conf_dir: Path, names: tuple[str, ...] = FILES) -> dict[str, str | None]:
+    """Current contents (None = absent) of the files we are about to write."""
+    out: dict[str, str | None] = {}
+    for name in names:
+        path = conf_dir / name
+        out[name] = path.read_text(encoding="utf-8", errors="replace") if path.exists() else None
+    return out
+
+
+def write_files(pbx: PbxConfig, files: dict[str, str | None]) -> list[str]:
+    """Write (or remove, for None) the files; return the names whose content changed."""
+    pbx.conf_dir.mkdir(parents=True, exist_ok=True)
+    owner = _owner(pbx)
+    changed: list[str] = []
+    for name, text in files.items():
+        path = pbx.conf_dir / name
+        old = path.read_text(encoding="utf-8", errors="replace") if path.exists() else None
+        if old == text:
+            continue
+        if text is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, text, owner)
+        changed.append(name)
+    return changed
+
+
+@contextmanager
+def _apply_lock(config: Config) -> Iterator[None]:
+    # Two admins pressing «Применить» at once must not interleave write/reload/rollback.
+    lock_path = config.data_dir / "pbx-apply.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- render + validate
+
+
+@dataclass(frozen=True)
+class Prepared:
+    files: dict[str, str] | None
+    problems: list[str]
+    inp: PbxInput | None
+
+
+def prepare(
+    config: Config, session_factory: sessionmaker[Session], template_dir: Path = TEMPLATE_DIR
+) -> Prepared:
+    try:
+        inp = load_input(config, session_factory)
+        files = render(inp, template_dir)
+    except RenderError as exc:
+        return Prepared(None, [str(exc)], None)
+    problems = validate(files)
+    return Prepared(files, problems, inp)
+
+
+def write_initial(
+    config: Config, session_factory: sessionmaker[Session], template_dir: Path = TEMPLATE_DIR
+) -> list[str]:
+    """Write the DB's config without reloading: used before the first start, so Asterisk
+    boots with ARI/AMI enabled and the clinic's phones. Raises RenderError when invalid."""
+    prep = prepare(config, session_factory, template_dir)
+    if prep.files is None or prep.problems:
+        raise RenderError("; ".join(prep.problems))
+    return write_files(config.pbx, dict(prep.files))
+
+
+# ---------------------------------------------------------------- reload + check
+
+
+async def _reload(client: ami.AmiClient, changed: list[str]) -> None:
+    for name in changed:
+        cmd = RELOAD.get(name)
+        if cmd is not None:  # modules.conf: only read at start
+            await client.command(cmd)
+
+
+async def _problems(client: ami.AmiClient, inp: PbxInput, tag: str | None) -> list[str]:
+    """What the running Asterisk lacks compared with the render we just wrote."""
+    problems: list[str] = []
+    want = sorted(u.sip_id for u in inp.users)
+    have = set(await client.endpoints())
+    problems += [f"абонент {ep} не загружен" for ep in want if ep not in have]
+    for ep in want:
+        if ep not in have or tag is None:
+            continue
+        detail = await client.action({"Action": "PJSIPShowEndpoint", "Endpoint": ep})
+        setvar = " ".join(m.get("SetVar", "") for m in detail if m.get("Event") == "EndpointDetail")
+        if f"MIS_CONFIG_TAG={tag}" not in setvar:
+            problems.append(f"Asterisk не принял новые настройки абонента {ep} (оставил прежние)")
+    if tag is not None:
+        got = await client.action({"Action": "Getvar", "Variable": "MIS_CONFIG_TAG"})
+        if got[0].get("Value") != tag:
+            problems.append("план набора не перезагружен (extensions.conf не принят)")
+    want_ext = {u.extension for u in inp.users}
+    if want_ext:
+        have_ext = set(await client.dialplan_extensions("clinic-internal"))
+        problems += [f"номера {ext} нет в плане набора" for ext in sorted(want_ext - have_ext)]
+    return problems
+
+
+async def _reload_and_check(
+    client: ami.AmiClient, changed: list[str], inp: PbxInput | None, tag: str | None = None
+) -> list[str]:
+    await _reload(client, changed)
+    if inp is None:
+        return []
+    deadline = time.monotonic() + CHECK_DEADLINE
+    while True:
+        problems = await _problems(client, inp, tag)
+        if not problems or time.monotonic() > deadline:
+            return problems
+        await _sleep_poll()
+
+
+async def _sleep_poll() -> None:
+    # polling with a deadline: pjsip applies a reload asynchronously on its own thread
+    await asyncio.sleep(runtime.POLL)
+
+
+def _ari_answers(pbx: PbxConfig) -> bool:
+    deadline = time.monotonic() + CHECK_DEADLINE
+    while True:
+        if runtime.ari_ready(pbx, timeout=1.0):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(runtime.POLL)
+
+
+def _pbx_reachable(config: Config) -> bool:
+    if config.pbx.mode == "local":
+        return runtime.running_pid(config) is not None
+    return True  # external: find out through AMI itself
+
+
+# ---------------------------------------------------------------- apply
+
+
+def _record(
+    session_factory: sessionmaker[Session], author_id: int | None, status: str, files: dict[str, str],
+    message: str, secrets: tuple[str, ...],
+) -> int:
+    with transaction(session_factory) as session:
+        rev = ConfigRevision(
+            author_id=author_id,
+            status=status,
+            files={k: mask_secrets(v, secrets) for k, v in files.items()},
+            message=mask_secrets(message, secrets),
+        )
+        session.add(rev)
+        session.flush()
+        return rev.id
+
+
+def apply_from_db(
+    config: Config,
+    session_factory: sessionmaker[Session],
+    author_id: int | None,
+    template_dir: Path = TEMPLATE_DIR,
+) -> ApplyResult:
+    pbx = config.pbx
+    secrets = (pbx.ari_password, pbx.ami_secret)
+    with _apply_lock(config):
+        prep = prepare(config, session_factory, template_dir)
+        if prep.files is None or prep.problems or prep.inp is None:
+            msg = "Конфигурация отклонена, Asterisk не изменён: " + "; ".join(prep.problems)
+            rid = _record(session_factory, author_id, REVISION_REJECTED, prep.files or {}, msg, secrets)
+            return ApplyResult(False, mask_secrets(msg, secrets), rid)
+        files, inp = prep.files, prep.inp
+
+        if not _pbx_reachable(config):
+            changed = write_files(pbx, dict(files))
+            msg = (f"Конфигурация записана ({len(changed)} файл(ов) изменено); Asterisk не запущен, "
+                   "она будет загружена при запуске")
+            rid = _record(session_factory, author_id, REVISION_APPLIED, files, msg, secrets)
+            return ApplyResult(True, msg, rid)
+
+        before = snapshot(pbx.conf_dir, tuple(files))
+        changed = write_files(pbx, dict(files))
+        try:
+            problems = ami.run(pbx, lambda c: _reload_and_check(c, changed, inp, config_tag(files)))
+        except ami.AmiError as exc:
+            problems = [f"нет связи с AMI ({exc})"]
+        if not problems and not _ari_answers(pbx):
+            problems = ["ARI не отвечает"]
+        if not problems:
+            msg = (f"Конфигурация применена: абонентов {len(inp.users)}, изменены файлы: "
+                   f"{', '.join(changed) or 'нет'}")
+            rid = _record(session_factory, author_id, REVISION_APPLIED, files, msg, secrets)
+            log.info("pbx config applied, revision %s", rid)
+            return ApplyResult(True, msg, rid)
+
+        # roll back to what Asterisk had before, and make it load that again
+        restored = write_files(pbx, before)
+        rollback_note = "предыдущая конфигурация восстановлена"
+        try:
+            ami.run(pbx, lambda c: _reload_and_check(c, restored, None))
+        except ami.AmiError as exc:
+            rollback_note = f"файлы восстановлены, но перезагрузка не удалась ({exc})"
+        msg = f"Проверка не пройдена: {'; '.join(problems)}; {rollback_note}"
+        rid = _record(session_factory, author_id, REVISION_FAILED, files, msg, secrets)
+        log.warning("pbx config failed the check, revision %s rolled back", rid)
+        return ApplyResult(False, mask_secrets(msg, secrets), rid)
+
+
+def make_applier(config: Config, session_factory: sessionmaker[Session]) -> PbxApplier:
+    """The callable the web app gets (clinic.pbx_port.PbxApplier)."""
+
+    def _apply(author_id: int | None) -> ApplyResult:
+        return apply_from_db(config, session_factory, author_id)
+
+    return _apply
+
+
+def ari_info(pbx: PbxConfig) -> dict[str, object]:
+    resp = httpx.get(f"{pbx.ari_url}/asterisk/info", auth=(pbx.ari_user, pbx.ari_password), timeout=2.0,
+                     trust_env=False)
+    resp.raise_for_status()
+    return resp.json()
