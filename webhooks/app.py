@@ -33,5 +33,10 @@ def create_app(
     from webhooks.api import bp as api_bp
 
     app.register_blueprint(api_bp, url_prefix="/api/v1")
-    # The UI blueprints (login, scheduler, admin) are registered here too.
+
+    from webhooks.ui import register_ui
+
+    # Login, scheduler, patients, admin pages; also the session gate and CSRF, which skip
+    # the public and api_v1 blueprints (they authenticate by signature / token).
+    register_ui(app)
     return app

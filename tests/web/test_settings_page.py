@@ -1,0 +1,299 @@
+"""«ЛПУ → Параметры»: validation with Russian messages, nothing saved on error, masked SMS key,
+and the PBX applier called for telephony changes only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic.db import transaction
+from clinic.models import ClinicSettings
+from clinic.pbx_port import ApplyResult
+from clinic.services.settings import ALL_FIELDS, get_settings
+
+from .support import ADMIN_PASSWORD, RecordingApplier, Web
+
+SMS_KEY = "64589EDB-8F29-C45C-1FB1-2EB497EFB170"
+
+VALID_FORM = {
+    "tab": "service",
+    "name": "Поликлиника №1",
+    "full_name": "ГБУЗ «Городская поликлиника №1»",
+    "address": "г. Ставрополь, ул. Ленина, 1",
+    "phone": "8 (8652) 99-03-99",
+    "timezone": "Europe/Moscow",
+    "sms_api_key": "",
+    "sms_sender": "Clinic",
+    "sip_domain": "pbx.clinic.ru",
+    "sip_port": "5060",
+    "rtp_start": "10000",
+    "rtp_end": "10999",
+    "lockout_enabled": "on",
+    "lockout_attempts": "10",
+}
+
+
+def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
+    with transaction(sessions) as session:
+        row = get_settings(session)
+        return {field: getattr(row, field) for field in ALL_FIELDS}
+
+
+def save(web: Web, **overrides: str | None) -> Any:
+    form = {**VALID_FORM, **overrides}
+    form = {key: value for key, value in form.items() if value is not None}  # None: checkbox unticked
+    return web.post_form("/admin/settings", form)
+
+
+@pytest.fixture()
+def saved(admin_web: Web) -> Web:
+    """Settings saved once with VALID_FORM, so later changes are measured against known values."""
+    assert save(admin_web).status_code == 302
+    return admin_web
+
+
+def test_page_has_the_three_tabs_and_the_manual_labels(admin_web: Web) -> None:
+    page = admin_web.text("/admin/settings")
+    for label in (
+        "Реквизиты", "Сервис", "Безопасность", "Наименование полное", "Ключ СМС-шлюза", "IP-телефония",
+        "Домен SIP", "Порт SIP", "RTP с", "Блокировать учетные записи пользователей",
+        "Количество попыток ввода пароля", "Требовать строгий пароль",
+    ):  # fmt: skip
+        assert label in page, label
+
+
+def test_valid_form_is_saved(admin_web: Web, sessions: sessionmaker[Session]) -> None:
+    response = save(admin_web, strong_passwords="on")
+    assert response.status_code == 302
+    assert response.location == "/admin/settings?tab=service"
+    assert "Параметры сохранены" in admin_web.text(response.location)
+    stored = snapshot(sessions)
+    assert stored["name"] == "Поликлиника №1"
+    assert stored["phone"] == "+78652990399"
+    assert stored["sip_domain"] == "pbx.clinic.ru"
+    assert (stored["sip_port"], stored["rtp_start"], stored["rtp_end"]) == (5060, 10000, 10999)
+    assert stored["strong_passwords"] is True
+    assert stored["lockout_enabled"] is True
+
+
+def test_unticked_checkboxes_are_saved_as_off(saved: Web, sessions: sessionmaker[Session]) -> None:
+    assert save(saved, lockout_enabled=None, strong_passwords=None).status_code == 302
+    stored = snapshot(sessions)
+    assert stored["lockout_enabled"] is False
+    assert stored["strong_passwords"] is False
+
+
+BAD_INPUT = [
+    ({"sip_port": "abc"}, "sip_port", "Порт SIP: укажите целое число от 1 до 65535"),
+    ({"sip_port": "5 060"}, "sip_port", "Порт SIP: укажите целое число"),
+    ({"sip_port": "50.6"}, "sip_port", "Порт SIP: укажите целое число"),
+    ({"sip_port": "0"}, "sip_port", "Порт SIP: порт должен быть в диапазоне от 1 до 65535"),
+    ({"sip_port": "-5"}, "sip_port", "в диапазоне от 1 до 65535"),
+    ({"sip_port": "65536"}, "sip_port", "в диапазоне от 1 до 65535"),
+    ({"sip_port": "99999999999999999999"}, "sip_port", "Порт SIP: укажите целое число"),
+    ({"sip_port": ""}, "sip_port", "Порт SIP: укажите целое число"),
+    ({"rtp_start": "десять"}, "rtp_start", "RTP с: укажите целое число"),
+    ({"rtp_end": "70000"}, "rtp_end", "RTP по: порт должен быть в диапазоне"),
+    ({"rtp_start": "20000", "rtp_end": "10000"}, "rtp_end", "RTP: порт «по» должен быть больше порта «с»"),
+    ({"rtp_start": "10000", "rtp_end": "10000"}, "rtp_end", "RTP: порт «по» должен быть больше порта «с»"),
+    ({"sip_port": "10500"}, "sip_port", "не должен попадать в диапазон RTP"),
+    ({"sip_domain": ""}, "sip_domain", "Укажите домен SIP"),
+    ({"sip_domain": "pbx clinic.ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "клиника.рф"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "10.0.0.300"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "-pbx.clinic.ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "pbx..ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "a" * 64 + ".ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "sip://pbx.ru:5060"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sms_sender": "Клиника"}, "sms_sender", "Имя отправителя: до 11 символов"),
+    ({"sms_sender": "ABCDEFGHIJKL"}, "sms_sender", "Имя отправителя: до 11 символов"),
+    ({"sms_sender": "12345"}, "sms_sender", "латинские буквы (хотя бы одна)"),
+    ({"sms_sender": "Clinic<b>"}, "sms_sender", "Имя отправителя"),
+    ({"sms_api_key": "short"}, "sms_api_key", "Ключ СМС-шлюза: от 8 до 128 символов"),
+    ({"sms_api_key": "****************************B170"}, "sms_api_key", "Ключ СМС-шлюза"),
+    ({"sms_api_key": "ключ-ключ-ключ"}, "sms_api_key", "Ключ СМС-шлюза"),
+    (
+        {"lockout_attempts": "0"},
+        "lockout_attempts",
+        "Количество попыток ввода пароля: целое число от 1 до 100",
+    ),
+    ({"lockout_attempts": "101"}, "lockout_attempts", "целое число от 1 до 100"),
+    ({"lockout_attempts": "десять"}, "lockout_attempts", "целое число от 1 до 100"),
+    ({"lockout_attempts": ""}, "lockout_attempts", "целое число от 1 до 100"),
+    ({"name": ""}, "name", "Укажите наименование ЛПУ"),
+    ({"name": "Я" * 201}, "name", "Наименование: не длиннее 200 символов"),
+    ({"address": "Я" * 401}, "address", "Адрес: не длиннее 400 символов"),
+    ({"phone": "12"}, "phone", "Некорректный номер телефона"),
+    ({"phone": "телефон"}, "phone", "Некорректный номер телефона"),
+    ({"timezone": "Mars/Olympus"}, "timezone", "Выберите часовой пояс из списка"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"), BAD_INPUT, ids=[f"{f}-{n}" for n, (_, f, _) in enumerate(BAD_INPUT)]
+)
+def test_bad_input_is_refused_with_a_russian_message_and_nothing_is_saved(
+    saved: Web,
+    sessions: sessionmaker[Session],
+    applier: RecordingApplier,
+    overrides: dict[str, str],
+    field: str,
+    message: str,
+) -> None:
+    before = snapshot(sessions)
+    applier.calls.clear()
+    # A valid change to another field rides along: it must not be saved either.
+    response = save(saved, **{"address": "г. Москва, ул. Новая, 2", **overrides})
+    assert response.status_code == 422
+    assert f'data-error-for="{field}"' in response.text
+    assert message in response.text
+    assert "Параметры не сохранены" in response.text
+    assert snapshot(sessions) == before
+    assert applier.calls == []
+
+
+def test_entered_values_are_shown_again_after_an_error(saved: Web) -> None:
+    page = save(saved, sip_port="abc", name="Новая клиника", rtp_start="12000").text
+    assert 'value="abc"' in page
+    assert 'value="Новая клиника"' in page
+    assert 'value="12000"' in page
+
+
+def test_the_tab_with_the_error_is_opened(saved: Web) -> None:
+    page = save(saved, tab="requisites", lockout_attempts="x").text
+    assert '<input type="hidden" name="tab" value="security" data-active-tab>' in page
+    assert "tab-error" in page
+
+
+def test_several_errors_are_reported_together(saved: Web) -> None:
+    page = save(saved, sip_port="x", sip_domain="", lockout_attempts="0").text
+    for field in ("sip_port", "sip_domain", "lockout_attempts"):
+        assert f'data-error-for="{field}"' in page
+
+
+def test_odd_rtp_start_is_saved_with_a_warning(saved: Web, sessions: sessionmaker[Session]) -> None:
+    response = save(saved, rtp_start="10001")
+    assert response.status_code == 302
+    assert "рекомендуется чётный номер порта" in saved.text(response.location)
+    assert snapshot(sessions)["rtp_start"] == 10001
+
+
+def test_ipv4_ipv6_and_host_names_are_accepted(saved: Web, sessions: sessionmaker[Session]) -> None:
+    for domain in ("192.168.1.10", "::1", "localhost", "PBX.Clinic.ru"):
+        assert save(saved, sip_domain=domain).status_code == 302, domain
+    assert snapshot(sessions)["sip_domain"] == "pbx.clinic.ru"
+
+
+# --- the SMS key is a secret --------------------------------------------------------------
+
+
+def test_sms_key_is_shown_masked_and_kept_when_left_blank(
+    saved: Web, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert save(saved, sms_api_key=SMS_KEY).status_code == 302
+    assert snapshot(sessions)["sms_api_key"] == SMS_KEY
+    page = saved.text("/admin/settings")
+    assert SMS_KEY not in page
+    assert "*" * 32 + "B170" in page
+    assert save(saved, sms_api_key="", name="Другое имя").status_code == 302
+    assert snapshot(sessions)["sms_api_key"] == SMS_KEY
+    assert SMS_KEY not in caplog.text
+
+
+def test_sms_key_typed_with_an_error_elsewhere_is_not_echoed(
+    saved: Web, sessions: sessionmaker[Session]
+) -> None:
+    page = save(saved, sms_api_key=SMS_KEY, sip_port="x").text
+    assert SMS_KEY not in page
+    assert snapshot(sessions)["sms_api_key"] == ""
+
+
+def test_sms_key_can_be_removed(saved: Web, sessions: sessionmaker[Session]) -> None:
+    save(saved, sms_api_key=SMS_KEY)
+    assert "Удалить ключ" in saved.text("/admin/settings")
+    assert save(saved, sms_api_key_clear="on").status_code == 302
+    assert snapshot(sessions)["sms_api_key"] == ""
+    assert "Ключ не задан" in saved.text("/admin/settings")
+
+
+# --- the PBX applier ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"sip_port": "5070"}, {"sip_domain": "10.1.1.1"}, {"rtp_start": "10100"}, {"rtp_end": "12999"}],
+)
+def test_telephony_change_calls_the_applier_and_shows_its_message(
+    saved: Web, applier: RecordingApplier, admin_id: int, overrides: dict[str, str]
+) -> None:
+    applier.calls.clear()
+    response = save(saved, **overrides)
+    assert applier.calls == [admin_id]
+    page = saved.text(response.location)
+    assert "АТС: конфигурация применена, Asterisk перезагружен" in page
+    assert "flash-success" in page
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"name": "Другое имя"},
+        {"sms_sender": "Other"},
+        {"sms_api_key": SMS_KEY},
+        {"lockout_attempts": "5"},
+    ],
+)
+def test_unrelated_changes_do_not_call_the_applier(
+    saved: Web, applier: RecordingApplier, overrides: dict[str, str]
+) -> None:
+    applier.calls.clear()
+    response = save(saved, **overrides)
+    assert response.status_code == 302
+    assert applier.calls == []
+    assert "АТС" not in saved.text(response.location)
+
+
+def test_applier_failure_is_shown_in_russian(saved: Web, applier: RecordingApplier, sessions: Any) -> None:
+    applier.result = ApplyResult(ok=False, message="проверка конфигурации не прошла, восстановлена прежняя")
+    response = save(saved, sip_port="5070")
+    page = saved.text(response.location)
+    assert "АТС: проверка конфигурации не прошла, восстановлена прежняя" in page
+    assert "flash-error" in page
+    assert snapshot(sessions)["sip_port"] == 5070  # the settings themselves are kept
+
+
+def test_applier_crash_does_not_break_the_page(saved: Web, applier: RecordingApplier, sessions: Any) -> None:
+    applier.error = RuntimeError("boom")
+    response = save(saved, sip_port="5070")
+    assert response.status_code == 302
+    assert "не удалось применить настройки" in saved.text(response.location)
+    assert snapshot(sessions)["sip_port"] == 5070
+
+
+def test_without_a_pbx_the_page_says_it_is_not_connected(
+    config: Any, sessions: sessionmaker[Session], admin_id: int
+) -> None:
+    from webhooks.app import create_app
+
+    app: Flask = create_app(config, pbx_apply=None, session_factory=sessions)
+    web = Web(app.test_client())
+    web.login("admin", ADMIN_PASSWORD)
+    response = save(web, sip_port="5070")
+    assert response.status_code == 302
+    assert "АТС не подключена" in web.text(response.location)
+    assert snapshot(sessions)["sip_port"] == 5070
+
+
+def test_settings_row_is_created_on_first_visit(
+    admin_web: Web, fetch: Callable[..., Any], sessions: Any
+) -> None:
+    admin_web.text("/admin/settings")
+    with transaction(sessions) as session:
+        assert session.query(ClinicSettings).count() == 1

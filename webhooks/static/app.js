@@ -1,0 +1,23 @@
+// Tabs on the settings and user forms, and auto-submit of the scheduler's date picker.
+// Without JavaScript every tab panel stays visible and the forms work as plain HTML.
+"use strict";
+
+function initTabs(form) {
+  const tabs = form.querySelectorAll("[data-tab]");
+  const panels = form.querySelectorAll("[data-panel]");
+  const activeInput = form.querySelector("[data-active-tab]");
+  function show(key) {
+    tabs.forEach((tab) => tab.setAttribute("aria-selected", String(tab.dataset.tab === key)));
+    panels.forEach((panel) => { panel.hidden = panel.dataset.panel !== key; });
+    if (activeInput) activeInput.value = key;  // the server reopens this tab after saving
+  }
+  tabs.forEach((tab) => tab.addEventListener("click", () => show(tab.dataset.tab)));
+  show(activeInput && activeInput.value ? activeInput.value : tabs[0].dataset.tab);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form.tabbed").forEach(initTabs);
+  document.querySelectorAll("[data-autosubmit]").forEach((input) => {
+    input.addEventListener("change", () => { if (input.value !== "" || input.tagName === "SELECT") input.form.submit(); });
+  });
+});

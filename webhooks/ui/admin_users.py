@@ -1,0 +1,147 @@
+"""Blueprint `admin_users`: «Пользователи системы» (tabs «Основное» and «IP-телефония»)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+
+from clinic.models import ROLE_REGISTRAR, USER_ROLES, User
+from clinic.services import ValidationError
+from clinic.services.settings import get_settings
+from clinic.services.users import create_user, is_locked, list_users, unlock_user, update_user
+from webhooks.auth import current_user, login_user, require_admin
+from webhooks.ui.db import db
+from webhooks.ui.pbx import apply_telephony
+
+bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
+bp.before_request(require_admin)
+
+TABS = (
+    ("main", "Основное", ("login", "full_name", "role", "is_active", "password")),
+    ("telephony", "IP-телефония", ("extension", "sip_id", "sip_password")),
+)
+TEXT_FIELDS = ("login", "full_name", "role", "extension", "sip_id")
+PASSWORD_FIELDS = ("password", "sip_password")  # read from the form, never written back
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db().get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _form_data() -> dict[str, object]:
+    data: dict[str, object] = {field: request.form.get(field, "") for field in TEXT_FIELDS}
+    data["is_active"] = "is_active" in request.form
+    for field in PASSWORD_FIELDS:
+        data[field] = request.form.get(field, "")
+    return data
+
+
+def _values(user: User | None) -> dict[str, object]:
+    if user is None:
+        return {
+            "login": "",
+            "full_name": "",
+            "role": ROLE_REGISTRAR,
+            "is_active": True,
+            "extension": "",
+            "sip_id": "",
+        }
+    return {
+        "login": user.login,
+        "full_name": user.full_name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "extension": user.extension or "",
+        "sip_id": user.sip_id or "",
+    }
+
+
+def _render(
+    user: User | None, values: dict[str, object], errors: dict[str, str], tab: str, status: int = 200
+):  # type: ignore[no-untyped-def]
+    error_tabs = {key for key, _, fields in TABS if errors.keys() & set(fields)}
+    if error_tabs and tab not in error_tabs:
+        tab = next(key for key, _, _ in TABS if key in error_tabs)
+    page = render_template(
+        "admin/user_form.html",
+        user=user,
+        values=values,
+        errors=errors,
+        tabs=TABS,
+        active_tab=tab,
+        error_tabs=error_tabs,
+        roles=USER_ROLES,
+        locked=bool(user and is_locked(user)),
+        sip_password_set=bool(user and user.sip_md5_cred),
+        strong_passwords=get_settings(db()).strong_passwords,
+    )
+    return page, status
+
+
+def _tab(raw: str | None) -> str:
+    return raw if raw in {key for key, _, _ in TABS} else TABS[0][0]
+
+
+@bp.get("")
+def index():  # type: ignore[no-untyped-def]
+    return render_template("admin/users.html", users=list_users(db()), roles=USER_ROLES, is_locked=is_locked)
+
+
+@bp.get("/new")
+def new():  # type: ignore[no-untyped-def]
+    return _render(None, _values(None), {}, _tab(request.args.get("tab")))
+
+
+@bp.get("/<int:user_id>")
+def edit(user_id: int):  # type: ignore[no-untyped-def]
+    user = _user_or_404(user_id)
+    return _render(user, _values(user), {}, _tab(request.args.get("tab")))
+
+
+def _save(user: User | None):  # type: ignore[no-untyped-def]
+    session = db()
+    data = _form_data()
+    tab = _tab(request.form.get("tab"))
+    try:
+        saved = create_user(session, data) if user is None else update_user(session, user, data)
+        session.commit()
+    except ValidationError as exc:
+        session.rollback()
+        entered = {k: v for k, v in data.items() if k not in PASSWORD_FIELDS}
+        return _render(user, entered, exc.errors, tab, 422)
+    except IntegrityError:
+        # Two admins saving the same login or extension at once: the unique index decides.
+        session.rollback()
+        entered = {k: v for k, v in data.items() if k not in PASSWORD_FIELDS}
+        message = "Не удалось сохранить: логин, доб. номер или ID SIP только что занял другой пользователь"
+        return _render(user, entered, {"login": message}, tab, 409)
+    me = current_user()
+    if me is not None and saved.user.id == me.id and "password_hash" in saved.changed:
+        login_user(saved.user)  # the new password ends other sessions, not this one
+    flash(f"Пользователь «{saved.user.login}» сохранён", "success")
+    if saved.telephony_changed:
+        apply_telephony(me.id if me else None)
+    return redirect(url_for("admin_users.edit", user_id=saved.user.id, tab=tab))
+
+
+@bp.post("/new")
+def create():  # type: ignore[no-untyped-def]
+    return _save(None)
+
+
+@bp.post("/<int:user_id>")
+def update(user_id: int):  # type: ignore[no-untyped-def]
+    return _save(_user_or_404(user_id))
+
+
+@bp.post("/<int:user_id>/unlock")
+def unlock(user_id: int):  # type: ignore[no-untyped-def]
+    user = _user_or_404(user_id)
+    unlock_user(db(), user)
+    db().commit()
+    flash(f"Пользователь «{user.login}» разблокирован", "success")
+    target = request.form.get("back") == "edit"
+    return redirect(url_for("admin_users.edit", user_id=user.id) if target else url_for("admin_users.index"))

@@ -1,0 +1,61 @@
+"""Blueprint `patients`: search and the patient card."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from clinic.models import Appointment, Patient
+from webhooks.ui.clinic_time import clinic_now
+from webhooks.ui.db import db
+from webhooks.ui.formatting import age
+from webhooks.ui.patient_search import MIN_QUERY, search_patients
+
+bp = Blueprint("patients", __name__, url_prefix="/patients")
+
+PAST_SHOWN = 50
+
+
+@bp.get("")
+def search():  # type: ignore[no-untyped-def]
+    query = request.args.get("q", "").strip()[:100]
+    results = search_patients(db(), query) if query else []
+    return render_template(
+        "patients/search.html", query=query, results=results, too_short=0 < len(query) < MIN_QUERY
+    )
+
+
+@bp.get("/<int:patient_id>")
+def card(patient_id: int):  # type: ignore[no-untyped-def]
+    session = db()
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    now = clinic_now(session)
+    base = (
+        select(Appointment)
+        .options(
+            joinedload(Appointment.doctor), joinedload(Appointment.cabinet), joinedload(Appointment.service)
+        )
+        .where(Appointment.patient_id == patient.id)
+    )
+    upcoming = (
+        session.scalars(base.where(Appointment.starts_at >= now).order_by(Appointment.starts_at))
+        .unique()
+        .all()
+    )
+    past = (
+        session.scalars(
+            base.where(Appointment.starts_at < now).order_by(Appointment.starts_at.desc()).limit(PAST_SHOWN)
+        )
+        .unique()
+        .all()
+    )
+    return render_template(
+        "patients/card.html",
+        patient=patient,
+        age=age(patient.birth_date, now.date()),
+        upcoming=upcoming,
+        past=past,
+    )
