@@ -145,17 +145,6 @@ def prepare(
     return Prepared(files, problems, inp)
 
 
-def write_initial(
-    config: Config, session_factory: sessionmaker[Session], template_dir: Path = TEMPLATE_DIR
-) -> list[str]:
-    """Write the DB's config without reloading: used before the first start, so Asterisk
-    boots with ARI/AMI enabled and the clinic's phones. Raises RenderError when invalid."""
-    prep = prepare(config, session_factory, template_dir)
-    if prep.files is None or prep.problems:
-        raise RenderError("; ".join(prep.problems))
-    return write_files(config.pbx, dict(prep.files))
-
-
 # ---------------------------------------------------------------- reload + check
 
 
@@ -221,7 +210,7 @@ def _ari_answers(pbx: PbxConfig) -> bool:
 
 def _pbx_reachable(config: Config) -> bool:
     if config.pbx.mode == "local":
-        return runtime.running_pid(config) is not None
+        return runtime.running_pid(config.pbx, config.data_dir) is not None
     return True  # external: find out through AMI itself
 
 
@@ -248,8 +237,15 @@ def apply_from_db(
     config: Config,
     session_factory: sessionmaker[Session],
     author_id: int | None,
+    *,
+    reload: bool = True,
     template_dir: Path = TEMPLATE_DIR,
 ) -> ApplyResult:
+    """Apply the DB's configuration to Asterisk; see the module docstring.
+
+    reload=False only writes (after render + validate), for the moment before Asterisk
+    starts; the same happens when the local Asterisk is not running.
+    """
     pbx = config.pbx
     secrets = (pbx.ari_password, pbx.ami_secret)
     with _apply_lock(config):
@@ -260,10 +256,10 @@ def apply_from_db(
             return ApplyResult(False, mask_secrets(msg, secrets), rid)
         files, inp = prep.files, prep.inp
 
-        if not _pbx_reachable(config):
+        if not reload or not _pbx_reachable(config):
             changed = write_files(pbx, dict(files))
-            msg = (f"Конфигурация записана ({len(changed)} файл(ов) изменено); Asterisk не запущен, "
-                   "она будет загружена при запуске")
+            msg = (f"Конфигурация записана без перезагрузки Asterisk (изменены файлы: "
+                   f"{', '.join(changed) or 'нет'}); она будет загружена при запуске")
             rid = _record(session_factory, author_id, REVISION_APPLIED, files, msg, secrets)
             return ApplyResult(True, msg, rid)
 

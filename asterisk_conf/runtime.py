@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from clinic.config import Config, PbxConfig
+from clinic.config import PbxConfig
 
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm")
 MARKER = ".mis-telephony-provisioned"
@@ -52,18 +52,18 @@ def _external(step: str) -> StepResult:
 # ---------------------------------------------------------------- paths
 
 
-def run_dir(config: Config) -> Path:
-    path = config.data_dir / "pbx"
+def run_dir(data_dir: Path) -> Path:
+    path = data_dir / "pbx"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def log_path(config: Config) -> Path:
-    return run_dir(config) / "asterisk.out"
+def log_path(data_dir: Path) -> Path:
+    return run_dir(data_dir) / "asterisk.out"
 
 
-def pid_path(config: Config) -> Path:
-    return run_dir(config) / "asterisk.pid"
+def pid_path(data_dir: Path) -> Path:
+    return run_dir(data_dir) / "asterisk.pid"
 
 
 def is_provisioned(pbx: PbxConfig) -> bool:
@@ -103,9 +103,8 @@ def _ensure_mmdebstrap(say: Callable[[str], None]) -> None:
     subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "mmdebstrap"], check=True, env=env)
 
 
-def provision(config: Config, say: Callable[[str], None] = print) -> StepResult:
+def provision(pbx: PbxConfig, say: Callable[[str], None] = print) -> StepResult:
     """Build the chroot once; later calls reuse it (marker file). Returns the build time."""
-    pbx = config.pbx
     if pbx.mode == "external":
         return _external("provision")
     if is_provisioned(pbx):
@@ -165,10 +164,20 @@ def _mount(chroot: Path) -> None:
         subprocess.run(["mount", "--bind", "/dev", str(chroot / "dev")], check=True)
 
 
-def _unmount_all(chroot: Path) -> None:
+def _unmount_all(chroot: Path, deadline: float = 5.0) -> None:
+    # Right after Asterisk exits the kernel may still be releasing its files ("target is
+    # busy"): retry until a deadline, then detach lazily so nothing stays mounted for good.
     for sub in ("dev", "proc"):
-        if _mounted(chroot / sub):
-            subprocess.run(["umount", str(chroot / sub)], check=False)
+        target = chroot / sub
+        end = time.monotonic() + deadline
+        while _mounted(target):
+            done = subprocess.run(["umount", str(target)], capture_output=True, check=False)
+            if done.returncode == 0:
+                break
+            if time.monotonic() > end:
+                subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+                break
+            time.sleep(POLL)
 
 
 def chroot_ids(chroot: Path, user: str = "asterisk") -> tuple[int, int]:
@@ -225,9 +234,9 @@ def port_in_use(proto: str, port: int, host: str = "127.0.0.1") -> bool:
 # ---------------------------------------------------------------- process
 
 
-def _read_pid(config: Config) -> int | None:
+def _read_pid(data_dir: Path) -> int | None:
     try:
-        return int(pid_path(config).read_text().strip())
+        return int(pid_path(data_dir).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
 
@@ -253,9 +262,10 @@ def _is_our_asterisk(pid: int, chroot: Path) -> bool:
     return _alive(pid) and Path(root) == chroot.resolve()
 
 
-def running_pid(config: Config) -> int | None:
-    pid = _read_pid(config)
-    if pid is not None and _is_our_asterisk(pid, config.pbx.chroot):
+def running_pid(pbx: PbxConfig, data_dir: Path) -> int | None:
+    """PID of the Asterisk we started (PID file + still alive + rooted in our chroot)."""
+    pid = _read_pid(data_dir)
+    if pid is not None and _is_our_asterisk(pid, pbx.chroot):
         return pid
     return None
 
@@ -273,18 +283,17 @@ def ari_ready(pbx: PbxConfig, timeout: float = 1.0) -> bool:
     return resp.status_code == 200
 
 
-def start(config: Config) -> StepResult:
+def start(pbx: PbxConfig, data_dir: Path) -> StepResult:
     """Start Asterisk in the chroot and wait until it is ready (log line + ARI answers).
 
-    The configs in `conf_dir` must already be ours (see apply.write_initial); start() does
-    not render anything itself.
+    The configs in `conf_dir` must already be ours (apply_from_db(..., reload=False) writes
+    them); start() does not render anything itself.
     """
-    pbx = config.pbx
     if pbx.mode == "external":
         return _external("start")
     if not is_provisioned(pbx):
         raise PbxRuntimeError(f"no Asterisk chroot at {pbx.chroot}: run `pbx provision` first")
-    pid = running_pid(config)
+    pid = running_pid(pbx, data_dir)
     if pid is not None:
         return StepResult(True, f"Asterisk already running (pid {pid})", 0.0, pid)
     busy = [f"{proto}/{port}" for proto, port in _listen_ports(pbx.conf_dir, pbx) if port_in_use(proto, port)]
@@ -297,7 +306,7 @@ def start(config: Config) -> StepResult:
         )
     _mount(pbx.chroot)
     _prepare_tree(pbx.chroot)
-    log = log_path(config)
+    log = log_path(data_dir)
     started = time.monotonic()
     with open(log, "wb") as out:
         # `chroot` execs asterisk and -f keeps it in the foreground, so Popen's pid is
@@ -307,7 +316,7 @@ def start(config: Config) -> StepResult:
              "-f", "-n", "-vvv"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
-    pid_path(config).write_text(f"{proc.pid}\n")
+    pid_path(data_dir).write_text(f"{proc.pid}\n")
     deadline = started + START_DEADLINE
     seen_ready = False
     while time.monotonic() < deadline:
@@ -358,29 +367,28 @@ def _reap(pid: int, timeout: float) -> bool:
     return not _alive(pid)
 
 
-def cli(config: Config, command: str, timeout: float = 15.0) -> str:
+def cli(pbx: PbxConfig, command: str, timeout: float = 15.0) -> str:
     """Run an Asterisk CLI command through the remote console inside the chroot."""
     proc = subprocess.run(
-        ["chroot", str(config.pbx.chroot), "/usr/sbin/asterisk", "-rx", command],
+        ["chroot", str(pbx.chroot), "/usr/sbin/asterisk", "-rx", command],
         capture_output=True, text=True, timeout=timeout, check=False,
     )
     return proc.stdout
 
 
-def stop(config: Config) -> StepResult:
-    pbx = config.pbx
+def stop(pbx: PbxConfig, data_dir: Path) -> StepResult:
     if pbx.mode == "external":
         return _external("stop")
-    pid = running_pid(config)
+    pid = running_pid(pbx, data_dir)
     started = time.monotonic()
     killed = False
     if pid is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            cli(config, "core stop now", timeout=STOP_DEADLINE)
+            cli(pbx, "core stop now", timeout=STOP_DEADLINE)
         if not _reap(pid, STOP_DEADLINE):
             killed = True
             _kill(pid)
-    pid_path(config).unlink(missing_ok=True)
+    pid_path(data_dir).unlink(missing_ok=True)
     if pbx.chroot.exists():
         _unmount_all(pbx.chroot)
     seconds = time.monotonic() - started
@@ -390,15 +398,14 @@ def stop(config: Config) -> StepResult:
     return StepResult(True, f"Asterisk (pid {pid}) {how} in {seconds:.2f} s", seconds, pid)
 
 
-def status(config: Config) -> StepResult:
-    pbx = config.pbx
+def status(pbx: PbxConfig, data_dir: Path) -> StepResult:
     if pbx.mode == "external":
         up = ari_ready(pbx)
         answers = "answers" if up else "does not answer"
         return StepResult(up, f"external Asterisk at {pbx.ari_url}: ARI {answers}")
     if not is_provisioned(pbx):
         return StepResult(False, f"not provisioned (no chroot at {pbx.chroot})")
-    pid = running_pid(config)
+    pid = running_pid(pbx, data_dir)
     if pid is None:
         return StepResult(False, f"provisioned at {pbx.chroot}; Asterisk not running")
     up = ari_ready(pbx)

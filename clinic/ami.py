@@ -34,9 +34,9 @@ class AmiError(RuntimeError):
 
 
 class _Redact(logging.Filter):
-    def __init__(self, secrets: tuple[str, ...]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.secrets = tuple(s for s in secrets if s)
+        self.secrets: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -82,8 +82,14 @@ class AmiClient:
 
     async def connect(self) -> None:
         plog = logging.getLogger("clinic.ami.panoramisk")
-        if not any(isinstance(f, _Redact) for f in plog.filters):
-            plog.addFilter(_Redact((self.secret,)))
+        redact = next((f for f in plog.filters if isinstance(f, _Redact)), None)
+        if redact is None:
+            redact = _Redact()
+            plog.addFilter(redact)
+            # its INFO lines ("Sending awaiting actions", protocol version) are noise for us
+            plog.setLevel(logging.WARNING)
+        if self.secret:
+            redact.secrets.add(self.secret)
         manager = _Manager(
             loop=asyncio.get_running_loop(),
             host=self.host,
@@ -168,9 +174,12 @@ class AmiClient:
 
 def run(pbx: PbxConfig, work: Callable[[AmiClient], Awaitable[T]], timeout: float = 5.0) -> T:
     """Open an AMI session in a fresh event loop, run `work(client)`, close it."""
+    return run_client(AmiClient.from_config(pbx, timeout), work)
 
+
+def run_client(client: AmiClient, work: Callable[[AmiClient], Awaitable[T]]) -> T:
     async def _main() -> T:
-        async with AmiClient.from_config(pbx, timeout) as client:
+        async with client:
             return await work(client)
 
     return asyncio.run(_main())

@@ -23,48 +23,49 @@ def _sessions(config: Config) -> sessionmaker[Session]:
     return make_session_factory(make_engine(config.database_url))
 
 
-def cmd_provision(config: Config, _args: argparse.Namespace) -> int:
-    res = runtime.provision(config)
+def cmd_provision(_args: argparse.Namespace, config: Config) -> int:
+    res = runtime.provision(config.pbx)
     print(res.message)
     if res.seconds:
         print(f"provision: {res.seconds:.1f} s")
     return 0 if res.ok else 1
 
 
-def cmd_start(config: Config, _args: argparse.Namespace) -> int:
+def cmd_start(_args: argparse.Namespace, config: Config) -> int:
     if config.pbx.mode == "local":
-        runtime.provision(config)  # no-op when the chroot is there
-        if runtime.running_pid(config) is None:
+        runtime.provision(config.pbx)  # no-op when the chroot is there
+        if runtime.running_pid(config.pbx, config.data_dir) is None:
             # boot with the clinic's config so ARI/AMI and the phones are there from the start
-            changed = apply.write_initial(config, _sessions(config))
-            if changed:
-                print(f"wrote {', '.join(changed)} to {config.pbx.conf_dir}")
-    res = runtime.start(config)
+            written = apply.apply_from_db(config, _sessions(config), None, reload=False)
+            print(f"revision {written.revision_id}: {written.message}")
+            if not written.ok:
+                return 1
+    res = runtime.start(config.pbx, config.data_dir)
     print(res.message)
     if res.seconds:
         print(f"start: {res.seconds:.2f} s")
     return 0 if res.ok else 1
 
 
-def cmd_stop(config: Config, _args: argparse.Namespace) -> int:
-    res = runtime.stop(config)
+def cmd_stop(_args: argparse.Namespace, config: Config) -> int:
+    res = runtime.stop(config.pbx, config.data_dir)
     print(res.message)
     return 0 if res.ok else 1
 
 
-def cmd_status(config: Config, _args: argparse.Namespace) -> int:
-    res = runtime.status(config)
+def cmd_status(_args: argparse.Namespace, config: Config) -> int:
+    res = runtime.status(config.pbx, config.data_dir)
     print(res.message)
     return 0 if res.ok else 3
 
 
-def cmd_apply(config: Config, args: argparse.Namespace) -> int:
+def cmd_apply(args: argparse.Namespace, config: Config) -> int:
     res = apply.apply_from_db(config, _sessions(config), args.author_id)
     print(f"revision {res.revision_id}: {res.message}")
     return 0 if res.ok else 1
 
 
-COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], int], str]] = {
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Config], int], str]] = {
     "provision": (cmd_provision, "build the local Asterisk 22 chroot (cached; needs root)"),
     "start": (cmd_start, "write the clinic's config and start the local Asterisk"),
     "stop": (cmd_stop, "stop the local Asterisk and unmount the chroot"),
@@ -73,10 +74,11 @@ COMMANDS: dict[str, tuple[Callable[[Config, argparse.Namespace], int], str]] = {
 }
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, config: Config) -> int:
+    """The `handler(args, config)` that launcher/cli.py calls."""
     func, _ = COMMANDS[args.pbx_command]
     try:
-        return func(Config.from_env(), args)
+        return func(args, config)
     except (runtime.PbxRuntimeError, RenderError) as exc:
         print(f"pbx {args.pbx_command}: {exc}", file=sys.stderr)
         return 2
@@ -89,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p = sub.add_parser(name, help=help_text)
         if name == "apply":
             p.add_argument("--author-id", type=int, default=None, help="users.id recorded in the revision")
-    parser.set_defaults(func=run)
+    parser.set_defaults(handler=run)
     return parser
 
 
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     top = argparse.ArgumentParser(prog="mis-telephony")
     register(top.add_subparsers(dest="command", required=True))
     args = top.parse_args(["pbx", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
+    return int(args.handler(args, Config.from_env()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Helpers shared by the PBX fixtures and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_conf import runtime
+from clinic import ami
+from clinic.config import Config
+from clinic.models import User
+from clinic.security import hash_password, sip_md5_cred
+
+PHONES = {
+    # ext: (sip_id, password, sip port, ctrl port, rtp low)  -- ports per pbx-lab §5
+    "101": ("reg101", "Pw101-secret", 5100, 4401, 21000),
+    "102": ("reg102", "Pw102-secret", 5110, 4402, 21100),
+}
+
+
+@dataclass
+class Pbx:
+    config: Config
+    sessions: sessionmaker[Session]
+    start_seconds: float
+    version: str
+
+
+def add_phone_user(sessions: sessionmaker[Session], ext: str, sip_id: str, password: str) -> None:
+    with sessions() as s:
+        s.add(User(login=f"user{ext}", password_hash=hash_password("x" * 12), full_name=f"Регистратор {ext}",
+                   extension=ext, sip_id=sip_id, sip_md5_cred=sip_md5_cred(sip_id, password)))
+        s.commit()
+
+
+def wait_registered(config: Config, sip_ids: set[str], timeout: float = 10.0) -> dict[str, dict[str, str]]:
+    """Poll PJSIPShowContacts (50 ms steps, with a deadline) until every id has a contact."""
+
+    async def _poll(client: ami.AmiClient) -> dict[str, dict[str, str]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            contacts = {c.get("Endpoint") or c.get("AOR", ""): c for c in await client.contacts()}
+            if sip_ids <= set(contacts) or time.monotonic() > deadline:
+                return contacts
+            await asyncio.sleep(runtime.POLL)
+
+    contacts = ami.run(config.pbx, _poll)
+    missing = sip_ids - set(contacts)
+    assert not missing, f"not registered within {timeout} s: {sorted(missing)}; contacts: {list(contacts)}"
+    return contacts
