@@ -34,8 +34,13 @@ def _sessions(config: Config) -> sessionmaker[Session]:
     return make_session_factory(make_engine(config.database_url))
 
 
-def _create(args: argparse.Namespace, config: Config, *, out: TextIO = sys.stdout,
-            sessions: sessionmaker[Session] | None = None) -> int:
+def _create(
+    args: argparse.Namespace,
+    config: Config,
+    *,
+    out: TextIO = sys.stdout,
+    sessions: sessionmaker[Session] | None = None,
+) -> int:
     try:
         with transaction(sessions or _sessions(config)) as s:
             row, token = create_token(s, args.name)
@@ -47,8 +52,13 @@ def _create(args: argparse.Namespace, config: Config, *, out: TextIO = sys.stdou
     return 0
 
 
-def _list(args: argparse.Namespace, config: Config, *, out: TextIO = sys.stdout,
-          sessions: sessionmaker[Session] | None = None) -> int:
+def _list(
+    args: argparse.Namespace,
+    config: Config,
+    *,
+    out: TextIO = sys.stdout,
+    sessions: sessionmaker[Session] | None = None,
+) -> int:
     with transaction(sessions or _sessions(config)) as s:
         rows = list_tokens(s)
     if not rows:
@@ -60,8 +70,13 @@ def _list(args: argparse.Namespace, config: Config, *, out: TextIO = sys.stdout,
     return 0
 
 
-def _revoke(args: argparse.Namespace, config: Config, *, out: TextIO = sys.stdout,
-            sessions: sessionmaker[Session] | None = None) -> int:
+def _revoke(
+    args: argparse.Namespace,
+    config: Config,
+    *,
+    out: TextIO = sys.stdout,
+    sessions: sessionmaker[Session] | None = None,
+) -> int:
     try:
         with transaction(sessions or _sessions(config)) as s:
             row = revoke_token(s, args.id)

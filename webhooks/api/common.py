@@ -22,8 +22,13 @@ JSON_TYPES = ("application/json",)
 class ApiError(Exception):
     """An HTTP error answered as {"error": message, "fields": {...}}."""
 
-    def __init__(self, status: int, message: str, fields: Mapping[str, str] | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -40,8 +45,12 @@ def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | 
     return Response(body, status=status, headers=dict(headers or {}), mimetype="application/json")
 
 
-def error_response(status: int, message: str, fields: Mapping[str, str] | None = None,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    fields: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     return json_response({"error": message, "fields": dict(fields or {})}, status, headers)
 
 
@@ -60,7 +69,7 @@ def json_body() -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ApiError(400, f"Некорректный JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
-        raise ApiError(422, "Тело запроса должно быть объектом JSON: {\"поле\": значение}")
+        raise ApiError(422, 'Тело запроса должно быть объектом JSON: {"поле": значение}')
     return data
 
 

@@ -38,12 +38,18 @@ _ERRORS = {
     401: ("Unauthorized", "Missing, malformed, unknown or revoked bearer token."),
     404: ("NotFound", "No such record (or no such path)."),
     405: ("MethodNotAllowed", "The path exists but not with this method; see the Allow header."),
-    409: ("Conflict", "A unique key is taken, the doctor is busy at that time, or the record's "
-                      "state forbids the change (a cancelled appointment, a visit already done)."),
+    409: (
+        "Conflict",
+        "A unique key is taken, the doctor is busy at that time, or the record's "
+        "state forbids the change (a cancelled appointment, a visit already done).",
+    ),
     413: ("PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes."),
     415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
-    422: ("Unprocessable", "Validation failed: unknown fields, wrong types, bad values, missing "
-                           "references; `fields` names each problem."),
+    422: (
+        "Unprocessable",
+        "Validation failed: unknown fields, wrong types, bad values, missing "
+        "references; `fields` names each problem.",
+    ),
 }
 
 
@@ -70,8 +76,11 @@ def _schema(field: Field, *, output: bool) -> dict[str, Any]:
     elif kind == "date":
         schema = {"type": "string", "format": "date"}
     elif kind == "datetime":
-        schema = {"type": "string", "pattern": _DATETIME_OUT if output else _DATETIME_IN,
-                  "examples": ["2026-03-02T09:30:00" if output else "2026-03-02T09:30"]}
+        schema = {
+            "type": "string",
+            "pattern": _DATETIME_OUT if output else _DATETIME_IN,
+            "examples": ["2026-03-02T09:30:00" if output else "2026-03-02T09:30"],
+        }
     elif kind == "timestamp":
         schema = {"type": "string", "format": "date-time"}
     elif kind == "phone":
@@ -88,8 +97,9 @@ def _schema(field: Field, *, output: bool) -> dict[str, Any]:
         if "enum" in schema:
             schema["enum"] = [*schema["enum"], None]
         else:
-            schema["type"] = [schema["type"], "null"] if isinstance(schema["type"], str) else [
-                *schema["type"], "null"]
+            schema["type"] = (
+                [schema["type"], "null"] if isinstance(schema["type"], str) else [*schema["type"], "null"]
+            )
     schema["description"] = field.label + (f". {field.doc}" if field.doc else "")
     return schema
 
@@ -121,8 +131,11 @@ def _schemas() -> dict[str, Any]:
             "required": ["error", "fields"],
             "properties": {
                 "error": {"type": "string", "description": "What went wrong, in Russian."},
-                "fields": {"type": "object", "additionalProperties": {"type": "string"},
-                           "description": "Field or parameter name -> Russian message."},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string"},
+                    "description": "Field or parameter name -> Russian message.",
+                },
             },
         },
         "CancelRequest": _object(CANCEL_FIELDS, output=False, required=True),
@@ -169,73 +182,297 @@ _UPSERT = (
 
 OPERATIONS: tuple[Op, ...] = (
     Op("get", "/openapi.json", "getOpenApi", "Этот документ OpenAPI 3.1", "meta"),
-    Op("get", "/patients", "listPatients", "Пациенты: поиск и страница списка", "patients",
-       response="PatientList", query=(Q, PHONE, LIMIT, OFFSET), errors=(422,)),
-    Op("post", "/patients", "createPatient", "Новый пациент", "patients", 201, "Patient", "PatientCreate",
-       errors=(*_W, 409)),
-    Op("get", "/patients/{patient_id}", "getPatient", "Пациент по id", "patients", response="Patient",
-       errors=(404,)),
-    Op("patch", "/patients/{patient_id}", "updatePatient", "Изменить поля пациента", "patients",
-       response="Patient", body="PatientChanges", errors=(*_W, 404, 409)),
-    Op("get", "/patients/by-external/{external_id}", "getPatientByExternal", "Пациент по коду МИС",
-       "patients", response="Patient", errors=(404, 422)),
-    Op("put", "/patients/by-external/{external_id}", "upsertPatient", "Синхронизация пациента из МИС",
-       "patients", response="Patient", body="PatientChanges", errors=(*_W, 409), description=_UPSERT),
-    Op("get", "/employees", "listEmployees", "Сотрудники", "employees", response="EmployeeList",
-       query=(Q, ROLE, ACTIVE, LIMIT, OFFSET), errors=(422,)),
-    Op("post", "/employees", "createEmployee", "Новый сотрудник", "employees", 201, "Employee",
-       "EmployeeCreate", errors=(*_W, 409)),
-    Op("get", "/employees/{employee_id}", "getEmployee", "Сотрудник по id", "employees",
-       response="Employee", errors=(404,)),
-    Op("patch", "/employees/{employee_id}", "updateEmployee", "Изменить поля сотрудника", "employees",
-       response="Employee", body="EmployeeChanges", errors=(*_W, 404, 409)),
-    Op("get", "/employees/by-external/{external_id}", "getEmployeeByExternal", "Сотрудник по коду МИС",
-       "employees", response="Employee", errors=(404, 422)),
-    Op("put", "/employees/by-external/{external_id}", "upsertEmployee", "Синхронизация сотрудника из МИС",
-       "employees", response="Employee", body="EmployeeChanges", errors=(*_W, 409), description=_UPSERT),
-    Op("get", "/cabinets", "listCabinets", "Кабинеты", "catalog", response="CabinetList",
-       query=(ACTIVE,), errors=(422,)),
-    Op("post", "/cabinets", "createCabinet", "Новый кабинет", "catalog", 201, "Cabinet", "CabinetCreate",
-       errors=(*_W, 409)),
-    Op("get", "/cabinets/{cabinet_id}", "getCabinet", "Кабинет по id", "catalog", response="Cabinet",
-       errors=(404,)),
-    Op("put", "/cabinets/by-number/{number}", "upsertCabinet", "Синхронизация кабинета по номеру",
-       "catalog", response="Cabinet", body="CabinetChanges", errors=_W, description=_UPSERT),
-    Op("get", "/services", "listServices", "Услуги", "catalog", response="ServiceList",
-       query=(ACTIVE,), errors=(422,)),
-    Op("post", "/services", "createService", "Новая услуга", "catalog", 201, "Service", "ServiceCreate",
-       errors=(*_W, 409)),
-    Op("get", "/services/{service_id}", "getService", "Услуга по id", "catalog", response="Service",
-       errors=(404,)),
-    Op("put", "/services/by-code/{code}", "upsertService", "Синхронизация услуги по коду", "catalog",
-       response="Service", body="ServiceChanges", errors=_W, description=_UPSERT),
-    Op("get", "/appointments", "listAppointments", "Записи на приём за день", "appointments",
-       response="AppointmentList", query=(DATE, DOCTOR_ID), errors=(422,),
-       description="Every appointment starting on that clinic-local day, cancelled ones included."),
-    Op("post", "/appointments", "createAppointment", "Записать на приём", "appointments", 201,
-       "Appointment", "AppointmentCreate", query=(ALLOW_PAST,), errors=(*_W, 409),
-       description="A booked appointment that would already be over is refused unless allow_past=true; "
-                   "the doctor must have no other live appointment (not cancelled, not no_show) "
-                   "overlapping it (409)."),
-    Op("get", "/appointments/{appointment_id}", "getAppointment", "Запись по id", "appointments",
-       response="Appointment", errors=(404,)),
-    Op("patch", "/appointments/{appointment_id}", "updateAppointment", "Изменить запись", "appointments",
-       response="Appointment", body="AppointmentChanges", query=(ALLOW_PAST,), errors=(*_W, 404, 409),
-       description="A cancelled appointment cannot change (409) unless the body repeats stored values. "
-                   "Moving it clears the robot's confirmation."),
-    Op("post", "/appointments/{appointment_id}/cancel", "cancelAppointment", "Отменить запись",
-       "appointments", response="Appointment", body="CancelRequest", errors=(*_W, 404, 409),
-       description="Idempotent: cancelling a cancelled appointment returns it unchanged. A visit "
-                   "already done cannot be cancelled (409)."),
-    Op("get", "/appointments/by-external/{external_id}", "getAppointmentByExternal", "Запись по коду МИС",
-       "appointments", response="Appointment", errors=(404, 422)),
-    Op("put", "/appointments/by-external/{external_id}", "upsertAppointment", "Синхронизация записи из МИС",
-       "appointments", response="Appointment", body="AppointmentChanges", query=(ALLOW_PAST,),
-       errors=(*_W, 409), description=_UPSERT),
+    Op(
+        "get",
+        "/patients",
+        "listPatients",
+        "Пациенты: поиск и страница списка",
+        "patients",
+        response="PatientList",
+        query=(Q, PHONE, LIMIT, OFFSET),
+        errors=(422,),
+    ),
+    Op(
+        "post",
+        "/patients",
+        "createPatient",
+        "Новый пациент",
+        "patients",
+        201,
+        "Patient",
+        "PatientCreate",
+        errors=(*_W, 409),
+    ),
+    Op(
+        "get",
+        "/patients/{patient_id}",
+        "getPatient",
+        "Пациент по id",
+        "patients",
+        response="Patient",
+        errors=(404,),
+    ),
+    Op(
+        "patch",
+        "/patients/{patient_id}",
+        "updatePatient",
+        "Изменить поля пациента",
+        "patients",
+        response="Patient",
+        body="PatientChanges",
+        errors=(*_W, 404, 409),
+    ),
+    Op(
+        "get",
+        "/patients/by-external/{external_id}",
+        "getPatientByExternal",
+        "Пациент по коду МИС",
+        "patients",
+        response="Patient",
+        errors=(404, 422),
+    ),
+    Op(
+        "put",
+        "/patients/by-external/{external_id}",
+        "upsertPatient",
+        "Синхронизация пациента из МИС",
+        "patients",
+        response="Patient",
+        body="PatientChanges",
+        errors=(*_W, 409),
+        description=_UPSERT,
+    ),
+    Op(
+        "get",
+        "/employees",
+        "listEmployees",
+        "Сотрудники",
+        "employees",
+        response="EmployeeList",
+        query=(Q, ROLE, ACTIVE, LIMIT, OFFSET),
+        errors=(422,),
+    ),
+    Op(
+        "post",
+        "/employees",
+        "createEmployee",
+        "Новый сотрудник",
+        "employees",
+        201,
+        "Employee",
+        "EmployeeCreate",
+        errors=(*_W, 409),
+    ),
+    Op(
+        "get",
+        "/employees/{employee_id}",
+        "getEmployee",
+        "Сотрудник по id",
+        "employees",
+        response="Employee",
+        errors=(404,),
+    ),
+    Op(
+        "patch",
+        "/employees/{employee_id}",
+        "updateEmployee",
+        "Изменить поля сотрудника",
+        "employees",
+        response="Employee",
+        body="EmployeeChanges",
+        errors=(*_W, 404, 409),
+    ),
+    Op(
+        "get",
+        "/employees/by-external/{external_id}",
+        "getEmployeeByExternal",
+        "Сотрудник по коду МИС",
+        "employees",
+        response="Employee",
+        errors=(404, 422),
+    ),
+    Op(
+        "put",
+        "/employees/by-external/{external_id}",
+        "upsertEmployee",
+        "Синхронизация сотрудника из МИС",
+        "employees",
+        response="Employee",
+        body="EmployeeChanges",
+        errors=(*_W, 409),
+        description=_UPSERT,
+    ),
+    Op(
+        "get",
+        "/cabinets",
+        "listCabinets",
+        "Кабинеты",
+        "catalog",
+        response="CabinetList",
+        query=(ACTIVE,),
+        errors=(422,),
+    ),
+    Op(
+        "post",
+        "/cabinets",
+        "createCabinet",
+        "Новый кабинет",
+        "catalog",
+        201,
+        "Cabinet",
+        "CabinetCreate",
+        errors=(*_W, 409),
+    ),
+    Op(
+        "get",
+        "/cabinets/{cabinet_id}",
+        "getCabinet",
+        "Кабинет по id",
+        "catalog",
+        response="Cabinet",
+        errors=(404,),
+    ),
+    Op(
+        "put",
+        "/cabinets/by-number/{number}",
+        "upsertCabinet",
+        "Синхронизация кабинета по номеру",
+        "catalog",
+        response="Cabinet",
+        body="CabinetChanges",
+        errors=_W,
+        description=_UPSERT,
+    ),
+    Op(
+        "get",
+        "/services",
+        "listServices",
+        "Услуги",
+        "catalog",
+        response="ServiceList",
+        query=(ACTIVE,),
+        errors=(422,),
+    ),
+    Op(
+        "post",
+        "/services",
+        "createService",
+        "Новая услуга",
+        "catalog",
+        201,
+        "Service",
+        "ServiceCreate",
+        errors=(*_W, 409),
+    ),
+    Op(
+        "get",
+        "/services/{service_id}",
+        "getService",
+        "Услуга по id",
+        "catalog",
+        response="Service",
+        errors=(404,),
+    ),
+    Op(
+        "put",
+        "/services/by-code/{code}",
+        "upsertService",
+        "Синхронизация услуги по коду",
+        "catalog",
+        response="Service",
+        body="ServiceChanges",
+        errors=_W,
+        description=_UPSERT,
+    ),
+    Op(
+        "get",
+        "/appointments",
+        "listAppointments",
+        "Записи на приём за день",
+        "appointments",
+        response="AppointmentList",
+        query=(DATE, DOCTOR_ID),
+        errors=(422,),
+        description="Every appointment starting on that clinic-local day, cancelled ones included.",
+    ),
+    Op(
+        "post",
+        "/appointments",
+        "createAppointment",
+        "Записать на приём",
+        "appointments",
+        201,
+        "Appointment",
+        "AppointmentCreate",
+        query=(ALLOW_PAST,),
+        errors=(*_W, 409),
+        description="A booked appointment that would already be over is refused unless allow_past=true; "
+        "the doctor must have no other live appointment (not cancelled, not no_show) "
+        "overlapping it (409).",
+    ),
+    Op(
+        "get",
+        "/appointments/{appointment_id}",
+        "getAppointment",
+        "Запись по id",
+        "appointments",
+        response="Appointment",
+        errors=(404,),
+    ),
+    Op(
+        "patch",
+        "/appointments/{appointment_id}",
+        "updateAppointment",
+        "Изменить запись",
+        "appointments",
+        response="Appointment",
+        body="AppointmentChanges",
+        query=(ALLOW_PAST,),
+        errors=(*_W, 404, 409),
+        description="A cancelled appointment cannot change (409) unless the body repeats stored values. "
+        "Moving it clears the robot's confirmation.",
+    ),
+    Op(
+        "post",
+        "/appointments/{appointment_id}/cancel",
+        "cancelAppointment",
+        "Отменить запись",
+        "appointments",
+        response="Appointment",
+        body="CancelRequest",
+        errors=(*_W, 404, 409),
+        description="Idempotent: cancelling a cancelled appointment returns it unchanged. A visit "
+        "already done cannot be cancelled (409).",
+    ),
+    Op(
+        "get",
+        "/appointments/by-external/{external_id}",
+        "getAppointmentByExternal",
+        "Запись по коду МИС",
+        "appointments",
+        response="Appointment",
+        errors=(404, 422),
+    ),
+    Op(
+        "put",
+        "/appointments/by-external/{external_id}",
+        "upsertAppointment",
+        "Синхронизация записи из МИС",
+        "appointments",
+        response="Appointment",
+        body="AppointmentChanges",
+        query=(ALLOW_PAST,),
+        errors=(*_W, 409),
+        description=_UPSERT,
+    ),
 )
 
 _PATH_PARAMS = {
-    "patient_id": "id", "employee_id": "id", "cabinet_id": "id", "service_id": "id", "appointment_id": "id",
+    "patient_id": "id",
+    "employee_id": "id",
+    "cabinet_id": "id",
+    "service_id": "id",
+    "appointment_id": "id",
     "external_id": Field("external_id", "str", "Код в МИС", required=True, max_len=64),
     "number": Field("number", "str", "Номер кабинета", required=True, max_len=16),
     "code": Field("code", "str", "Код услуги", required=True, max_len=32),
@@ -253,8 +490,7 @@ def _parameters(op: Op) -> list[dict[str, Any]]:
         schema = _schema(param.field, output=False)
         if param.default is not None:
             schema["default"] = param.default
-        params.append({"name": param.name, "in": "query", "required": param.field.required,
-                       "schema": schema})
+        params.append({"name": param.name, "in": "query", "required": param.field.required, "schema": schema})
     return params
 
 
@@ -265,8 +501,10 @@ def _operation(op: Op) -> dict[str, Any]:
     if params := _parameters(op):
         out["parameters"] = params
     if op.body:
-        out["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}}}
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
+        }
     ok: dict[str, Any] = {"description": "OK" if op.ok == 200 else "Created"}
     if op.response:
         ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.response}"}}}
@@ -300,7 +538,7 @@ def build_document() -> dict[str, Any]:
                 "medical information system. JSON in and out (UTF-8); dates YYYY-MM-DD; appointment "
                 "times are the clinic's local wall-clock time without an offset; record timestamps are "
                 "UTC; phones are returned in E.164. Every request runs in one transaction: an error "
-                "writes nothing. Errors are {\"error\": \"...\", \"fields\": {...}} in Russian. "
+                'writes nothing. Errors are {"error": "...", "fields": {...}} in Russian. '
                 f"Appointments last at most {MAX_DURATION_MIN} minutes."
             ),
         },
@@ -309,13 +547,17 @@ def build_document() -> dict[str, Any]:
         "tags": [{"name": t} for t in ("patients", "employees", "catalog", "appointments", "meta")],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearerAuth": {
-                "type": "http", "scheme": "bearer",
-                "description": "A token from `mis-telephony token create NAME`; only its SHA-256 is stored.",
-            }},
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "From `mis-telephony token create NAME`; only its SHA-256 is stored.",
+                }
+            },
             "schemas": _schemas(),
-            "responses": {name: {"description": text, "content": error_ref}
-                          for name, text in _ERRORS.values()},
+            "responses": {
+                name: {"description": text, "content": error_ref} for name, text in _ERRORS.values()
+            },
         },
     }
 
