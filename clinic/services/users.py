@@ -246,7 +246,9 @@ def create_user(session: Session, data: Mapping[str, object]) -> UserSave:
         setattr(user, column, value)
     session.add(user)
     session.flush()
-    return UserSave(user=user, changed=frozenset(clean) | {"created"})
+    # Empty telephony fields on a new user are not a change the PBX has to hear about.
+    filled = {column for column, value in clean.items() if value not in (None, "")}
+    return UserSave(user=user, changed=frozenset(filled) | {"created"})
 
 
 def update_user(session: Session, user: User, data: Mapping[str, object]) -> UserSave:
