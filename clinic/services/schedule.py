@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from clinic.models import (
@@ -779,11 +779,23 @@ def _to_clinic_time(session: Session, values: dict[str, Any]) -> None:
     values["starts_at"] = moment
 
 
+def _lock_doctor(session: Session, doctor_id: int) -> None:
+    """Make concurrent bookings of one doctor check-and-insert one after the other."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite ignores FOR UPDATE and runs plain SELECTs outside any transaction, so two
+        # bookings could both see a free slot. A no-op write takes the database's write lock
+        # now (the other booking waits on busy_timeout) and the check below reads the latest
+        # data. Raw SQL so that the ORM's onupdate does not touch updated_at.
+        session.execute(text("UPDATE employees SET id = id WHERE id = :id"), {"id": doctor_id})
+    else:
+        # PostgreSQL: the row lock queues the other booking until this transaction ends; READ
+        # COMMITTED then lets its overlap query see this booking.
+        session.execute(select(Employee.id).where(Employee.id == doctor_id).with_for_update())
+
+
 def _check_doctor_free(session: Session, appt: Appointment) -> None:
     """ConflictError if the doctor has another live appointment overlapping `appt`."""
-    # Lock the doctor's row so two concurrent bookings of one doctor run one after the other
-    # on PostgreSQL (SQLite serialises writers anyway and ignores FOR UPDATE).
-    session.execute(select(Employee.id).where(Employee.id == appt.doctor_id).with_for_update())
+    _lock_doctor(session, appt.doctor_id)
     start = appt.starts_at
     end = start + timedelta(minutes=appt.duration_min)
     # Interval arithmetic differs between SQLite and PostgreSQL, so the database narrows the
