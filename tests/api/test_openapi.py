@@ -193,3 +193,9 @@ def test_real_answers_match_the_documented_schemas(api: Api, patient: dict, doct
     call("post", "/patients", "/patients", b"{}", headers={"Content-Type": "text/plain"})  # 415
     call("get", "/patients", "/patients", token="wrong")  # 401
     assert {code for *_, code in seen} >= {"200", "201", "400", "401", "404", "409", "415", "422"}
+
+
+def test_document_passes_an_openapi_validator() -> None:
+    # Runs where openapi-spec-validator is installed (it is not a project dependency).
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(build_document())

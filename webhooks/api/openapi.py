@@ -1,161 +1,22 @@
-"""The OpenAPI 3.1 document of /api/v1, built from the same field definitions that validate
-requests (clinic.services.schedule) and shape responses (serialize.py), served without auth.
+"""The OpenAPI 3.1 document of /api/v1, served without auth.
 
 OPERATIONS is the one list of what the API offers; tests/api/test_openapi.py checks it
-against the routes actually registered on the blueprint, both ways.
+against the routes actually registered on the blueprint, both ways. The schemas come from
+schemas.py, i.e. from the same field definitions that validate requests and shape responses.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from clinic.services.schedule import (
-    APPOINTMENT_FIELDS,
-    CABINET_FIELDS,
-    CANCEL_FIELDS,
-    DB_INT_MAX,
-    EMPLOYEE_FIELDS,
-    MAX_DURATION_MIN,
-    PATIENT_FIELDS,
-    SERVICE_FIELDS,
-    Field,
-)
+from clinic.services.schedule import MAX_DURATION_MIN, Field
 from webhooks.api import bp
-from webhooks.api.common import MAX_BODY_BYTES, Param, json_response
+from webhooks.api.common import Param, json_response
 from webhooks.api.params import ACTIVE, ALLOW_PAST, DATE, DOCTOR_ID, LIMIT, OFFSET, PHONE, ROLE, Q
-from webhooks.api.serialize import APPOINTMENT_OUT, CABINET_OUT, EMPLOYEE_OUT, PATIENT_OUT, SERVICE_OUT
-
-_DATETIME_IN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$"
-_DATETIME_OUT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"
-_E164 = r"^\+[1-9]\d{6,14}$"
-
-_ERRORS = {
-    400: ("BadRequest", "Malformed JSON body."),
-    401: ("Unauthorized", "Missing, malformed, unknown or revoked bearer token."),
-    404: ("NotFound", "No such record (or no such path)."),
-    405: ("MethodNotAllowed", "The path exists but not with this method; see the Allow header."),
-    409: (
-        "Conflict",
-        "A unique key is taken, the doctor is busy at that time, or the record's "
-        "state forbids the change (a cancelled appointment, a visit already done).",
-    ),
-    413: ("PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes."),
-    415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
-    422: (
-        "Unprocessable",
-        "Validation failed: unknown fields, wrong types, bad values, missing "
-        "references; `fields` names each problem.",
-    ),
-}
-
-
-def _schema(field: Field, *, output: bool) -> dict[str, Any]:
-    kind = field.kind
-    schema: dict[str, Any]
-    if kind in ("str", "text"):
-        schema = {"type": "string"}
-        if field.max_len:
-            schema["maxLength"] = field.max_len
-        if field.required and not output:
-            schema["minLength"] = 1
-    elif kind in ("int", "id"):
-        schema = {"type": "integer"}
-        if kind == "id":
-            schema.update(minimum=1, maximum=DB_INT_MAX)
-        else:
-            if field.min_value is not None:
-                schema["minimum"] = field.min_value
-            if field.max_value is not None:
-                schema["maximum"] = field.max_value
-    elif kind == "bool":
-        schema = {"type": "boolean"}
-    elif kind == "date":
-        schema = {"type": "string", "format": "date"}
-    elif kind == "datetime":
-        schema = {
-            "type": "string",
-            "pattern": _DATETIME_OUT if output else _DATETIME_IN,
-            "examples": ["2026-03-02T09:30:00" if output else "2026-03-02T09:30"],
-        }
-    elif kind == "timestamp":
-        schema = {"type": "string", "format": "date-time"}
-    elif kind == "phone":
-        schema = {"type": "string", "pattern": _E164} if output else {"type": "string", "maxLength": 32}
-        schema["examples"] = ["+79161234567" if output else "8 (916) 123-45-67"]
-    elif kind == "enum":
-        schema = {"enum": list(field.choices)}
-    elif kind == "money":
-        out = {"type": "string", "pattern": r"^\d{1,8}\.\d{2}$"}
-        schema = out if output else {"type": ["number", "string"], "minimum": 0, "maximum": 99999999.99}
-    else:
-        raise AssertionError(f"no JSON schema for field kind {kind!r}")
-    if field.nullable:
-        if "enum" in schema:
-            schema["enum"] = [*schema["enum"], None]
-        else:
-            schema["type"] = (
-                [schema["type"], "null"] if isinstance(schema["type"], str) else [*schema["type"], "null"]
-            )
-    schema["description"] = field.label + (f". {field.doc}" if field.doc else "")
-    return schema
-
-
-def _object(fields: Sequence[Field], *, output: bool, required: bool) -> dict[str, Any]:
-    props = {f.name: _schema(f, output=output) for f in fields}
-    names = [f.name for f in fields if output or (required and f.required)]
-    schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
-    if names:
-        schema["required"] = names
-    return schema
-
-
-def _list(item: str, paged: bool) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
-        "total": {"type": "integer", "minimum": 0, "description": "How many records match in all."},
-    }
-    if paged:
-        props["limit"] = {"type": "integer"}
-        props["offset"] = {"type": "integer"}
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
-
-
-def _schemas() -> dict[str, Any]:
-    schemas: dict[str, Any] = {
-        "Error": {
-            "type": "object",
-            "required": ["error", "fields"],
-            "properties": {
-                "error": {"type": "string", "description": "What went wrong, in Russian."},
-                "fields": {
-                    "type": "object",
-                    "additionalProperties": {"type": "string"},
-                    "description": "Field or parameter name -> Russian message.",
-                },
-            },
-        },
-        "CancelRequest": _object(CANCEL_FIELDS, output=False, required=True),
-    }
-    entities = {
-        "Patient": (PATIENT_FIELDS, PATIENT_OUT, True),
-        "Employee": (EMPLOYEE_FIELDS, EMPLOYEE_OUT, True),
-        "Cabinet": (CABINET_FIELDS, CABINET_OUT, False),
-        "Service": (SERVICE_FIELDS, SERVICE_OUT, False),
-        "Appointment": (APPOINTMENT_FIELDS, APPOINTMENT_OUT, False),
-    }
-    for name, (fields_in, fields_out, paged) in entities.items():
-        schemas[name] = _object(fields_out, output=True, required=True)
-        schemas[f"{name}Create"] = _object(fields_in, output=False, required=True)
-        schemas[f"{name}Changes"] = _object(fields_in, output=False, required=False)
-        schemas[f"{name}List"] = _list(name, paged)
-    schemas["AppointmentCreate"]["description"] = (
-        "patient_id or patient_external_id, and doctor_id or doctor_external_id, are required."
-    )
-    return schemas
+from webhooks.api.schemas import ERRORS, component_schemas, field_schema
 
 
 @dataclass(frozen=True)
@@ -173,7 +34,7 @@ class Op:
     description: str = ""
 
 
-_W = (400, 415, 422)  # what any request with a JSON body can fail with
+_W = (400, 413, 415, 422)  # what any request with a JSON body can fail with
 _UPSERT = (
     "Idempotent sync from the МИС: creates the record with this key (201) or updates the fields "
     "given (200); fields absent from the body keep their stored values, so repeating a request "
@@ -485,9 +346,10 @@ def _parameters(op: Op) -> list[dict[str, Any]]:
         spec = _PATH_PARAMS[name]
         field = Field(name, "id", "Идентификатор") if spec == "id" else spec
         assert isinstance(field, Field)
-        params.append({"name": name, "in": "path", "required": True, "schema": _schema(field, output=False)})
+        schema = field_schema(field, output=False)
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for param in op.query:
-        schema = _schema(param.field, output=False)
+        schema = field_schema(param.field, output=False)
         if param.default is not None:
             schema["default"] = param.default
         params.append({"name": param.name, "in": "query", "required": param.field.required, "schema": schema})
@@ -517,7 +379,7 @@ def _operation(op: Op) -> dict[str, Any]:
         out["security"] = []
     else:
         for code in sorted({*op.errors, 401}):
-            responses[str(code)] = {"$ref": f"#/components/responses/{_ERRORS[code][0]}"}
+            responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     out["responses"] = responses
     return out
 
@@ -554,9 +416,9 @@ def build_document() -> dict[str, Any]:
                     "description": "From `mis-telephony token create NAME`; only its SHA-256 is stored.",
                 }
             },
-            "schemas": _schemas(),
+            "schemas": component_schemas(),
             "responses": {
-                name: {"description": text, "content": error_ref} for name, text in _ERRORS.values()
+                name: {"description": text, "content": error_ref} for name, text in ERRORS.values()
             },
         },
     }
