@@ -260,3 +260,17 @@ def test_external_mode_leaves_runtime_alone(pbx: Pbx, tmp_path: Path) -> None:
     # the local Asterisk was not touched by the external-mode stop
     assert runtime.running_pid(pbx.config.pbx, pbx.config.data_dir) is not None
     assert runtime.status(ext, tmp_path).ok  # ARI of "the external one" answers
+
+
+def test_external_mode_apply_reloads_over_ami(pbx: Pbx) -> None:
+    # Production path against the same live Asterisk: no chroot knowledge, only conf_dir +
+    # AMI + ARI. Owners of the existing files are kept (here: the chroot's asterisk user).
+    ext_config = replace(pbx.config, pbx=replace(pbx.config.pbx, mode="external"))
+    conf = pbx.config.pbx.conf_dir
+    owner = (conf / "pjsip.conf").stat().st_uid
+    add_phone_user(pbx.sessions, "104", "reg104", "Pw104-secret")
+    result = apply.apply_from_db(ext_config, pbx.sessions, None)
+    assert result.ok, result.message
+    assert _revision(pbx, result.revision_id).status == REVISION_APPLIED
+    assert "reg104" in ami.run(pbx.config.pbx, lambda c: c.endpoints())
+    assert (conf / "pjsip.conf").stat().st_uid == owner == runtime.chroot_ids(pbx.config.pbx.chroot)[0]
