@@ -25,16 +25,17 @@ def pbx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pbx_config(pbx_dir: Path) -> Iterator[Config]:
+def pbx_config(pbx_dir: Path) -> Config:
     # Own SQLite DB for the whole session: the shared `sessions` fixture empties tables per
-    # test, which would pull the phones' users from under the running Asterisk.
+    # test, which would pull the phones' users from under the running Asterisk. The
+    # environment is only borrowed to build the Config, so other tests never see it.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MIS_DATA_DIR", str(pbx_dir))
         mp.setenv("DATABASE_URL", f"sqlite:///{pbx_dir / 'pbx.db'}")
         mp.setenv("MIS_PBX_MODE", "local")
         for var in ("MIS_ASTERISK_CONF_DIR", "MIS_ARI_URL", "MIS_AMI_HOST", "MIS_AMI_PORT"):
             mp.delenv(var, raising=False)
-        yield Config.from_env()
+        return Config.from_env()
 
 
 @pytest.fixture(scope="session")
