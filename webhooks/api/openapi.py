@@ -401,7 +401,12 @@ def build_document() -> dict[str, Any]:
                 "times are the clinic's local wall-clock time without an offset; record timestamps are "
                 "UTC; phones are returned in E.164. Every request runs in one transaction: an error "
                 'writes nothing. Errors are {"error": "...", "fields": {...}} in Russian. '
-                f"Appointments last at most {MAX_DURATION_MIN} minutes."
+                f"Appointments last at most {MAX_DURATION_MIN} minutes.\n\n"
+                "Syncing from the МИС: PUT /cabinets/by-number/{number}, PUT /services/by-code/{code}, "
+                "PUT /employees/by-external/{id}, PUT /patients/by-external/{id}, then "
+                "PUT /appointments/by-external/{id} referring to the others by their МИС codes "
+                "(patient_external_id, doctor_external_id, cabinet_number, service_code). Every PUT "
+                "is an idempotent upsert, so a whole day can be re-sent after a failure."
             ),
         },
         "servers": [{"url": "/api/v1"}],
