@@ -317,7 +317,11 @@ class MangoClient:
                 raise error_for(
                     code, message, path=path, http_status=status, retry_after=_retry_after(response)
                 )
-            # custom-type/list answers {"result":[...],"status":200} (API §4.6.20).
+            # custom-type/list answers {"result":[...],"status":200} (API §4.6.20), so its
+            # code sits in "status"; an error there may well come the same way.
+            status_code = _result_code(body.get("status"))
+            if status_code is not None and status_code >= 1000 and not is_success(status_code):
+                raise error_for(status_code, message, path=path, http_status=status)
             if isinstance(body.get("result"), list) and 200 <= status < 300:
                 return body
         if status == 503:
