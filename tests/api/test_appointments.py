@@ -88,6 +88,8 @@ def test_list_by_day_and_doctor(api: Api, book: Book, patient: dict, doctor: dic
     mine = api.get("/appointments", query_string={"date": day(7).isoformat(), "doctor_id": doctor["id"]})
     assert [x["id"] for x in mine.get_json()["items"]] == [a["id"], c["id"]]
     assert api.get("/appointments", query_string={"date": day(30).isoformat()}).get_json()["items"] == []
+    for far in ("9999-12-31", "0001-01-01"):
+        assert api.get("/appointments", query_string={"date": far}).get_json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -249,6 +251,9 @@ def test_inactive_doctor_cannot_be_booked(api: Api, book: Book, doctor: dict) ->
         ({"starts_at": "2030-01-01"}, {"starts_at"}),
         ({"starts_at": 1893456000}, {"starts_at"}),
         ({"starts_at": "2150-01-01T10:00"}, {"starts_at"}),
+        ({"starts_at": "9999-12-31T23:00-05:00"}, {"starts_at"}),
+        ({"starts_at": "0001-01-01T00:00+05:00"}, {"starts_at"}),
+        ({"starts_at": "2030-01-01T10:00+25:00"}, {"starts_at"}),
         ({"duration_min": 0}, {"duration_min"}),
         ({"duration_min": 10_000}, {"duration_min"}),
         ({"status": "deleted"}, {"status"}),

@@ -155,6 +155,9 @@ def _to_clinic_time(session: Session, values: dict[str, Any]) -> None:
     moment = values.get("starts_at")
     if moment is None:
         return
+    # Checked before converting too: shifting 9999-12-31T23:00-05:00 would overflow datetime.
+    if not 2000 <= moment.year <= 2099:
+        raise ValidationError({"starts_at": "Год приёма должен быть от 2000 до 2099"})
     if moment.tzinfo is not None:
         moment = moment.astimezone(clinic_zone(session)).replace(tzinfo=None)
     if not 2000 <= moment.year <= 2099:
@@ -345,6 +348,8 @@ def cancel_appointment(
 
 def appointments_for_day(session: Session, day: date, *, doctor_id: int | None = None) -> list[Appointment]:
     """Every appointment starting on `day` (clinic time), cancelled ones included, by time."""
+    if not 2000 <= day.year <= 2099:
+        return []  # no appointment can be stored there, and date.max + 1 day would overflow
     start = datetime.combine(day, datetime.min.time())
     query = (
         select(Appointment)
