@@ -1,0 +1,78 @@
+"""The sms.ru API paths (``/sms/send``, ``/my/balance`` …): GET or POST, parameters from
+the query and/or the body, JSON with ``json=1`` and legacy plain text without it, HTTP 200
+for every API outcome (§1, §12). Injected faults are applied here."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Response, current_app, request
+
+from emulators.smsru import render
+from emulators.smsru.emulator import Emulator
+from emulators.smsru.options import FaultRule
+from emulators.smsru.state import Params
+
+bp = Blueprint("smsru_api", __name__)
+
+_HTML_ERROR = "<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>nginx</body></html>"
+
+
+def emulator() -> Emulator:
+    return current_app.extensions["smsru_emulator"]
+
+
+def _fault_response(rule: FaultRule) -> Response | None:
+    if rule.kind == "http_status":
+        status = rule.status or 500
+        return Response(_HTML_ERROR.format(status=status), status=status, content_type="text/html")
+    if rule.kind == "api_error":
+        return render.json_response(render.error(rule.code, rule.text))
+    if rule.kind == "raw":
+        status = rule.status or 200
+        return Response(rule.body, status=status, content_type=rule.content_type, headers=render.HEADERS)
+    return None
+
+
+def _not_utf8() -> bool:
+    """True if a parameter is not UTF-8 (sms.ru answers 212).
+
+    werkzeug leaves undecodable %XX sequences as they are rather than failing, so urlencoded
+    bytes are checked here; multipart parts come decoded with U+FFFD for bad bytes.
+    """
+    raws = [request.query_string]
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raws.append(request.get_data(cache=True))  # cached, so request.form still parses it
+    for raw in raws:
+        for pair in raw.split(b"&"):
+            try:
+                unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+    return any("\ufffd" in value for value in request.form.values())
+
+
+@bp.route("/", defaults={"method": ""}, methods=["GET", "POST"])
+@bp.route("/<path:method>", methods=["GET", "POST"])
+def call(method: str) -> Response:
+    emu = emulator()
+    method = method.strip("/")
+    not_utf8 = _not_utf8()
+    params = Params([*request.args.items(multi=True), *request.form.items(multi=True)])
+    rule = emu.pick_fault(method)
+    if emu.options.latency > 0:
+        time.sleep(emu.options.latency)  # simulated network latency, for the demo
+    hold = rule.hold if rule is not None and rule.hold is not None else emu.options.timeout_hold
+    if rule is not None and rule.kind == "timeout" and not rule.process:
+        emu.hold(hold)  # lost before sms.ru acted: nothing happens, the client times out
+        return render.json_response(render.error(220))
+    if rule is not None and (response := _fault_response(rule)) is not None:
+        return response
+    payload, order = emu.api(method, params, not_utf8=not_utf8)
+    if rule is not None and rule.kind == "timeout":
+        emu.hold(hold)  # acted on, then the reply is lost: the ambiguous case for a client
+    if params.flag("json"):
+        return render.json_response(payload)
+    body = render.plain_text(method, payload, order)
+    return Response(body, content_type="text/plain; charset=utf-8", headers=render.HEADERS)
