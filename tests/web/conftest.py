@@ -10,14 +10,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.security import generate_password_hash
 
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.models import ROLE_ADMIN, ROLE_REGISTRAR, Appointment, Cabinet, Employee, Patient, Service, User
-from clinic.security import hash_password
 from webhooks.app import create_app
 
 from .support import ADMIN_PASSWORD, REGISTRAR_PASSWORD, RecordingApplier, Web
+
+
+def fast_hash(password: str) -> str:
+    """A cheap werkzeug hash for fixture users: verify_password reads the method from the hash,
+    and scrypt's deliberate slowness would dominate the run. Users created through the pages
+    still get the production hash (clinic.security.hash_password)."""
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
 
 
 @pytest.fixture()
@@ -41,7 +48,7 @@ def make_user(sessions: sessionmaker[Session]) -> Callable[..., int]:
             user = User(
                 login=login,
                 full_name=fields.pop("full_name", login.title()),
-                password_hash=hash_password(password),
+                password_hash=fast_hash(password),
                 role=role,
                 is_active=fields.pop("is_active", True),
                 failed_logins=fields.pop("failed_logins", 0),
