@@ -222,6 +222,10 @@ def _listen_ports(conf_dir: Path, pbx: PbxConfig) -> list[tuple[str, int]]:
 def port_in_use(proto: str, port: int, host: str = "127.0.0.1") -> bool:
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as sock:
+        if kind == socket.SOCK_STREAM:
+            # Asterisk binds with SO_REUSEADDR, so connections of a stopped one in TIME_WAIT
+            # do not keep it from starting; probe the same way (only a listener counts)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
