@@ -98,6 +98,23 @@ def get_settings(session: Session) -> ClinicSettings:
     return row
 
 
+def read_settings(session: Session) -> ClinicSettings:
+    """The settings for reading only: the stored row, or an unsaved one holding the defaults.
+
+    Pages that merely show the clinic's name or use its time zone call this, so a GET never
+    inserts the row (two first requests at once would otherwise race to create it).
+    """
+    row = session.scalars(select(ClinicSettings).order_by(ClinicSettings.id).limit(1)).first()
+    if row is not None:
+        return row
+    defaults = {
+        column.key: column.default.arg
+        for column in ClinicSettings.__table__.columns
+        if column.default is not None and not callable(column.default.arg)
+    }
+    return ClinicSettings(**defaults)
+
+
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())

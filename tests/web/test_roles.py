@@ -53,3 +53,8 @@ def test_unknown_page_is_a_russian_404(admin_web: Web) -> None:
     response = admin_web.get("/no-such-page")
     assert response.status_code == 404
     assert "Страница не найдена" in response.text
+
+
+def test_huge_ids_are_a_404_not_a_database_error(admin_web: Web) -> None:
+    for url in ("/patients/99999999999999999999999", "/admin/users/99999999999999999999999"):
+        assert admin_web.get(url).status_code == 404, url

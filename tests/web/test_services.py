@@ -3,13 +3,17 @@ partial updates)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import transaction
+from clinic.models import ClinicSettings
 from clinic.services import ValidationError, parse_bool, parse_int
 from clinic.services.auth import authenticate
-from clinic.services.settings import get_settings, is_host, update_settings
+from clinic.services.settings import get_settings, is_host, read_settings, update_settings
 from clinic.services.users import create_user, update_user
 
 
@@ -88,3 +92,18 @@ def test_authenticate_locks_and_unlock_clears(sessions: sessionmaker[Session]) -
         result = authenticate(session, "reg1", "Reg-pass-1")
         assert not result.ok
         assert result.error is not None and "заблокирована" in result.error
+
+
+def test_reading_pages_do_not_create_the_settings_row(
+    registrar_web: Any, sessions: sessionmaker[Session]
+) -> None:
+    registrar_web.text("/schedule")
+    registrar_web.text("/patients?q=Иванов")
+    with transaction(sessions) as session:
+        assert session.scalar(select(func.count(ClinicSettings.id))) == 0
+        defaults = read_settings(session)
+        assert (defaults.timezone, defaults.lockout_attempts, defaults.sip_port) == (
+            "Europe/Moscow",
+            10,
+            5060,
+        )

@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 
 from clinic.models import USER_ROLES
-from clinic.services.settings import get_settings
+from clinic.services.settings import read_settings
 from webhooks.auth import current_user, init_auth, is_token_auth_request
 from webhooks.ui.db import db, init_db_session
 from webhooks.ui.errors import init_errors
@@ -38,7 +38,7 @@ def _csrf_gate() -> None:
 
 def _clinic_name() -> str:
     try:
-        return get_settings(db()).name
+        return read_settings(db()).name
     except SQLAlchemyError:
         db().rollback()
         return "МИС"

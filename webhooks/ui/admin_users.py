@@ -7,10 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from clinic.models import ROLE_REGISTRAR, USER_ROLES, User
 from clinic.services import ValidationError
-from clinic.services.settings import get_settings
+from clinic.services.settings import read_settings
 from clinic.services.users import create_user, is_locked, list_users, unlock_user, update_user
 from webhooks.auth import current_user, login_user, require_admin
-from webhooks.ui.db import db
+from webhooks.ui.db import ROW_ID, db
 from webhooks.ui.pbx import apply_telephony
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
@@ -76,7 +76,7 @@ def _render(
         roles=USER_ROLES,
         locked=bool(user and is_locked(user)),
         sip_password_set=bool(user and user.sip_md5_cred),
-        strong_passwords=get_settings(db()).strong_passwords,
+        strong_passwords=read_settings(db()).strong_passwords,
     )
     return page, status
 
@@ -95,7 +95,7 @@ def new():  # type: ignore[no-untyped-def]
     return _render(None, _values(None), {}, _tab(request.args.get("tab")))
 
 
-@bp.get("/<int:user_id>")
+@bp.get(f"/<{ROW_ID}:user_id>")
 def edit(user_id: int):  # type: ignore[no-untyped-def]
     user = _user_or_404(user_id)
     return _render(user, _values(user), {}, _tab(request.args.get("tab")))
@@ -132,12 +132,12 @@ def create():  # type: ignore[no-untyped-def]
     return _save(None)
 
 
-@bp.post("/<int:user_id>")
+@bp.post(f"/<{ROW_ID}:user_id>")
 def update(user_id: int):  # type: ignore[no-untyped-def]
     return _save(_user_or_404(user_id))
 
 
-@bp.post("/<int:user_id>/unlock")
+@bp.post(f"/<{ROW_ID}:user_id>/unlock")
 def unlock(user_id: int):  # type: ignore[no-untyped-def]
     user = _user_or_404(user_id)
     unlock_user(db(), user)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session
 
-from clinic.services.settings import get_settings
+from clinic.services.settings import read_settings
 
 FALLBACK_ZONE = "Europe/Moscow"
 
@@ -15,7 +15,7 @@ FALLBACK_ZONE = "Europe/Moscow"
 def clinic_now(session: Session) -> datetime:
     """Now in the clinic's time zone, naive, comparable with Appointment.starts_at."""
     try:
-        zone = ZoneInfo(get_settings(session).timezone)
+        zone = ZoneInfo(read_settings(session).timezone)
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo(FALLBACK_ZONE)
     return datetime.now(zone).replace(tzinfo=None)

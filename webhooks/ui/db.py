@@ -6,6 +6,9 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
+# URL converter for row ids: larger numbers are a 404, not an integer overflow in the database.
+ROW_ID = "int(max=2147483647)"
+
 
 def db() -> Session:
     session: Session | None = g.get("mis_db")

@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from clinic.models import Appointment, Patient
 from webhooks.ui.clinic_time import clinic_now
-from webhooks.ui.db import db
+from webhooks.ui.db import ROW_ID, db
 from webhooks.ui.formatting import age
 from webhooks.ui.patient_search import MIN_QUERY, search_patients
 
@@ -26,7 +26,7 @@ def search():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.get("/<int:patient_id>")
+@bp.get(f"/<{ROW_ID}:patient_id>")
 def card(patient_id: int):  # type: ignore[no-untyped-def]
     session = db()
     patient = session.get(Patient, patient_id)
