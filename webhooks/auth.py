@@ -60,7 +60,7 @@ def is_token_auth_request() -> bool:
 
 def _load_user() -> None:
     g.mis_user = None
-    if is_token_auth_request():
+    if is_token_auth_request() or request.endpoint == "static":
         return
     uid = session.get(_UID)
     if not isinstance(uid, int):

@@ -18,6 +18,10 @@ function initTabs(form) {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form.tabbed").forEach(initTabs);
   document.querySelectorAll("[data-autosubmit]").forEach((input) => {
-    input.addEventListener("change", () => { if (input.value !== "" || input.tagName === "SELECT") input.form.submit(); });
+    input.addEventListener("change", () => {
+      // Typing a year fires "change" at 0002, 0020, 0202...; wait for a plausible year.
+      if (input.type === "date" && !/^(19|20)\d\d-/.test(input.value)) return;
+      input.form.submit();
+    });
   });
 });
