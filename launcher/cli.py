@@ -46,6 +46,29 @@ def _cmd_hooks(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace, config: Config) -> int:
+    import signal
+    import threading
+
+    from clinic.db import make_engine, make_session_factory
+    from clinic.worker.jobs import JobContext
+    from clinic.worker.registry import all_jobs
+    from clinic.worker.runner import run_jobs, run_once
+
+    ctx = JobContext(config, make_session_factory(make_engine(config.database_url)))
+    if args.once:
+        outcome = run_once(ctx, all_jobs())
+        for name, result in outcome.items():
+            print(f"{name}: {result}")
+        return 0 if all(r == "ok" for r in outcome.values()) else 1
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("mis-telephony").info("worker: %d задач", len(all_jobs()))
+    run_jobs(ctx, all_jobs(), stop)
+    return 0
+
+
 def _cmd_run(_args: argparse.Namespace, config: Config) -> int:
     from launcher.run import run_all
 
@@ -65,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--port", type=int, default=0)
         p.set_defaults(handler=handler)
+    worker = sub.add_parser("worker", help="run scheduled jobs (SMS, server tasks)")
+    worker.add_argument("--once", action="store_true", help="run every job one time and exit")
+    worker.set_defaults(handler=_cmd_worker)
     sub.add_parser("run", help="start the whole demo system (make run)").set_defaults(handler=_cmd_run)
     _register_optional(sub)
     return parser

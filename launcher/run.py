@@ -42,11 +42,8 @@ def _wait_http(url: str, deadline_s: float, child: subprocess.Popen[bytes]) -> N
     raise RuntimeError(f"{url} не ответил за {deadline_s:.0f} с")
 
 
-def _spawn(command: str, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "launcher.cli", command, "--port", str(port)],
-        env=os.environ.copy(),
-    )
+def _spawn(command: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "launcher.cli", command, *args], env=os.environ.copy())
 
 
 def _print_banner(config: Config) -> None:
@@ -70,9 +67,8 @@ def _print_banner(config: Config) -> None:
 
 
 def run_all(config: Config) -> int:
-    from asterisk_conf.apply import apply_from_db
-
     from asterisk_conf import runtime
+    from asterisk_conf.apply import apply_from_db
 
     migrate(config.database_url)
     factory = make_session_factory(make_engine(config.database_url))
@@ -95,9 +91,9 @@ def run_all(config: Config) -> int:
         if config.pbx.mode == "local":
             runtime.start(config.pbx, config.data_dir)
             pbx_started = True
-        web = _spawn("web", config.web_port)
-        hooks = _spawn("hooks", config.hooks_port)
-        children = [web, hooks]
+        web = _spawn("web", "--port", str(config.web_port))
+        hooks = _spawn("hooks", "--port", str(config.hooks_port))
+        children = [web, hooks, _spawn("worker")]
         _wait_http(f"http://{config.web_host}:{config.web_port}/login", 30, web)
         _wait_http(f"http://{config.hooks_host}:{config.hooks_port}/healthz", 30, hooks)
         _print_banner(config)
