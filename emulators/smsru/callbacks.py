@@ -115,10 +115,6 @@ class CallbackDispatcher:
             self._last_heartbeat.clear()
             self.attempts.clear()
 
-    def pending_count(self) -> int:
-        with self._lock:
-            return sum(len(r) for r in self._pending.values()) + sum(len(b.records) for b in self._batches)
-
     def queued(self) -> list[dict[str, Any]]:
         with self._lock:
             queued: list[dict[str, Any]] = [

@@ -86,6 +86,3 @@ class Params:
 
     def __contains__(self, key: str) -> bool:
         return key in self._last
-
-    def values(self) -> list[str]:
-        return [value for _, value in self.pairs]

@@ -23,7 +23,7 @@ def _everything_that_can_fail(sms: Sms, seen: list[Exchange]) -> list[BaseExcept
         {"kind": "timeout", "path": "sms/send", "count": 1},
         {"kind": "http_status", "path": "stoplist/get", "status": 503, "count": 2},
     )
-    with sms.client(read_timeout=0.3, on_exchange=seen.append, retry=RetryPolicy(attempts=2, backoff=0)) as c:
+    with sms.client(read_timeout=1.0, on_exchange=seen.append, retry=RetryPolicy(attempts=2, backoff=0)) as c:
         assert API_ID not in repr(c)
         for call in (
             c.balance,

@@ -98,7 +98,7 @@ def test_reads_are_retried_with_backoff(sms: Sms, rule: dict[str, object]) -> No
 def test_read_timeout_is_retried(sms: Sms) -> None:
     sms.faults({"kind": "timeout", "path": "my/balance", "count": 1})
     seen: list[Exchange] = []
-    with sms.client(read_timeout=0.3, on_exchange=seen.append) as client:
+    with sms.client(read_timeout=1.0, on_exchange=seen.append) as client:
         assert client.balance() == Decimal("100")
     assert [e.error is not None for e in seen] == [True, False]
 
