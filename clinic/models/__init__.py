@@ -24,6 +24,17 @@ from clinic.models.schedule import (
     Service,
 )
 from clinic.models.settings import ClinicSettings
+from clinic.models.sms import (
+    MAILING_STATES,
+    MESSAGE_STATES,
+    RECIPIENT_TYPES,
+    SmsMailing,
+    SmsMailingRow,
+    SmsMessage,
+    SmsPhoneFlag,
+    SmsStopEntry,
+    SmsTemplate,
+)
 
 __all__ = [
     "APPOINTMENT_STATUSES",
@@ -48,6 +59,15 @@ __all__ = [
     "Employee",
     "Patient",
     "Service",
+    "MAILING_STATES",
+    "MESSAGE_STATES",
+    "RECIPIENT_TYPES",
+    "SmsMailing",
+    "SmsMailingRow",
+    "SmsMessage",
+    "SmsPhoneFlag",
+    "SmsStopEntry",
+    "SmsTemplate",
     "User",
     "utcnow",
 ]

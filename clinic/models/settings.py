@@ -21,6 +21,10 @@ class ClinicSettings(Timestamped, Base):
     # «Сервис»: SMS gateway
     sms_api_key: Mapped[str] = mapped_column(String(128), default="")
     sms_sender: Mapped[str] = mapped_column(String(11), default="")
+    # Quiet hours in the clinic's time zone: a send due inside [from, to) waits until `to`.
+    # Equal values switch them off.
+    sms_quiet_from: Mapped[int] = mapped_column(Integer, default=21, server_default="21")
+    sms_quiet_to: Mapped[int] = mapped_column(Integer, default=9, server_default="9")
     # «Сервис»: IP-телефония
     sip_domain: Mapped[str] = mapped_column(String(253), default="127.0.0.1")
     sip_port: Mapped[int] = mapped_column(Integer, default=5060)
