@@ -15,6 +15,7 @@ the secret), so we close it explicitly and give it a logger that redacts the sec
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -178,8 +179,17 @@ def run(pbx: PbxConfig, work: Callable[[AmiClient], Awaitable[T]], timeout: floa
 
 
 def run_client(client: AmiClient, work: Callable[[AmiClient], Awaitable[T]]) -> T:
+    """Run from synchronous code. When the calling thread already runs an event loop (an
+    async caller, or a library such as Playwright's sync API), asyncio.run() is refused
+    there, so the session gets a short-lived thread of its own."""
+
     async def _main() -> T:
         async with client:
             return await work(client)
 
-    return asyncio.run(_main())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_main())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ami") as pool:
+        return pool.submit(asyncio.run, _main()).result()
