@@ -22,6 +22,7 @@ test:
 	$(MAKE) --no-print-directory $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m smoke tests/smoke
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

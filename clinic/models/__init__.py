@@ -23,6 +23,16 @@ from clinic.models.schedule import (
     Cabinet,
     Service,
 )
+from clinic.models.robot import (
+    ROBOT_STATES,
+    ExchangeLogEntry,
+    ExternalSystem,
+    JournalEntry,
+    RobotTask,
+    RobotTaskItem,
+    ServerTask,
+    ServerTaskRun,
+)
 from clinic.models.settings import ClinicSettings
 from clinic.models.sms import (
     MAILING_STATES,
@@ -37,6 +47,14 @@ from clinic.models.sms import (
 )
 
 __all__ = [
+    "ROBOT_STATES",
+    "ExchangeLogEntry",
+    "ExternalSystem",
+    "JournalEntry",
+    "RobotTask",
+    "RobotTaskItem",
+    "ServerTask",
+    "ServerTaskRun",
     "APPOINTMENT_STATUSES",
     "CONFIRMATION_STATUSES",
     "EMPLOYEE_CHIEF",

@@ -1,0 +1,383 @@
+"""Sending appointments to the Mango Office robot: selection, grouping by phone, and the
+claim-then-send protocol that keeps an appointment from ever being sent twice.
+
+Protocol, per Mango task (one phone, one or more appointments of the day):
+
+1. In one transaction: a `robot_tasks` row in state `pending` plus one `robot_task_items`
+   row per appointment (unique on the appointment), committed *before* any request. A
+   second sender (another worker, a manual send) fails on that unique key and skips.
+2. `task/add`. Success → `sent` with Mango's task_id. A lost answer → `unknown`.
+3. A row left `pending` or `unknown` (the process was killed, or the answer was lost) is
+   settled by the next run: the same task is sent again. Mango refuses a second active
+   task for one number with 5109, so a 5109 here means the first request went through
+   (`sent`, task id unknown) and a success means it had not. Either way Mango holds one
+   task, and the patient gets one call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from clinic.mango import (
+    DuplicateNumberError,
+    MangoClient,
+    MangoError,
+    OutcomeUnknownError,
+    RateLimitError,
+    Task,
+    TransportError,
+)
+from clinic.models import (
+    STATUS_BOOKED,
+    Appointment,
+    ExternalSystem,
+    Patient,
+    RobotTask,
+    RobotTaskItem,
+    utcnow,
+)
+from clinic.models.robot import ROBOT_FAILED, ROBOT_PENDING, ROBOT_SENT, ROBOT_UNKNOWN
+from clinic.phones import is_mobile
+from clinic.robot.systems import ClientOptions, clinic_zone, field_ids, make_client
+
+log = logging.getLogger(__name__)
+
+RESOLVABLE = (ROBOT_PENDING, ROBOT_UNKNOWN)
+
+
+def mango_number(e164: str) -> str:
+    """+79001234567 → 79001234567 (Mango's documented digits form)."""
+    return e164.lstrip("+")
+
+
+def candidate_query(day: date):  # type: ignore[no-untyped-def]
+    start = datetime.combine(day, time.min)
+    return (
+        select(Appointment)
+        .join(Patient, Appointment.patient_id == Patient.id)
+        .options(
+            joinedload(Appointment.patient),
+            joinedload(Appointment.doctor),
+            joinedload(Appointment.service),
+        )
+        .where(
+            Appointment.starts_at >= start,
+            Appointment.starts_at < start + timedelta(days=1),
+            Appointment.status == STATUS_BOOKED,
+            Patient.phone.is_not(None),
+            Patient.consent_calls.is_(True),
+            ~exists().where(RobotTaskItem.appointment_id == Appointment.id),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+
+
+def eligibility_problem(appointment: Appointment) -> str | None:
+    """Why this appointment cannot go to the robot (Russian), or None."""
+    patient = appointment.patient
+    if appointment.status != STATUS_BOOKED:
+        return f"запись в статусе «{appointment.status_title}»"
+    if not patient.phone:
+        return "у пациента нет телефона"
+    if not is_mobile(patient.phone):
+        return "телефон пациента не мобильный"
+    if not patient.consent_calls:
+        return "пациент не дал согласия на звонки"
+    return None
+
+
+def select_groups(session: Session, day: date) -> list[list[Appointment]]:
+    """The day's appointments not yet sent, not cancelled, with a mobile phone and consent,
+    grouped by phone (Mango allows one active task per number: 5109)."""
+    groups: dict[str, list[Appointment]] = defaultdict(list)
+    for appointment in session.scalars(candidate_query(day)).unique():
+        if eligibility_problem(appointment) is None:
+            groups[appointment.patient.phone or ""].append(appointment)
+    return list(groups.values())
+
+
+def _ru_date(d: date) -> str:
+    return f"{d:%d.%m.%Y}"
+
+
+def build_task(system: ExternalSystem, robot_task: RobotTask, appointments: Sequence[Appointment], zone) -> Task:  # type: ignore[no-untyped-def]
+    """One Mango task naming every appointment of the group."""
+    ids = field_ids(system)
+    first = appointments[0]
+    patient = first.patient
+    values = {
+        "time": ", ".join(f"{a.starts_at:%H:%M}" for a in appointments),
+        "date": _ru_date(first.starts_at.date()),
+        "service": "; ".join(a.service.name if a.service else "приём" for a in appointments),
+        "doctor": "; ".join(dict.fromkeys(a.doctor.short_name for a in appointments)),
+        "patient": patient.full_name,
+    }
+    custom = {ids[role]: value[:255] for role, value in values.items() if role in ids}
+    # The last moment to call: the evening before the first appointment, 21:00 clinic time.
+    due = datetime.combine(first.starts_at.date() - timedelta(days=1), time(21, 0), tzinfo=zone)
+    if due <= datetime.now(zone):
+        due = datetime.combine(first.starts_at.date(), first.starts_at.time(), tzinfo=zone)
+    return Task(
+        number=mango_number(robot_task.phone),
+        name=patient.full_name[:255],
+        comment=robot_task.ref,
+        due_date=due,
+        custom_fields=custom,
+    )
+
+
+@dataclass
+class SendOutcome:
+    robot_task_id: int | None
+    state: str  # sent / unknown / failed / skipped / merged
+    message: str
+    appointment_ids: list[int] = field(default_factory=list)
+
+
+def claim(
+    session: Session,
+    system: ExternalSystem,
+    appointments: Sequence[Appointment],
+    *,
+    source: str,
+    run_id: int | None,
+) -> RobotTask | None:
+    """Step 1: write the pending task and its items and commit; None if another sender
+    already claimed one of the appointments."""
+    first = appointments[0]
+    robot_task = RobotTask(
+        external_system_id=system.id,
+        campaign_id=system.campaign_id,
+        phone=first.patient.phone,
+        ref=str(first.id),
+        state=ROBOT_PENDING,
+        source=source,
+        run_id=run_id,
+        error="",
+    )
+    session.add(robot_task)
+    try:
+        session.flush()
+        for a in appointments:
+            session.add(RobotTaskItem(robot_task_id=robot_task.id, appointment_id=a.id, starts_at=a.starts_at))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return robot_task
+
+
+def _appointments_of(session: Session, robot_task: RobotTask) -> list[Appointment]:
+    ids = [item.appointment_id for item in robot_task.items]
+    return list(
+        session.scalars(
+            select(Appointment)
+            .options(joinedload(Appointment.patient), joinedload(Appointment.doctor), joinedload(Appointment.service))
+            .where(Appointment.id.in_(ids))
+            .order_by(Appointment.starts_at, Appointment.id)
+        ).unique()
+    )
+
+
+def send(
+    session: Session,
+    client: MangoClient,
+    system: ExternalSystem,
+    robot_task: RobotTask,
+    *,
+    resuming: bool = False,
+) -> SendOutcome:
+    """Steps 2-3 for one claimed (or left over) task; commits its new state."""
+    appointments = _appointments_of(session, robot_task)
+    ids = [a.id for a in appointments]
+    task = build_task(system, robot_task, appointments, clinic_zone(session))
+    try:
+        task_id = client.add_task(robot_task.campaign_id, task)
+    except DuplicateNumberError:
+        if resuming:
+            # our earlier request went through before the answer was lost
+            robot_task.state = ROBOT_SENT
+            robot_task.sent_at = robot_task.sent_at or utcnow()
+            robot_task.error = "повторная отправка: задача уже в кампании (5109), id неизвестен"
+            session.commit()
+            return SendOutcome(robot_task.id, ROBOT_SENT, robot_task.error, ids)
+        merged = _merge_into_existing(session, robot_task)
+        if merged is not None:
+            return SendOutcome(merged.id, "merged", f"добавлено к задаче №{merged.ref} того же номера", ids)
+        robot_task.state = ROBOT_FAILED
+        robot_task.error = "номер уже есть в кампании (5109)"
+        session.commit()
+        return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
+    except OutcomeUnknownError as exc:
+        robot_task.state = ROBOT_UNKNOWN
+        robot_task.error = exc.message
+        session.commit()
+        return SendOutcome(robot_task.id, ROBOT_UNKNOWN, "ответ Mango Office не получен, будет проверено", ids)
+    except (RateLimitError, TransportError) as exc:
+        # nothing was done at Mango's end: leave it pending for the next run
+        robot_task.error = exc.message
+        session.commit()
+        return SendOutcome(robot_task.id, ROBOT_PENDING, f"не отправлено: {exc.message}", ids)
+    except MangoError as exc:
+        robot_task.state = ROBOT_FAILED
+        robot_task.error = f"{exc.code}: {exc.message}"
+        session.commit()
+        return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
+    robot_task.task_id = task_id
+    robot_task.state = ROBOT_SENT
+    robot_task.sent_at = utcnow()
+    robot_task.error = ""
+    session.commit()
+    return SendOutcome(robot_task.id, ROBOT_SENT, f"задача Mango №{task_id}", ids)
+
+
+def _merge_into_existing(session: Session, robot_task: RobotTask) -> RobotTask | None:
+    """A 5109 on a fresh task: if one of our sent tasks already calls this number (sent
+    earlier today by hand, say), the appointments join it, so its callback covers them."""
+    existing = session.scalar(
+        select(RobotTask)
+        .where(
+            RobotTask.phone == robot_task.phone,
+            RobotTask.campaign_id == robot_task.campaign_id,
+            RobotTask.state == ROBOT_SENT,
+            RobotTask.result_status.is_(None),
+            RobotTask.id != robot_task.id,
+        )
+        .order_by(RobotTask.id.desc())
+    )
+    if existing is None:
+        return None
+    for item in list(robot_task.items):
+        item.robot_task = existing  # moves it out of robot_task.items as well
+    session.flush()
+    session.delete(robot_task)
+    session.commit()
+    return existing
+
+
+def leftovers(session: Session, system: ExternalSystem) -> list[RobotTask]:
+    return list(
+        session.scalars(
+            select(RobotTask)
+            .where(RobotTask.external_system_id == system.id, RobotTask.state.in_(RESOLVABLE))
+            .order_by(RobotTask.id)
+        )
+    )
+
+
+@dataclass
+class ExportReport:
+    found: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    resumed: int = 0
+    outcomes: list[SendOutcome] = field(default_factory=list)
+
+
+def export_day(
+    sessions: sessionmaker[Session],
+    system_id: int,
+    day: date,
+    *,
+    run_id: int | None = None,
+    options: ClientOptions | None = None,
+    journal: Callable[[str], None] = lambda _m: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ExportReport:
+    """Settle leftovers, then send every eligible appointment of `day`."""
+    report = ExportReport()
+    with sessions() as session:
+        system = session.get(ExternalSystem, system_id)
+        if system is None or not system.is_active:
+            raise RuntimeError("внешняя система Mango Office не найдена или отключена")
+        if not system.campaign_id:
+            raise RuntimeError("не задан ID кампании исходящего обзвона")
+        with make_client(system, sessions, options) as client:
+            if not field_ids(system):
+                from clinic.robot.systems import check_connection
+
+                result = check_connection(session, system, sessions, options)
+                session.commit()
+                if not result.ok:
+                    raise RuntimeError(result.message)
+            left = leftovers(session, system)
+            if left:
+                journal(f"Незавершённых отправок с прошлого запуска: {len(left)}")
+            for robot_task in left:
+                if should_stop():
+                    return report
+                outcome = send(session, client, system, robot_task, resuming=True)
+                report.resumed += 1
+                _count(report, outcome)
+            groups = select_groups(session, day)
+            report.found = sum(len(g) for g in groups)
+            journal(f"Найдено записей: {report.found}")
+            for group in groups:
+                if should_stop():
+                    break
+                robot_task = claim(session, system, group, source="task", run_id=run_id)
+                if robot_task is None:
+                    report.skipped += len(group)
+                    continue
+                _count(report, send(session, client, system, robot_task))
+    return report
+
+
+def _count(report: ExportReport, outcome: SendOutcome) -> None:
+    report.outcomes.append(outcome)
+    if outcome.state in (ROBOT_SENT, "merged", ROBOT_UNKNOWN):
+        report.sent += len(outcome.appointment_ids)
+    else:
+        report.failed += len(outcome.appointment_ids)
+
+
+def send_appointment(
+    sessions: sessionmaker[Session],
+    appointment_id: int,
+    *,
+    options: ClientOptions | None = None,
+) -> SendOutcome:
+    """«Отправить голосовому роботу»: this appointment plus the patient's other unsent
+    appointments that day (one task per number)."""
+    with sessions() as session:
+        from clinic.robot.systems import active_mango, check_connection
+
+        appointment = session.get(Appointment, appointment_id)
+        if appointment is None:
+            return SendOutcome(None, "skipped", "Запись не найдена")
+        sent_in = session.scalar(select(RobotTaskItem).where(RobotTaskItem.appointment_id == appointment_id))
+        if sent_in is not None:
+            rt = sent_in.robot_task
+            return SendOutcome(rt.id, "skipped", f"Запись уже отправлена голосовому роботу ({rt.state_title.lower()})")
+        problem = eligibility_problem(appointment)
+        if problem:
+            return SendOutcome(None, "skipped", f"Отправить нельзя: {problem}")
+        system = active_mango(session)
+        if system is None or not system.campaign_id:
+            return SendOutcome(None, "skipped", "Mango Office не настроен: заполните «Внешние информационные системы»")
+        with make_client(system, sessions, options) as client:
+            if not field_ids(system):
+                check = check_connection(session, system, sessions, options)
+                session.commit()
+                if not check.ok:
+                    return SendOutcome(None, ROBOT_FAILED, check.message)
+            same_phone = [
+                a
+                for a in session.scalars(candidate_query(appointment.starts_at.date())).unique()
+                if a.patient.phone == appointment.patient.phone and eligibility_problem(a) is None
+            ]
+            group = [appointment] + [a for a in same_phone if a.id != appointment.id]
+            group.sort(key=lambda a: (a.starts_at, a.id))
+            robot_task = claim(session, system, group, source="manual", run_id=None)
+            if robot_task is None:
+                return SendOutcome(None, "skipped", "Запись уже отправляется голосовому роботу")
+            return send(session, client, system, robot_task)
