@@ -151,7 +151,9 @@ class RobotTask(Base):
     result_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     result_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    items: Mapped[list[RobotTaskItem]] = relationship(back_populates="robot_task", order_by="RobotTaskItem.id")
+    items: Mapped[list[RobotTaskItem]] = relationship(
+        back_populates="robot_task", order_by="RobotTaskItem.id"
+    )
 
     @property
     def state_title(self) -> str:

@@ -108,7 +108,9 @@ def _ru_date(d: date) -> str:
     return f"{d:%d.%m.%Y}"
 
 
-def build_task(system: ExternalSystem, robot_task: RobotTask, appointments: Sequence[Appointment], zone) -> Task:  # type: ignore[no-untyped-def]
+def build_task(
+    system: ExternalSystem, robot_task: RobotTask, appointments: Sequence[Appointment], zone
+) -> Task:  # type: ignore[no-untyped-def]
     """One Mango task naming every appointment of the group."""
     ids = field_ids(system)
     first = appointments[0]
@@ -167,7 +169,9 @@ def claim(
     try:
         session.flush()
         for a in appointments:
-            session.add(RobotTaskItem(robot_task_id=robot_task.id, appointment_id=a.id, starts_at=a.starts_at))
+            session.add(
+                RobotTaskItem(robot_task_id=robot_task.id, appointment_id=a.id, starts_at=a.starts_at)
+            )
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -180,7 +184,11 @@ def _appointments_of(session: Session, robot_task: RobotTask) -> list[Appointmen
     return list(
         session.scalars(
             select(Appointment)
-            .options(joinedload(Appointment.patient), joinedload(Appointment.doctor), joinedload(Appointment.service))
+            .options(
+                joinedload(Appointment.patient),
+                joinedload(Appointment.doctor),
+                joinedload(Appointment.service),
+            )
             .where(Appointment.id.in_(ids))
             .order_by(Appointment.starts_at, Appointment.id)
         ).unique()
@@ -220,7 +228,9 @@ def send(
         robot_task.state = ROBOT_UNKNOWN
         robot_task.error = exc.message
         session.commit()
-        return SendOutcome(robot_task.id, ROBOT_UNKNOWN, "ответ Mango Office не получен, будет проверено", ids)
+        return SendOutcome(
+            robot_task.id, ROBOT_UNKNOWN, "ответ Mango Office не получен, будет проверено", ids
+        )
     except (RateLimitError, TransportError) as exc:
         # nothing was done at Mango's end: leave it pending for the next run
         robot_task.error = exc.message
@@ -357,13 +367,17 @@ def send_appointment(
         sent_in = session.scalar(select(RobotTaskItem).where(RobotTaskItem.appointment_id == appointment_id))
         if sent_in is not None:
             rt = sent_in.robot_task
-            return SendOutcome(rt.id, "skipped", f"Запись уже отправлена голосовому роботу ({rt.state_title.lower()})")
+            return SendOutcome(
+                rt.id, "skipped", f"Запись уже отправлена голосовому роботу ({rt.state_title.lower()})"
+            )
         problem = eligibility_problem(appointment)
         if problem:
             return SendOutcome(None, "skipped", f"Отправить нельзя: {problem}")
         system = active_mango(session)
         if system is None or not system.campaign_id:
-            return SendOutcome(None, "skipped", "Mango Office не настроен: заполните «Внешние информационные системы»")
+            return SendOutcome(
+                None, "skipped", "Mango Office не настроен: заполните «Внешние информационные системы»"
+            )
         with make_client(system, sessions, options) as client:
             if not field_ids(system):
                 check = check_connection(session, system, sessions, options)

@@ -76,12 +76,15 @@ def field_ids(system: ExternalSystem) -> dict[str, int]:
 
 
 def parse_digit_status(raw: str) -> dict[str, int]:
-    """"1=1 2=2" → {"1": 1, "2": 2}; raises ValueError with a Russian message."""
+    """ "1=1 2=2" → {"1": 1, "2": 2}; raises ValueError with a Russian message."""
     mapping: dict[str, int] = {}
     for part in raw.replace(",", " ").replace(";", " ").split():
         digit, sep, status = part.partition("=")
         if not sep or digit not in "0123456789*#" or len(digit) != 1 or status not in ("1", "2"):
-            raise ValueError("Формат: цифра=статус через пробел, статус 1 (подтверждена) или 2 (отменена), например «1=1 2=2»")
+            raise ValueError(
+                "Формат: цифра=статус через пробел, статус 1 (подтверждена) или 2 (отменена), "
+                "например «1=1 2=2»"
+            )
         mapping[digit] = int(status)
     return mapping
 
@@ -216,7 +219,9 @@ def exchange_logger(sessions: sessionmaker[Session]):  # type: ignore[no-untyped
     """An `on_exchange` hook for MangoClient: Exchange (already masked) → exchange log."""
 
     def record(exchange: Exchange) -> None:
-        response = exchange.response if exchange.error is None else f"{exchange.error}: {exchange.response or ''}"
+        response = (
+            exchange.response if exchange.error is None else f"{exchange.error}: {exchange.response or ''}"
+        )
         write_exchange(
             sessions,
             direction="out",
@@ -273,7 +278,10 @@ class CheckResult:
 
 
 def check_connection(
-    session: Session, system: ExternalSystem, sessions: sessionmaker[Session] | None, options: ClientOptions | None = None
+    session: Session,
+    system: ExternalSystem,
+    sessions: sessionmaker[Session] | None,
+    options: ClientOptions | None = None,
 ) -> CheckResult:
     """«Проверить подключение»: a signed `custom-type/list`; on success the custom-field
     ids are cached on the entry. The caller commits."""

@@ -36,7 +36,9 @@ class BadRequest(ValueError):
 
 # The manual's template `{"id": {{Дополнительная информация}}, "status": 1}` pasted
 # literally gives invalid JSON when the value is not a number; read that shape too.
-_LOOSE = re.compile(r'^\s*\{\s*"id"\s*:\s*(?P<id>.*?)\s*,\s*"status"\s*:\s*(?P<status>[^,}\s]+)\s*\}\s*$', re.S)
+_LOOSE = re.compile(
+    r'^\s*\{\s*"id"\s*:\s*(?P<id>.*?)\s*,\s*"status"\s*:\s*(?P<status>[^,}\s]+)\s*\}\s*$', re.S
+)
 
 
 def parse_body(content_type: str, raw: bytes) -> tuple[str, int]:
@@ -60,7 +62,7 @@ def parse_body(content_type: str, raw: bytes) -> tuple[str, int]:
                 raise BadRequest("тело запроса — не JSON и не форма") from None
             data = {"id": loose["id"].strip().strip('"'), "status": loose["status"].strip('"')}
     if not isinstance(data, dict):
-        raise BadRequest("ожидается объект {\"id\": …, \"status\": 1|2}")
+        raise BadRequest('ожидается объект {"id": …, "status": 1|2}')
     if "id" not in data:
         raise BadRequest("нет поля id")
     if "status" not in data:
