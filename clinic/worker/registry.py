@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from clinic.robot.server_task import jobs as robot_jobs
 from clinic.worker.jobs import Job
 
 
 def all_jobs() -> list[Job]:
     jobs: list[Job] = []
+    jobs += robot_jobs()  # «Отправка сведений в Mango Office», robot results
     return jobs
