@@ -27,9 +27,6 @@ def create_app(
     from webhooks.public import bp as public_bp
 
     app.register_blueprint(public_bp)
-    from webhooks.hooks_mango import bp as hooks_mango_bp
-
-    app.register_blueprint(hooks_mango_bp)
     if public_only:
         return app
 

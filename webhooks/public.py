@@ -6,6 +6,10 @@ from flask import Blueprint, jsonify
 
 bp = Blueprint("public", __name__)
 
+from webhooks.hooks_mango import bp as _hooks_mango  # noqa: E402  POST /MangoOffice/UpdateStatus
+
+bp.register_blueprint(_hooks_mango)
+
 
 @bp.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]
