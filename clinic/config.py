@@ -80,6 +80,12 @@ class Config:
     hooks_host: str
     hooks_port: int
     pbx: PbxConfig
+    # sms.ru: the real service by default; `make run` points it at the local emulator.
+    smsru_url: str = "https://sms.ru"
+    smsru_test_mode: bool = False  # adds test=1 to every send: nothing is sent or charged
+    # A ledger row left in "sending" longer than this belonged to a worker that died
+    # mid-request: it is marked "outcome unknown" for the operator, never re-sent.
+    sms_sending_lease_s: float = 120.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -115,4 +121,7 @@ class Config:
             hooks_host=_env("MIS_HOOKS_HOST", "127.0.0.1"),
             hooks_port=_env_int("MIS_HOOKS_PORT", 55055),
             pbx=pbx,
+            smsru_url=_env("MIS_SMSRU_URL", "https://sms.ru").rstrip("/"),
+            smsru_test_mode=_env("MIS_SMSRU_TEST", "0") == "1",
+            sms_sending_lease_s=float(_env_int("MIS_SMS_LEASE_S", 120)),
         )

@@ -1,0 +1,342 @@
+"""The message ledger: queue a message (the row first), then dispatch queued rows in batches.
+
+Life of a row: queued → sending (committed before the request) → sent | failed | unknown,
+or skipped by a rule. Only rows that certainly did not go out go back to queued (connect
+errors, sms.ru 220/500) with a backoff; a lost reply makes the row `unknown` for the
+operator. `recover_stale` turns rows left in `sending` by a dead process into `unknown`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic.models import (
+    ClinicSettings,
+    Patient,
+    SmsMessage,
+    SmsPhoneFlag,
+)
+from clinic.models.sms import (
+    MSG_FAILED,
+    MSG_QUEUED,
+    MSG_SENDING,
+    MSG_SENT,
+    MSG_SKIPPED,
+    MSG_UNKNOWN,
+)
+from clinic.sms import rules
+from clinic.smsru import SmsRuClient, SmsRuError, SmsRuRecipientError, SmsRuRetryableError, mask_text
+from clinic.smsru.parts import count_parts
+
+log = logging.getLogger("clinic.sms")
+
+BATCH = 100
+MAX_ATTEMPTS = 5
+BACKOFF_S = 30.0
+MAX_BACKOFF_S = 900.0
+UNKNOWN_NOTE = (
+    "Ответ sms.ru не получен: СМС могло уйти. Проверьте в личном кабинете sms.ru; "
+    "автоматически не переотправляется"
+)
+STALE_NOTE = "Процесс отправки прервался во время запроса: СМС могло уйти. Автоматически не переотправляется"
+UNDELIVERABLE_CODES = frozenset({106, 108, 150})
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What to send. `key` makes queueing idempotent: the same key never makes a second SMS."""
+
+    phone: str  # digits, from rules.sms_phone
+    text: str
+    key: str
+    source: str = "single"
+    user_id: int | None = None
+    patient_id: int | None = None
+    appointment_id: int | None = None
+    mailing_id: int | None = None
+    expires_at: datetime | None = None  # aware UTC; reminders: the visit
+
+
+def queue(
+    session: Session, settings: ClinicSettings, draft: Draft, *, now: datetime
+) -> tuple[SmsMessage, bool]:
+    """Write the ledger row (flushed, not committed). Returns (row, created). An existing row
+    with the same key is returned untouched: nothing is queued twice."""
+    existing = session.scalar(select(SmsMessage).where(SmsMessage.idempotency_key == draft.key))
+    if existing is not None:
+        return existing, False
+    row = SmsMessage(
+        idempotency_key=draft.key,
+        source=draft.source,
+        user_id=draft.user_id,
+        patient_id=draft.patient_id,
+        appointment_id=draft.appointment_id,
+        mailing_id=draft.mailing_id,
+        phone=draft.phone,
+        text=draft.text,
+        parts=max(1, count_parts(draft.text).parts),
+        state=MSG_QUEUED,
+        created_at=now,
+        expires_at=draft.expires_at,
+        attempts=0,
+        note="",
+        gateway_answer="",
+        delivery_text="",
+        delivery_final=False,
+    )
+    patient = session.get(Patient, draft.patient_id) if draft.patient_id else None
+    reason = rules.stop_reason(session, draft.phone, patient)
+    if reason is None and draft.expires_at is not None and rules.ttl_minutes(draft.expires_at, now) == 0:
+        reason = "Приём уже начался: напоминание не отправлено"
+    if reason:
+        row.state, row.note = MSG_SKIPPED, reason
+    elif (until := rules.quiet_until(settings, now)) is not None:
+        row.not_before = until
+        local = until.astimezone(rules.zone(settings))
+        row.note = f"Тихие часы: отправка отложена до {local:%d.%m.%Y %H:%M}"
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same key queued by someone else a moment ago
+        existing = session.scalar(select(SmsMessage).where(SmsMessage.idempotency_key == draft.key))
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
+
+
+# -- dispatch ---------------------------------------------------------------------------
+
+
+def _due(now: datetime):  # type: ignore[no-untyped-def]
+    return and_(
+        SmsMessage.state == MSG_QUEUED,
+        or_(SmsMessage.not_before.is_(None), SmsMessage.not_before <= now),
+    )
+
+
+def claim(
+    factory: sessionmaker[Session], *, now: datetime, ids: Iterable[int] | None = None, limit: int = BATCH
+) -> list[int]:
+    """Move up to `limit` due rows (distinct phones) to `sending` and commit: the ledger says
+    "in flight" before any request is made. Returns the claimed ids."""
+    with factory() as session, session.begin():
+        query = select(SmsMessage.id, SmsMessage.phone).where(_due(now)).order_by(SmsMessage.id)
+        if ids is not None:
+            query = query.where(SmsMessage.id.in_(list(ids)))
+        picked: list[int] = []
+        phones: set[str] = set()
+        for msg_id, phone in session.execute(query.limit(limit * 3)):
+            if phone in phones:
+                continue  # one text per number per request: the next batch takes it
+            phones.add(phone)
+            picked.append(msg_id)
+            if len(picked) >= limit:
+                break
+        if not picked:
+            return []
+        session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id.in_(picked), SmsMessage.state == MSG_QUEUED)
+            .values(state=MSG_SENDING, claimed_at=now, attempts=SmsMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = session.scalars(
+            select(SmsMessage.id).where(
+                SmsMessage.id.in_(picked), SmsMessage.state == MSG_SENDING, SmsMessage.claimed_at == now
+            )
+        ).all()
+    return list(claimed)
+
+
+def _answer(entry: dict[str, object], api_id: str) -> str:
+    return mask_text(json.dumps(entry, ensure_ascii=False), api_id)
+
+
+def send_claimed(
+    factory: sessionmaker[Session],
+    client: SmsRuClient,
+    ids: list[int],
+    *,
+    api_id: str,
+    clock: Clock = utcnow,
+) -> dict[str, int]:
+    """One sms/send for the claimed rows (per-number texts), then record each row's outcome."""
+    now = clock()
+    with factory() as session:
+        rows = session.execute(
+            select(
+                SmsMessage.id, SmsMessage.phone, SmsMessage.text, SmsMessage.expires_at, SmsMessage.attempts
+            ).where(SmsMessage.id.in_(ids), SmsMessage.state == MSG_SENDING)
+        ).all()
+    expired = [r.id for r in rows if r.expires_at is not None and rules.ttl_minutes(r.expires_at, now) == 0]
+    live = [r for r in rows if r.id not in set(expired)]
+    ttls = [t for r in live if (t := rules.ttl_minutes(r.expires_at, now)) is not None]
+    outcome = {"sent": 0, "failed": 0, "unknown": 0, "retry": 0, "skipped": len(expired)}
+    updates: list[dict[str, object]] = []
+    flags: list[tuple[str, int | None, str]] = []
+    for msg_id in expired:
+        updates.append(
+            {"id": msg_id, "state": MSG_SKIPPED, "note": "Приём уже начался: напоминание не отправлено"}
+        )
+    if live:
+        try:
+            result = client.send_each({r.phone: r.text for r in live}, ttl=min(ttls) if ttls else None)
+        except SmsRuError as exc:
+            text = f"{exc.code or ''} {exc.text or exc}".strip()
+            answer = _answer(
+                {"error": exc.__class__.__name__, "status_code": exc.code, "status_text": exc.text}, api_id
+            )
+            for r in live:
+                if exc.outcome_unknown:
+                    outcome["unknown"] += 1
+                    updates.append(
+                        {"id": r.id, "state": MSG_UNKNOWN, "note": UNKNOWN_NOTE, "gateway_answer": answer}
+                    )
+                elif isinstance(exc, SmsRuRetryableError) and r.attempts < MAX_ATTEMPTS:
+                    outcome["retry"] += 1
+                    wait = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (r.attempts - 1))
+                    updates.append(
+                        {
+                            "id": r.id,
+                            "state": MSG_QUEUED,
+                            "not_before": now + timedelta(seconds=wait),
+                            "note": f"Повторная попытка: {mask_text(text, api_id)[:200]}",
+                            "gateway_answer": answer,
+                        }
+                    )
+                else:
+                    outcome["failed"] += 1
+                    updates.append(
+                        {
+                            "id": r.id,
+                            "state": MSG_FAILED,
+                            "gateway_code": exc.code,
+                            "note": mask_text(text, api_id)[:300],
+                            "gateway_answer": answer,
+                        }
+                    )
+        else:
+            for r in live:
+                rec = result.for_phone(r.phone)
+                if rec is None or rec.missing:
+                    outcome["unknown"] += 1
+                    updates.append(
+                        {"id": r.id, "state": MSG_UNKNOWN, "note": UNKNOWN_NOTE, "gateway_answer": ""}
+                    )
+                    continue
+                entry = {"status": "OK" if rec.ok else "ERROR", "status_code": rec.code, "sms_id": rec.sms_id}
+                if rec.text:
+                    entry["status_text"] = rec.text
+                answer = _answer(entry, api_id)
+                if rec.accepted:
+                    outcome["sent"] += 1
+                    updates.append(
+                        {
+                            "id": r.id,
+                            "state": MSG_SENT,
+                            "sms_id": rec.sms_id,
+                            "gateway_code": rec.code,
+                            "gateway_answer": answer,
+                            "sent_at": now,
+                            "note": "Тестовый режим: СМС не отправлено" if result.test else "",
+                        }
+                    )
+                else:
+                    outcome["failed"] += 1
+                    updates.append(
+                        {
+                            "id": r.id,
+                            "state": MSG_FAILED,
+                            "gateway_code": rec.code,
+                            "gateway_answer": answer,
+                            "note": (rec.text or f"Код {rec.code}")[:300],
+                        }
+                    )
+                    if isinstance(rec.error, SmsRuRecipientError):
+                        flags.append((r.phone, rec.code, rec.text or ""))
+    with factory() as session, session.begin():
+        if updates:
+            # executemany per set of columns
+            by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
+            for u in updates:
+                by_keys.setdefault(tuple(sorted(u)), []).append(u)
+            for group in by_keys.values():
+                session.execute(update(SmsMessage), group)
+        for phone, code, reason in flags:
+            flag_phone(session, phone, code, reason)
+    return outcome
+
+
+def flag_phone(session: Session, phone: str, code: int | None, reason: str) -> None:
+    """Remember that this number cannot get SMS (shown on the patient card and the dialog)."""
+    row = session.scalar(select(SmsPhoneFlag).where(SmsPhoneFlag.phone == phone))
+    patient_id = session.scalar(select(Patient.id).where(Patient.phone == "+" + phone).limit(1))
+    if row is None:
+        session.add(SmsPhoneFlag(phone=phone, patient_id=patient_id, code=code, reason=reason[:200]))
+    else:
+        row.code, row.reason, row.patient_id = code, reason[:200], row.patient_id or patient_id
+
+
+def dispatch_due(
+    factory: sessionmaker[Session],
+    client: SmsRuClient,
+    *,
+    api_id: str,
+    concurrency: int = 8,
+    clock: Clock = utcnow,
+    ids: Iterable[int] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> dict[str, int]:
+    """Send every due queued row in batches of up to 100, `concurrency` requests at a time."""
+    total = {"sent": 0, "failed": 0, "unknown": 0, "retry": 0, "skipped": 0, "requests": 0}
+    wanted = list(ids) if ids is not None else None
+
+    def one(batch_ids: list[int]) -> dict[str, int]:
+        return send_claimed(factory, client, batch_ids, api_id=api_id, clock=clock)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        while not stop():
+            batches: list[list[int]] = []
+            for _ in range(max(1, concurrency)):
+                got = claim(factory, now=clock(), ids=wanted)
+                if not got:
+                    break
+                batches.append(got)
+            if not batches:
+                break
+            for outcome in pool.map(one, batches):
+                total["requests"] += 1
+                for k, v in outcome.items():
+                    total[k] += v
+    return total
+
+
+def recover_stale(factory: sessionmaker[Session], *, lease_s: float, now: datetime) -> int:
+    """Rows stuck in `sending` past the lease: their process died mid-request → unknown."""
+    with factory() as session, session.begin():
+        result = session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.state == MSG_SENDING, SmsMessage.claimed_at < now - timedelta(seconds=lease_s))
+            .values(state=MSG_UNKNOWN, note=STALE_NOTE)
+            .execution_options(synchronize_session=False)
+        )
+    count = result.rowcount or 0
+    if count:
+        log.warning("СМС: %d сообщений с неизвестным результатом (процесс прервался во время запроса)", count)
+    return count
