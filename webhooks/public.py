@@ -10,6 +10,10 @@ from webhooks.hooks_mango import bp as _hooks_mango  # noqa: E402  POST /MangoOf
 
 bp.register_blueprint(_hooks_mango)
 
+from webhooks.hooks_smsru import bp as _hooks_smsru  # noqa: E402  POST /smsru/callback
+
+bp.register_blueprint(_hooks_smsru)
+
 
 @bp.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from clinic.robot.server_task import jobs as robot_jobs
+from clinic.sms.jobs import JOBS as SMS_JOBS
 from clinic.worker.jobs import Job
 
 
 def all_jobs() -> list[Job]:
     jobs: list[Job] = []
     jobs += robot_jobs()  # «Отправка сведений в Mango Office», robot results
+    jobs += SMS_JOBS  # SMS: send due messages and mailings, re-check delivery statuses
     return jobs
