@@ -15,7 +15,29 @@ function initTabs(form) {
   show(activeInput && activeInput.value ? activeInput.value : tabs[0].dataset.tab);
 }
 
+// Right click on an appointment opens its «⋯» menu; Escape or a click elsewhere closes it.
+function initRowMenus() {
+  const closeAll = (except) => document.querySelectorAll("details[data-row-menu][open]")
+    .forEach((d) => { if (d !== except) d.open = false; });
+  document.querySelectorAll("tr[data-appointment-id]").forEach((row) => {
+    const menu = row.querySelector("details[data-row-menu]");
+    if (!menu) return;
+    row.addEventListener("contextmenu", (event) => {
+      event.preventDefault();
+      closeAll(menu);
+      menu.open = true;
+      const first = menu.querySelector("a");
+      if (first) first.focus();
+    });
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("details[data-row-menu]")) closeAll(null);
+  });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeAll(null); });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  initRowMenus();
   document.querySelectorAll("form.tabbed").forEach(initTabs);
   document.querySelectorAll("[data-autosubmit]").forEach((input) => {
     input.addEventListener("change", () => {

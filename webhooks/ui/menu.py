@@ -32,3 +32,19 @@ def visible_menu(user: User | None) -> list[tuple[MenuItem, bool]]:
     return [
         (item, item.blueprint == request.blueprint) for item in items if user.is_admin or not item.admin_only
     ]
+
+
+@dataclass(frozen=True)
+class AppointmentAction:
+    title: str
+    endpoint: str  # takes `appointment_id`; a GET page that shows the action and its result
+
+
+def add_appointment_action(app: Flask, title: str, endpoint: str) -> None:
+    """An entry of the appointment's context menu in the scheduler (right click or «⋯»)."""
+    app.extensions.setdefault("mis_appointment_actions", []).append(AppointmentAction(title, endpoint))
+    app.jinja_env.globals["appointment_actions"] = _appointment_actions
+
+
+def _appointment_actions() -> list[AppointmentAction]:
+    return current_app.extensions.get("mis_appointment_actions", [])

@@ -1,0 +1,314 @@
+"""Voice robot pages.
+
+Blueprint `robot_admin` (admin only, checked on the server for every request):
+  /admin/external-systems[/new|/<id>|/<id>/check]   «Внешние информационные системы»
+  /admin/server-tasks[/<id>|/<id>/run]                «Серверные задачи»
+  /admin/journal?service=TMangoOfficeThread           journal of server tasks
+  /admin/exchange-log?owner=…                         «Журнал обмена»
+Blueprint `robot` (registrars and admins):
+  /robot/appointments/<id>   «Отправить голосовому роботу» (GET shows, POST sends)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from clinic.models import (
+    Appointment,
+    ExchangeLogEntry,
+    ExternalSystem,
+    JournalEntry,
+    RobotTaskItem,
+    ServerTask,
+)
+from clinic.models.robot import SERVER_TASK_KINDS, SERVER_TASK_SERVICES, TASK_MANGO_EXPORT
+from clinic.robot import export
+from clinic.robot.systems import (
+    FIELD_ROLES,
+    LABELS,
+    SystemValidationError,
+    check_connection,
+    clinic_zone,
+    field_ids,
+    field_names,
+    save_system,
+)
+from webhooks.auth import require_admin
+from webhooks.ui.db import ROW_ID, db
+
+admin_bp = Blueprint("robot_admin", __name__, url_prefix="/admin")
+admin_bp.before_request(require_admin)
+bp = Blueprint("robot", __name__, url_prefix="/robot")
+
+SYSTEM_FIELDS = (
+    "name",
+    "api_key",
+    "api_salt",
+    "campaign_id",
+    "base_url",
+    "webhook_secret",
+    "webhook_ips",
+    "digit_status",
+    "rate_per_s",
+    *(f"field_{role}" for role in FIELD_ROLES),
+)
+PAGE = 200
+
+
+def _sessions():  # type: ignore[no-untyped-def]
+    return current_app.extensions["mis_sessions"]
+
+
+def _system_or_404(system_id: int) -> ExternalSystem:
+    system = db().get(ExternalSystem, system_id)
+    if system is None:
+        abort(404)
+    return system
+
+
+def _system_values(system: ExternalSystem | None) -> dict[str, object]:
+    if system is None:
+        values: dict[str, object] = {"name": "Mango Office", "is_active": True, "digit_status": "1=1 2=2"}
+        values["base_url"] = "https://app.mango-office.ru/vpbx/"
+        values["rate_per_s"] = 5
+        values.update({f"field_{role}": default for role, (_, default) in FIELD_ROLES.items()})
+        return values
+    values = {key: getattr(system, key) for key in SYSTEM_FIELDS if hasattr(system, key)}
+    values["is_active"] = system.is_active
+    values["campaign_id"] = system.campaign_id or ""
+    values.update({f"field_{role}": name for role, name in field_names(system).items()})
+    values.pop("api_salt", None)  # never sent back to the browser
+    return values
+
+
+@admin_bp.get("/external-systems")
+def systems():  # type: ignore[no-untyped-def]
+    rows = db().scalars(select(ExternalSystem).order_by(ExternalSystem.id)).all()
+    return render_template("robot/systems.html", systems=rows)
+
+
+def _render_form(
+    system: ExternalSystem | None, values: dict[str, object], errors: dict[str, str], code: int = 200
+):  # type: ignore[no-untyped-def]
+    ids = field_ids(system) if system else {}
+    return (
+        render_template(
+            "robot/system_form.html",
+            system=system,
+            values=values,
+            errors=errors,
+            labels=LABELS,
+            roles=FIELD_ROLES,
+            ids=ids,
+            salt_set=bool(system and system.api_salt),
+        ),
+        code,
+    )
+
+
+@admin_bp.get("/external-systems/new")
+def system_new():  # type: ignore[no-untyped-def]
+    return _render_form(None, _system_values(None), {})
+
+
+@admin_bp.get(f"/external-systems/<{ROW_ID}:system_id>")
+def system_edit(system_id: int):  # type: ignore[no-untyped-def]
+    system = _system_or_404(system_id)
+    return _render_form(system, _system_values(system), {})
+
+
+def _form() -> dict[str, object]:
+    data: dict[str, object] = {key: request.form.get(key, "") for key in SYSTEM_FIELDS}
+    data["is_active"] = "is_active" in request.form
+    return data
+
+
+@admin_bp.post("/external-systems/new")
+@admin_bp.post(f"/external-systems/<{ROW_ID}:system_id>")
+def system_save(system_id: int | None = None):  # type: ignore[no-untyped-def]
+    session = db()
+    system = _system_or_404(system_id) if system_id is not None else None
+    data = _form()
+    try:
+        system = save_system(session, system, data)
+    except SystemValidationError as exc:
+        session.rollback()
+        values = {k: v for k, v in data.items() if k != "api_salt"}
+        return _render_form(system, values, exc.errors, 400)
+    session.commit()
+    flash("Внешняя система сохранена", "success")
+    return redirect(url_for("robot_admin.system_edit", system_id=system.id))
+
+
+@admin_bp.post(f"/external-systems/<{ROW_ID}:system_id>/check")
+def system_check(system_id: int):  # type: ignore[no-untyped-def]
+    session = db()
+    system = _system_or_404(system_id)
+    result = check_connection(session, system, _sessions())
+    session.commit()
+    flash(result.message, "success" if result.ok else "error")
+    return redirect(url_for("robot_admin.system_edit", system_id=system.id))
+
+
+# ---------------------------------------------------------------- server tasks
+
+
+@admin_bp.get("/server-tasks")
+def tasks():  # type: ignore[no-untyped-def]
+    session = db()
+    rows = session.scalars(select(ServerTask).order_by(ServerTask.id)).all()
+    systems_ = session.scalars(select(ExternalSystem).order_by(ExternalSystem.id)).all()
+    return render_template(
+        "robot/tasks.html", tasks=rows, systems=systems_, kinds=SERVER_TASK_KINDS, errors={}, values={}
+    )
+
+
+def _task_form() -> dict[str, str]:
+    return {
+        "name": request.form.get("name", ""),
+        "run_at": request.form.get("run_at", ""),
+        "external_system_id": request.form.get("external_system_id", ""),
+        "is_enabled": "on" if "is_enabled" in request.form else "",
+        "poll_results": "on" if "poll_results" in request.form else "",
+    }
+
+
+@admin_bp.post("/server-tasks")
+@admin_bp.post(f"/server-tasks/<{ROW_ID}:task_id>")
+def task_save(task_id: int | None = None):  # type: ignore[no-untyped-def]
+    from clinic.robot.server_task import validate_task
+
+    session = db()
+    task = session.get(ServerTask, task_id) if task_id is not None else None
+    if task_id is not None and task is None:
+        abort(404)
+    data = _task_form()
+    clean, errors = validate_task(data)
+    if not errors and session.get(ExternalSystem, clean["external_system_id"]) is None:
+        errors["external_system_id"] = "Выберите внешнюю систему"
+    if errors:
+        rows = session.scalars(select(ServerTask).order_by(ServerTask.id)).all()
+        systems_ = session.scalars(select(ExternalSystem).order_by(ExternalSystem.id)).all()
+        return (
+            render_template(
+                "robot/tasks.html",
+                tasks=rows,
+                systems=systems_,
+                kinds=SERVER_TASK_KINDS,
+                errors=errors,
+                values=data,
+                edit_id=task_id,
+            ),
+            400,
+        )
+    if task is None:
+        task = ServerTask(kind=TASK_MANGO_EXPORT)
+        session.add(task)
+    for key, value in clean.items():
+        setattr(task, key, value)
+    session.commit()
+    flash("Задача сохранена", "success")
+    return redirect(url_for("robot_admin.tasks"))
+
+
+@admin_bp.post(f"/server-tasks/<{ROW_ID}:task_id>/run")
+def task_run(task_id: int):  # type: ignore[no-untyped-def]
+    session = db()
+    task = session.get(ServerTask, task_id)
+    if task is None:
+        abort(404)
+    task.run_requested = True
+    session.commit()
+    flash("Запуск запрошен: задача выполнится при следующем проходе сервера задач", "success")
+    return redirect(url_for("robot_admin.tasks"))
+
+
+@admin_bp.get("/journal")
+def journal():  # type: ignore[no-untyped-def]
+    service = request.args.get("service", "").strip()
+    query = select(JournalEntry).order_by(JournalEntry.id.desc()).limit(PAGE)
+    if service:
+        query = query.where(JournalEntry.service == service)
+    rows = db().scalars(query).all()
+    return render_template(
+        "robot/journal.html", rows=rows, service=service, services=sorted(set(SERVER_TASK_SERVICES.values()))
+    )
+
+
+@admin_bp.get("/exchange-log")
+def exchange_log():  # type: ignore[no-untyped-def]
+    owner = request.args.get("owner", "").strip()
+    query = select(ExchangeLogEntry).order_by(ExchangeLogEntry.id.desc()).limit(PAGE)
+    if owner:
+        query = query.where(ExchangeLogEntry.owner.contains(owner[:100]))
+    rows = db().scalars(query).all()
+    return render_template("robot/exchange_log.html", rows=rows, owner=owner)
+
+
+# ---------------------------------------------------------------- manual send
+
+
+def _appointment_or_404(appointment_id: int) -> Appointment:
+    appointment = db().scalar(
+        select(Appointment)
+        .options(
+            joinedload(Appointment.patient), joinedload(Appointment.doctor), joinedload(Appointment.service)
+        )
+        .where(Appointment.id == appointment_id)
+    )
+    if appointment is None:
+        abort(404)
+    return appointment
+
+
+@bp.get(f"/appointments/<{ROW_ID}:appointment_id>")
+def appointment(appointment_id: int):  # type: ignore[no-untyped-def]
+    appt = _appointment_or_404(appointment_id)
+    item = db().scalar(select(RobotTaskItem).where(RobotTaskItem.appointment_id == appointment_id))
+    return render_template(
+        "robot/send.html",
+        appointment=appt,
+        robot_task=item.robot_task if item else None,
+        problem=export.eligibility_problem(appt),
+    )
+
+
+@bp.post(f"/appointments/<{ROW_ID}:appointment_id>")
+def send(appointment_id: int):  # type: ignore[no-untyped-def]
+    _appointment_or_404(appointment_id)
+    db().rollback()  # the send uses its own sessions; nothing pending here
+    outcome = export.send_appointment(_sessions(), appointment_id)
+    ok = outcome.state in ("sent", "merged")
+    text = {
+        "sent": f"Отправлено голосовому роботу: {outcome.message}",
+        "merged": f"Отправлено голосовому роботу: {outcome.message}",
+        "unknown": f"Отправлено, но {outcome.message}",
+    }.get(outcome.state, outcome.message)
+    flash(text, "success" if ok else "error")
+    return redirect(url_for("robot.appointment", appointment_id=appointment_id))
+
+
+def _clinic_dt(value: datetime | None) -> str:
+    """A stored UTC moment in the clinic's time zone: 22.05.2025 12:10:49."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return f"{value.astimezone(clinic_zone(db())):%d.%m.%Y %H:%M:%S}"
+
+
+def register(app: Flask) -> None:
+    """Blueprints and menu entries; called from webhooks.ui.register_ui."""
+    from webhooks.ui.menu import add_appointment_action, add_menu_item
+
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(bp)
+    app.jinja_env.filters["clinic_dt"] = _clinic_dt
+    add_menu_item(app, "Внешние информационные системы", "robot_admin.systems", admin_only=True)
+    add_menu_item(app, "Серверные задачи", "robot_admin.tasks", admin_only=True)
+    add_menu_item(app, "Журнал обмена", "robot_admin.exchange_log", admin_only=True)
+    add_appointment_action(app, "Отправить голосовому роботу", "robot.appointment")
