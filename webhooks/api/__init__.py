@@ -17,6 +17,7 @@ from webhooks.api import (  # noqa: E402
     errors,
     openapi,
     patients,
+    sms,
 )
 
-__all__ = ["appointments", "auth", "bp", "catalog", "employees", "errors", "openapi", "patients"]
+__all__ = ["appointments", "auth", "bp", "catalog", "employees", "errors", "openapi", "patients", "sms"]

@@ -17,6 +17,7 @@ from webhooks.api import bp
 from webhooks.api.common import Param, json_response
 from webhooks.api.params import ACTIVE, ALLOW_PAST, DATE, DOCTOR_ID, LIMIT, OFFSET, PHONE, ROLE, Q
 from webhooks.api.schemas import ERRORS, component_schemas, field_schema
+from webhooks.api.sms import SCHEMAS as SMS_SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,30 @@ OPERATIONS: tuple[Op, ...] = (
         errors=(*_W, 409),
         description=_UPSERT,
     ),
+    Op(
+        "post",
+        "/sms",
+        "sendSms",
+        "Отправить СМС",
+        "sms",
+        201,
+        "SmsMessage",
+        "SmsRequest",
+        errors=(*_W, 404),
+        description="Writes the message to the ledger, then sends it through sms.ru (quiet hours defer "
+        "it: state queued, the worker sends it later). 201 for a new message; 200 with the first "
+        "message when the idempotency key (or the appointment reminder) was already used. Gateway "
+        "failures are not HTTP errors: see state, note and gateway_code.",
+    ),
+    Op(
+        "get",
+        "/sms/{message_id}",
+        "getSms",
+        "СМС и статус доставки",
+        "sms",
+        response="SmsMessage",
+        errors=(404,),
+    ),
 )
 
 _PATH_PARAMS = {
@@ -334,6 +359,7 @@ _PATH_PARAMS = {
     "cabinet_id": "id",
     "service_id": "id",
     "appointment_id": "id",
+    "message_id": "id",
     "external_id": Field("external_id", "str", "Код в МИС", required=True, max_len=64),
     "number": Field("number", "str", "Номер кабинета", required=True, max_len=16),
     "code": Field("code", "str", "Код услуги", required=True, max_len=32),
@@ -411,7 +437,7 @@ def build_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": t} for t in ("patients", "employees", "catalog", "appointments", "meta")],
+        "tags": [{"name": t} for t in ("patients", "employees", "catalog", "appointments", "sms", "meta")],
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -421,7 +447,7 @@ def build_document() -> dict[str, Any]:
                     "description": "From `mis-telephony token create NAME`; only its SHA-256 is stored.",
                 }
             },
-            "schemas": component_schemas(),
+            "schemas": {**component_schemas(), **SMS_SCHEMAS},
             "responses": {
                 name: {"description": text, "content": error_ref} for name, text in ERRORS.values()
             },
