@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from smsru.support import API_ID, Sms
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.models import Appointment, ClinicSettings
 from clinic.services.api_tokens import create_token
-from smsru.support import API_ID, Sms
 from webhooks.app import create_app
 
 
@@ -53,8 +53,8 @@ def test_send_by_appointment_then_read_with_delivery(
     assert len(sms.messages()) == 1
     sms.advance(10)  # emulator: 100 -> 101 -> 102 -> 103
     # no callback registered here: the worker's poll reads sms/status
-    from clinic.sms import delivery, gateway, ledger
     from clinic.services.settings import read_settings
+    from clinic.sms import delivery, gateway, ledger
 
     factory = api.application.extensions["mis_sessions"]
     with factory() as s:
