@@ -50,10 +50,32 @@ OPS: dict[str, Op] = {
     "asterisk_info": _op("GET", "/asterisk/info"),
     "channels_list": _op("GET", "/channels"),
     "channel_get": _op("GET", "/channels/{channelId}"),
-    "originate": _op("POST", "/channels", "endpoint", "app", "appArgs", "callerId", "timeout",
-                     "channelId", "otherChannelId", "originator", "variables", "formats"),
-    "channel_create": _op("POST", "/channels/create", "endpoint", "app", "appArgs", "channelId",
-                          "otherChannelId", "originator", "variables", "formats"),
+    "originate": _op(
+        "POST",
+        "/channels",
+        "endpoint",
+        "app",
+        "appArgs",
+        "callerId",
+        "timeout",
+        "channelId",
+        "otherChannelId",
+        "originator",
+        "variables",
+        "formats",
+    ),
+    "channel_create": _op(
+        "POST",
+        "/channels/create",
+        "endpoint",
+        "app",
+        "appArgs",
+        "channelId",
+        "otherChannelId",
+        "originator",
+        "variables",
+        "formats",
+    ),
     "channel_dial": _op("POST", "/channels/{channelId}/dial", "caller", "timeout"),
     "hangup": _op("DELETE", "/channels/{channelId}", "reason", "reason_code"),
     "answer": _op("POST", "/channels/{channelId}/answer"),
@@ -75,13 +97,29 @@ OPS: dict[str, Op] = {
     "bridge_get": _op("GET", "/bridges/{bridgeId}"),
     "bridge_create": _op("POST", "/bridges/{bridgeId}", "type", "name"),
     "bridge_destroy": _op("DELETE", "/bridges/{bridgeId}"),
-    "bridge_add": _op("POST", "/bridges/{bridgeId}/addChannel", "channel", "role",
-                      "absorbDTMF", "mute", "inhibitConnectedLineUpdates"),
+    "bridge_add": _op(
+        "POST",
+        "/bridges/{bridgeId}/addChannel",
+        "channel",
+        "role",
+        "absorbDTMF",
+        "mute",
+        "inhibitConnectedLineUpdates",
+    ),
     "bridge_remove": _op("POST", "/bridges/{bridgeId}/removeChannel", "channel"),
     "bridge_moh_start": _op("POST", "/bridges/{bridgeId}/moh", "mohClass"),
     "bridge_moh_stop": _op("DELETE", "/bridges/{bridgeId}/moh"),
-    "bridge_record": _op("POST", "/bridges/{bridgeId}/record", "name", "format", "maxDurationSeconds",
-                         "maxSilenceSeconds", "ifExists", "beep", "terminateOn"),
+    "bridge_record": _op(
+        "POST",
+        "/bridges/{bridgeId}/record",
+        "name",
+        "format",
+        "maxDurationSeconds",
+        "maxSilenceSeconds",
+        "ifExists",
+        "beep",
+        "terminateOn",
+    ),
     "recording_stop": _op("POST", "/recordings/live/{recordingName}/stop"),
     "recording_get": _op("GET", "/recordings/live/{recordingName}"),
     "stored_get": _op("GET", "/recordings/stored/{recordingName}"),
@@ -135,7 +173,11 @@ class AriServerError(AriError):
 
 
 _BY_STATUS: dict[int, type[AriError]] = {
-    400: AriBadRequest, 404: AriNotFound, 409: AriConflict, 412: AriInvalidState, 422: AriUnprocessable,
+    400: AriBadRequest,
+    404: AriNotFound,
+    409: AriConflict,
+    412: AriInvalidState,
+    422: AriUnprocessable,
 }
 
 
@@ -149,16 +191,28 @@ EventHandler = Callable[[Event], Awaitable[None]]
 
 
 class AriClient:
-    def __init__(self, base_url: str, user: str, password: str, app: str, *, timeout: float = 5.0,
-                 recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        app: str,
+        *,
+        timeout: float = 5.0,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.user = user
         self._password = password
         self.app = app
         self.recorder = recorder
-        self._http = httpx.AsyncClient(base_url=self.base_url, auth=(user, password), timeout=timeout,
-                                       trust_env=False,
-                                       limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=(user, password),
+            timeout=timeout,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
         self.connected = asyncio.Event()
         self._closing = False
         self._ws: Any = None
@@ -191,8 +245,9 @@ class AriClient:
         if self.recorder is not None:
             self.recorder(name, op.method, {**query, **({"variables": body} if body else {})})
         try:
-            resp = await self._http.request(op.method, path, params=query,
-                                            json={"variables": body} if body else None)
+            resp = await self._http.request(
+                op.method, path, params=query, json={"variables": body} if body else None
+            )
         except httpx.TransportError as exc:
             raise AriUnavailable(f"ARI {op.method} {path}: {exc!r}", op=name, path=path) from exc
         if resp.status_code >= 400:
@@ -200,8 +255,9 @@ class AriClient:
                 message = resp.json().get("message") or resp.text
             except ValueError:
                 message = resp.text
-            raise error_for(resp.status_code, f"ARI {op.method} {path}: {resp.status_code} {message}",
-                            op=name, path=path)
+            raise error_for(
+                resp.status_code, f"ARI {op.method} {path}: {resp.status_code} {message}", op=name, path=path
+            )
         if resp.status_code == 204 or not resp.content:
             return None
         if resp.headers.get("content-type", "").startswith("application/json"):
@@ -225,12 +281,28 @@ class AriClient:
     async def bridge(self, bridge_id: str) -> Bridge:
         return Bridge.from_json(await self.call("bridge_get", bridgeId=bridge_id))
 
-    async def originate(self, endpoint: str, *, channel_id: str, app_args: str, caller_id: str = "",
-                        timeout: int = 30, originator: str | None = None,
-                        variables: dict[str, str] | None = None) -> Channel:
-        data = await self.call("originate", body=variables, endpoint=endpoint, app=self.app, appArgs=app_args,
-                               channelId=channel_id, callerId=caller_id or None, timeout=timeout,
-                               originator=originator)
+    async def originate(
+        self,
+        endpoint: str,
+        *,
+        channel_id: str,
+        app_args: str,
+        caller_id: str = "",
+        timeout: int = 30,
+        originator: str | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> Channel:
+        data = await self.call(
+            "originate",
+            body=variables,
+            endpoint=endpoint,
+            app=self.app,
+            appArgs=app_args,
+            channelId=channel_id,
+            callerId=caller_id or None,
+            timeout=timeout,
+            originator=originator,
+        )
         return Channel.from_json(data)
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
@@ -238,8 +310,9 @@ class AriClient:
 
     async def create_bridge(self, bridge_id: str, name: str = "") -> Bridge:
         # dtmf_events keeps media in Asterisk so ChannelDtmfReceived reaches us (pbx-lab gotcha 1)
-        data = await self.call("bridge_create", bridgeId=bridge_id, type="mixing,dtmf_events",
-                               name=name or None)
+        data = await self.call(
+            "bridge_create", bridgeId=bridge_id, type="mixing,dtmf_events", name=name or None
+        )
         return Bridge.from_json(data)
 
     async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
@@ -252,8 +325,16 @@ class AriClient:
         await self.call("bridge_destroy", bridgeId=bridge_id)
 
     async def record_bridge(self, bridge_id: str, name: str) -> LiveRecording:
-        data = await self.call("bridge_record", bridgeId=bridge_id, name=name, format="wav", ifExists="fail",
-                               beep=False, maxDurationSeconds=0, terminateOn="none")
+        data = await self.call(
+            "bridge_record",
+            bridgeId=bridge_id,
+            name=name,
+            format="wav",
+            ifExists="fail",
+            beep=False,
+            maxDurationSeconds=0,
+            terminateOn="none",
+        )
         return LiveRecording.from_json(data)
 
     async def stop_recording(self, name: str) -> None:
@@ -273,18 +354,28 @@ class AriClient:
         scheme = "wss" if parts.scheme == "https" else "ws"
         return f"{scheme}://{parts.netloc}{parts.path}/events?app={quote(self.app)}&subscribeAll=false"
 
-    async def run_events(self, handler: EventHandler, *,
-                         on_connect: Callable[[], Awaitable[None]] | None = None,
-                         on_disconnect: Callable[[], Awaitable[None]] | None = None,
-                         backoff: tuple[float, float] = (0.1, 5.0)) -> None:
+    async def run_events(
+        self,
+        handler: EventHandler,
+        *,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        on_disconnect: Callable[[], Awaitable[None]] | None = None,
+        backoff: tuple[float, float] = (0.1, 5.0),
+    ) -> None:
         """Read events until `close()`; reconnect with exponential backoff on any drop."""
         delay = backoff[0]
         token = base64.b64encode(f"{self.user}:{self._password}".encode()).decode()
         while not self._closing:
             try:
                 headers = {"Authorization": f"Basic {token}"}
-                async with ws_connect(self.events_url(), additional_headers=headers, open_timeout=5,
-                                      ping_interval=5, ping_timeout=5, max_size=2**22) as ws:
+                async with ws_connect(
+                    self.events_url(),
+                    additional_headers=headers,
+                    open_timeout=5,
+                    ping_interval=5,
+                    ping_timeout=5,
+                    max_size=2**22,
+                ) as ws:
                     self._ws = ws
                     delay = backoff[0]
                     log.info("ARI events connected (%s)", self.app)

@@ -221,24 +221,41 @@ _RECORDING_EVENTS: dict[str, type[RecordingEvent]] = {
 def parse_event(data: Json) -> Event:
     """One websocket message -> its typed event (or a plain Event for unmodelled types)."""
     kind = str(data.get("type", ""))
-    base = {"type": kind, "application": str(data.get("application", "")),
-            "timestamp": str(data.get("timestamp", "")), "raw": data}
+    base = {
+        "type": kind,
+        "application": str(data.get("application", "")),
+        "timestamp": str(data.get("timestamp", "")),
+        "raw": data,
+    }
     channel = Channel.from_json(data.get("channel")) if "channel" in data else Channel("")
     if kind == "StasisStart":
         replace = data.get("replace_channel")
-        return StasisStart(**base, channel=channel, args=tuple(str(a) for a in data.get("args") or ()),
-                           replace_channel=Channel.from_json(replace) if replace else None)
+        return StasisStart(
+            **base,
+            channel=channel,
+            args=tuple(str(a) for a in data.get("args") or ()),
+            replace_channel=Channel.from_json(replace) if replace else None,
+        )
     if kind in _CHANNEL_EVENTS:
         return _CHANNEL_EVENTS[kind](**base, channel=channel)
     if kind == "ChannelDestroyed":
-        return ChannelDestroyed(**base, channel=channel, cause=int(data.get("cause") or 0),
-                                cause_txt=str(data.get("cause_txt", "")))
+        return ChannelDestroyed(
+            **base,
+            channel=channel,
+            cause=int(data.get("cause") or 0),
+            cause_txt=str(data.get("cause_txt", "")),
+        )
     if kind == "ChannelHangupRequest":
-        return ChannelHangupRequest(**base, channel=channel, cause=int(data.get("cause") or 0),
-                                    soft=bool(data.get("soft", False)))
+        return ChannelHangupRequest(
+            **base, channel=channel, cause=int(data.get("cause") or 0), soft=bool(data.get("soft", False))
+        )
     if kind == "ChannelDtmfReceived":
-        return ChannelDtmfReceived(**base, channel=channel, digit=str(data.get("digit", "")),
-                                   duration_ms=int(data.get("duration_ms") or 0))
+        return ChannelDtmfReceived(
+            **base,
+            channel=channel,
+            digit=str(data.get("digit", "")),
+            duration_ms=int(data.get("duration_ms") or 0),
+        )
     if kind in ("ChannelEnteredBridge", "ChannelLeftBridge"):
         cls = ChannelEnteredBridge if kind == "ChannelEnteredBridge" else ChannelLeftBridge
         return cls(**base, channel=channel, bridge=Bridge.from_json(data.get("bridge")))
@@ -248,9 +265,13 @@ def parse_event(data: Json) -> Event:
         return _RECORDING_EVENTS[kind](**base, recording=LiveRecording.from_json(data.get("recording")))
     if kind == "Dial":
         caller = data.get("caller")
-        return Dial(**base, peer=Channel.from_json(data.get("peer")),
-                    caller=Channel.from_json(caller) if caller else None,
-                    dialstatus=str(data.get("dialstatus", "")), dialstring=str(data.get("dialstring", "")))
+        return Dial(
+            **base,
+            peer=Channel.from_json(data.get("peer")),
+            caller=Channel.from_json(caller) if caller else None,
+            dialstatus=str(data.get("dialstatus", "")),
+            dialstring=str(data.get("dialstring", "")),
+        )
     if kind == "ApplicationReplaced":
         return ApplicationReplaced(**base)
     return Event(**base)

@@ -247,9 +247,11 @@ def apply_from_db(
     starts; the same happens when the local Asterisk is not running.
     """
     pbx = config.pbx
-    secrets = (pbx.ari_password, pbx.ami_secret)
+    secrets: tuple[str, ...] = (pbx.ari_password, pbx.ami_secret)
     with _apply_lock(config):
         prep = prepare(config, session_factory, template_dir)
+        if prep.inp is not None:
+            secrets = prep.inp.secrets or secrets
         if prep.files is None or prep.problems or prep.inp is None:
             msg = "Конфигурация отклонена, Asterisk не изменён: " + "; ".join(prep.problems)
             rid = _record(session_factory, author_id, REVISION_REJECTED, prep.files or {}, msg, secrets)

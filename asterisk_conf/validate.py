@@ -186,11 +186,20 @@ class _Checker:
         contexts = {s.name for s in self.sections("extensions.conf")}
         auths = by_type.get("auth", {})
         aors = by_type.get("aor", {})
+        # a trunk is identified by its address (type=identify), so it needs no inbound auth
+        identified = {i.get("endpoint") for i in by_type.get("identify", {}).values()}
+        for ident in by_type.get("identify", {}).values():
+            if ident.get("endpoint") not in by_type.get("endpoint", {}) or not ident.get("match"):
+                self.err(f"pjsip.conf:{ident.line}: identify [{ident.name}]: нужны endpoint= и match=")
         for ep in by_type.get("endpoint", {}).values():
             where = f"pjsip.conf:{ep.line}: абонент [{ep.name}]"
             for key in ("context", "auth", "aors", "allow", "transport"):
+                if key == "auth" and ep.name in identified:
+                    continue
                 if not ep.get(key):
                     self.err(f"{where}: нет параметра {key}=")
+            if ep.get("outbound_auth") and ep.get("outbound_auth") not in auths:
+                self.err(f"{where}: нет секции auth [{ep.get('outbound_auth')}]")
             if ep.get("context") and ep.get("context") not in contexts:
                 self.err(f"{where}: контекст {ep.get('context')} не описан в extensions.conf")
             if ep.get("auth") and ep.get("auth") not in auths:

@@ -37,7 +37,7 @@ def load_secrets(data_dir: Path) -> dict[str, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "secrets.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    wanted = ("flask_secret_key", "ari_password", "ami_secret")
+    wanted = ("flask_secret_key", "ari_password", "ami_secret", "control_token")
     changed = False
     for key in wanted:
         if not stored.get(key):
@@ -68,6 +68,10 @@ class PbxConfig:
     http_port: int = 8088
     ari_app: str = "clinic"
     agi_port: int = 4573
+    # ari_app's loopback control API (call control and call events for the web side), and
+    # the shared token the web side presents to it
+    control_url: str = "http://127.0.0.1:8090"
+    control_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class Config:
             http_port=http_port,
             ari_app=_env("MIS_ARI_APP", "clinic"),
             agi_port=_env_int("MIS_AGI_PORT", 4573),
+            control_url=_env("MIS_CONTROL_URL", "http://127.0.0.1:8090").rstrip("/"),
+            control_token=_env("MIS_CONTROL_TOKEN", stored["control_token"]),
         )
         return cls(
             data_dir=data_dir,

@@ -56,6 +56,7 @@ class PhoneSpec:
     rtp_high: int
     registrar: str = "127.0.0.1:5060"
     answermode: str = "auto"
+    regint: int = 60  # 0: never registers (a phone "in the telephone network" behind the trunk)
 
 
 def write_config(folder: Path, spec: PhoneSpec, tone: Path) -> None:
@@ -88,7 +89,7 @@ def write_config(folder: Path, spec: PhoneSpec, tone: Path) -> None:
     )
     (folder / "accounts").write_text(
         f"<sip:{spec.sip_id}@{spec.registrar};transport=udp>;auth_pass={spec.password};"
-        f"answermode={spec.answermode};regint=60;audio_codecs=PCMU,PCMA\n"
+        f"answermode={spec.answermode};regint={spec.regint};audio_codecs=PCMU,PCMA\n"
     )
 
 

@@ -1,6 +1,14 @@
 """All tables. Import models from here so every mapper is configured."""
 
 from clinic.models.base import Base, utcnow
+from clinic.models.calls import (
+    CALL_RESULTS,
+    CALL_STATES,
+    DIRECTIONS,
+    Call,
+    CallLeg,
+    CallRecording,
+)
 from clinic.models.pbx import REVISION_APPLIED, REVISION_FAILED, REVISION_REJECTED, ConfigRevision
 from clinic.models.people import (
     EMPLOYEE_CHIEF,
@@ -14,15 +22,6 @@ from clinic.models.people import (
     Patient,
     User,
 )
-from clinic.models.schedule import (
-    APPOINTMENT_STATUSES,
-    CONFIRMATION_STATUSES,
-    STATUS_BOOKED,
-    STATUS_CANCELLED,
-    Appointment,
-    Cabinet,
-    Service,
-)
 from clinic.models.robot import (
     ROBOT_STATES,
     ExchangeLogEntry,
@@ -32,6 +31,15 @@ from clinic.models.robot import (
     RobotTaskItem,
     ServerTask,
     ServerTaskRun,
+)
+from clinic.models.schedule import (
+    APPOINTMENT_STATUSES,
+    CONFIRMATION_STATUSES,
+    STATUS_BOOKED,
+    STATUS_CANCELLED,
+    Appointment,
+    Cabinet,
+    Service,
 )
 from clinic.models.settings import ClinicSettings
 from clinic.models.sms import (
@@ -55,6 +63,12 @@ __all__ = [
     "RobotTaskItem",
     "ServerTask",
     "ServerTaskRun",
+    "CALL_RESULTS",
+    "CALL_STATES",
+    "DIRECTIONS",
+    "Call",
+    "CallLeg",
+    "CallRecording",
     "APPOINTMENT_STATUSES",
     "CONFIRMATION_STATUSES",
     "EMPLOYEE_CHIEF",

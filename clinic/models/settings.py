@@ -30,6 +30,13 @@ class ClinicSettings(Timestamped, Base):
     sip_port: Mapped[int] = mapped_column(Integer, default=5060)
     rtp_start: Mapped[int] = mapped_column(Integer, default=10000)
     rtp_end: Mapped[int] = mapped_column(Integer, default=10999)
+    # «IP-телефония → Транк»: the optional outbound trunk to the telephone network (a static
+    # contact host:port, optional digest user/password). Empty host = no trunk.
+    trunk_host: Mapped[str] = mapped_column(String(253), default="", server_default="")
+    trunk_port: Mapped[int] = mapped_column(Integer, default=5060, server_default="5060")
+    trunk_user: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    trunk_password: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    trunk_callerid: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # «Безопасность»
     lockout_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     lockout_attempts: Mapped[int] = mapped_column(Integer, default=10)

@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 from sip_phone import BaresipPhone, PhoneSpec, make_tone_wav
 
+from ari_app.app import Options, ThreadedApp
+from ari_app.client import wait_connected
 from asterisk_conf import apply, runtime
 from clinic.config import Config
 from clinic.db import make_engine, make_session_factory, migrate
 from clinic.models import ClinicSettings
 
-from .pbxkit import PHONES, Pbx, add_phone_user
+from .callkit import AmiEvents, Control
+from .pbxkit import CLINIC_NUMBER, PHONES, PSTN_NUMBER, PSTN_SIP_PORT, Pbx, add_phone_user, ensure_call_users
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +49,9 @@ def pbx(pbx_config: Config) -> Iterator[Pbx]:
     migrate(config.database_url)
     sessions = make_session_factory(make_engine(config.database_url))
     with sessions() as s:
-        s.add(ClinicSettings(sip_domain="127.0.0.1", sip_port=5060, rtp_start=10000, rtp_end=10999))
+        # the outbound trunk points at a baresip phone that plays the telephone network (PSTN)
+        s.add(ClinicSettings(sip_domain="127.0.0.1", sip_port=5060, rtp_start=10000, rtp_end=10999,
+                             trunk_host="127.0.0.1", trunk_port=PSTN_SIP_PORT, trunk_callerid=CLINIC_NUMBER))
         s.commit()
     for ext, (sip_id, password, *_rest) in PHONES.items():
         add_phone_user(sessions, ext, sip_id, password)
@@ -78,3 +83,53 @@ def phones(pbx: Pbx, pbx_dir: Path, tone: Path) -> Iterator[dict[str, BaresipPho
     finally:
         for phone in started.values():
             phone.stop()
+
+
+@pytest.fixture(scope="session")
+def pstn(pbx: Pbx, pbx_dir: Path) -> Iterator[BaresipPhone]:
+    """The patient's phone "in the telephone network": not registered, reached through the
+    clinic's trunk (127.0.0.1:5120), calling the clinic's numbers through it. It plays an
+    880 Hz tone, the registrars 440 Hz, so recordings tell the parties apart."""
+    tone = make_tone_wav(pbx_dir / "tone880.wav", freq=880.0)
+    spec = PhoneSpec(PSTN_NUMBER, "unused", PSTN_SIP_PORT, 4403, 21200, 21299, regint=0)
+    phone = BaresipPhone(pbx_dir / "pstn", spec, tone).start()
+    try:
+        yield phone
+    finally:
+        phone.stop()
+
+
+@pytest.fixture(scope="session")
+def call_users(pbx: Pbx) -> dict[str, int]:
+    """User ids: the registrars behind phones 101/102, an admin, a registrar without a phone."""
+    return ensure_call_users(pbx)
+
+
+@pytest.fixture(scope="session")
+def ari_app(pbx: Pbx, call_users: dict[str, int]) -> Iterator[ThreadedApp]:
+    """The real ari_app (events loop + control API on a free port) on its own event loop."""
+    app = ThreadedApp(pbx.config, pbx.sessions, Options(control_url="http://127.0.0.1:0", ring_seconds=15,
+                                                         outside_seconds=15))
+    try:
+        assert app.run(wait_connected(app.app.ari, 10)), "ari_app did not connect to ARI"
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def control(ari_app: ThreadedApp, pbx: Pbx) -> Iterator[Control]:
+    client = Control(ari_app.url, pbx.config.pbx.control_token)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def ami_events(pbx: Pbx) -> Iterator[AmiEvents]:
+    events = AmiEvents(pbx.config.pbx)
+    try:
+        yield events
+    finally:
+        events.close()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from asterisk_conf import runtime
 from clinic import ami
 from clinic.config import Config
-from clinic.models import User
+from clinic.models import ROLE_ADMIN, ROLE_REGISTRAR, User
 from clinic.security import hash_password, sip_md5_cred
 
 PHONES = {
@@ -19,6 +19,11 @@ PHONES = {
     "101": ("reg101", "Pw101-secret", 5100, 4401, 21000),
     "102": ("reg102", "Pw102-secret", 5110, 4402, 21100),
 }
+
+# the trunk of the test clinic leads to this baresip "PSTN" phone (not registered)
+PSTN_NUMBER = "+79161234567"
+PSTN_SIP_PORT = 5120
+CLINIC_NUMBER = "+74950000000"
 
 
 @dataclass
@@ -34,6 +39,18 @@ def add_phone_user(sessions: sessionmaker[Session], ext: str, sip_id: str, passw
         s.add(User(login=f"user{ext}", password_hash=hash_password("x" * 12), full_name=f"Регистратор {ext}",
                    extension=ext, sip_id=sip_id, sip_md5_cred=sip_md5_cred(sip_id, password)))
         s.commit()
+
+
+def ensure_call_users(pbx: Pbx) -> dict[str, int]:
+    """Ids of user101/user102 (the phones' registrars), plus an admin and a registrar with no
+    extension, created once."""
+    with pbx.sessions() as s:
+        for login, role in (("calladmin", ROLE_ADMIN), ("noext", ROLE_REGISTRAR)):
+            if s.query(User).filter_by(login=login).first() is None:
+                s.add(User(login=login, password_hash=hash_password("x" * 12), full_name=login, role=role))
+        s.commit()
+        ids = {u.login: u.id for u in s.query(User).all()}
+    return {"101": ids["user101"], "102": ids["user102"], "admin": ids["calladmin"], "noext": ids["noext"]}
 
 
 def wait_registered(config: Config, sip_ids: set[str], timeout: float = 10.0) -> dict[str, dict[str, str]]:

@@ -80,8 +80,13 @@ def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None
     docs = _api_docs(pbx)
 
     async def go() -> list[Any]:
-        client = AriClient(cfg.ari_url, cfg.ari_user, cfg.ari_password, "clinic-contract",
-                           recorder=lambda n, m, p: sent.append((n, m, p)))
+        client = AriClient(
+            cfg.ari_url,
+            cfg.ari_user,
+            cfg.ari_password,
+            "clinic-contract",
+            recorder=lambda n, m, p: sent.append((n, m, p)),
+        )
         events: asyncio.Queue[Any] = asyncio.Queue()
 
         async def on_event(ev: Any) -> None:
@@ -92,8 +97,9 @@ def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None
             assert await asyncio.wait_for(client.connected.wait(), 10) is True
             await client.create_bridge("contract-br")
             # a Local channel whose ;2 half answers and echoes (clinic-loopback); ;1 is ours
-            await client.originate(LOOP, channel_id="contract-1", app_args="contract",
-                                   variables={"CONTRACT": "1"})
+            await client.originate(
+                LOOP, channel_id="contract-1", app_args="contract", variables={"CONTRACT": "1"}
+            )
             seen = []
             while True:
                 ev = await asyncio.wait_for(events.get(), 10)
@@ -130,11 +136,27 @@ def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None
 
 
 def test_parse_event_and_error_mapping_offline() -> None:
-    ev = parse_event({"type": "ChannelDtmfReceived", "digit": "5", "duration_ms": 120,
-                      "channel": {"id": "c1", "name": "PJSIP/reg101-0001", "state": "Up",
-                                  "caller": {"number": "101", "name": "Reg"}}})
+    ev = parse_event(
+        {
+            "type": "ChannelDtmfReceived",
+            "digit": "5",
+            "duration_ms": 120,
+            "channel": {
+                "id": "c1",
+                "name": "PJSIP/reg101-0001",
+                "state": "Up",
+                "caller": {"number": "101", "name": "Reg"},
+            },
+        }
+    )
     assert ev.type == "ChannelDtmfReceived" and ev.digit == "5" and ev.channel.caller_number == "101"  # type: ignore[attr-defined]
     assert parse_event({"type": "SomethingNew"}).type == "SomethingNew"
     assert [type(error_for(s, "m")).__name__ for s in (400, 404, 409, 412, 422, 500, 503)] == [
-        "AriBadRequest", "AriNotFound", "AriConflict", "AriInvalidState", "AriUnprocessable",
-        "AriServerError", "AriServerError"]
+        "AriBadRequest",
+        "AriNotFound",
+        "AriConflict",
+        "AriInvalidState",
+        "AriUnprocessable",
+        "AriServerError",
+        "AriServerError",
+    ]

@@ -1,0 +1,181 @@
+"""The ari_app process: the ARI events loop, call control and its loopback control API.
+
+    mis-telephony ari            (launcher/ari_cli.py) runs `serve(config)` until SIGTERM.
+
+`AriApp.start()` connects the events websocket (reconnecting forever, resyncing on every
+connection), and starts the control API on `config.pbx.control_url`. `run_in_thread()`
+starts the same thing on its own event loop in a thread, for the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlalchemy.orm import Session, sessionmaker
+
+from ari_app.calls.notifier import Notifier
+from ari_app.calls.service import CallService
+from ari_app.calls.stasis import CallsStasis
+from ari_app.calls.store import CallStore
+from ari_app.client import AriClient
+from ari_app.control import make_app
+from clinic import ami
+from clinic.config import Config
+from clinic.db import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Options:
+    registrar_endpoint: str = "PJSIP/{sip_id}"
+    number_endpoint: str = "PJSIP/{number}@trunk"
+    ring_seconds: int = 30
+    outside_seconds: int = 45
+    control_url: str | None = None  # default: config.pbx.control_url
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AriApp:
+    def __init__(
+        self, config: Config, sessions: sessionmaker[Session] | None = None, options: Options | None = None
+    ) -> None:
+        self.config = config
+        self.options = options or Options()
+        self.sessions = sessions or make_session_factory(make_engine(config.database_url))
+        pbx = config.pbx
+        self.ari = AriClient(pbx.ari_url, pbx.ari_user, pbx.ari_password, pbx.ari_app)
+        self.store = CallStore(self.sessions)
+        self.notifier = Notifier()
+        self.service = CallService(
+            self.ari,
+            self.store,
+            self.notifier,
+            registrar_endpoint=self.options.registrar_endpoint,
+            number_endpoint=self.options.number_endpoint,
+            ring_seconds=self.options.ring_seconds,
+            outside_seconds=self.options.outside_seconds,
+            redirect_to_stasis=self._redirect_to_stasis,
+        )
+        self.stasis = CallsStasis(self.ari, self.service)
+        self._events: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def _redirect_to_stasis(self, channel: str, extra: str, adopt: dict[str, str]) -> None:
+        """Wazo's convert_to_stasis: set CLINIC_ADOPT on both channels, then one AMI Redirect
+        moves both (ExtraChannel) into [clinic-convert-to-stasis]."""
+        async with ami.AmiClient.from_config(self.config.pbx) as client:
+            for chan_id, value in adopt.items():
+                await client.action(
+                    {
+                        "Action": "Setvar",
+                        "Channel": await self._name(chan_id),
+                        "Variable": "CLINIC_ADOPT",
+                        "Value": value,
+                    }
+                )
+            await client.action(
+                {
+                    "Action": "Redirect",
+                    "Channel": await self._name(channel),
+                    "ExtraChannel": await self._name(extra),
+                    "Context": "clinic-convert-to-stasis",
+                    "Exten": "adopt",
+                    "Priority": "1",
+                    "ExtraContext": "clinic-convert-to-stasis",
+                    "ExtraExten": "adopt",
+                    "ExtraPriority": "1",
+                }
+            )
+
+    async def _name(self, channel_id: str) -> str:
+        return (await self.ari.channel(channel_id)).name
+
+    async def start(self) -> None:
+        self._events = asyncio.create_task(
+            self.ari.run_events(self.stasis.handle, on_connect=self._on_connect), name="ari-events"
+        )
+        app = make_app(self.service, self.notifier, self.ari, self.config.pbx.control_token)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        url = urlsplit(self.options.control_url or self.config.pbx.control_url)
+        port = url.port if url.port is not None else 8090
+        site = web.TCPSite(self._runner, url.hostname or "127.0.0.1", port, reuse_address=True)
+        await site.start()
+        server = site._server
+        if server is not None and server.sockets:  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("ari_app control API on http://%s:%s", url.hostname, self.port)
+
+    async def _on_connect(self) -> None:
+        await self.service.resync()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.ari.close()
+        if self._events is not None:
+            self._events.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._events
+        self.store.close()
+
+
+async def serve(config: Config, options: Options | None = None) -> None:
+    app = AriApp(config, options=options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
+
+
+class ThreadedApp:
+    """An AriApp on its own event loop in a daemon thread (tests, benchmark)."""
+
+    def __init__(
+        self, config: Config, sessions: sessionmaker[Session] | None = None, options: Options | None = None
+    ) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="ari-app", daemon=True)
+        self.thread.start()
+        self.app: AriApp = self.run(self._make(config, sessions, options))
+        self.run(self.app.start())
+
+    @staticmethod
+    async def _make(
+        config: Config, sessions: sessionmaker[Session] | None, options: Options | None
+    ) -> AriApp:
+        return AriApp(config, sessions, options)  # built inside the loop (asyncio.Event etc.)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(timeout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.app.port}"
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run(self.app.stop(), timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()

@@ -1,0 +1,967 @@
+"""Call control: click-to-call, hold, conference, recording, transfers, DTMF, hang-up, the
+incoming-call routing with its screen pop, and resync after Asterisk restarts.
+
+Every call is a `LiveCall` (state.py) with its legs keyed by channel id; channel ids are
+ours (`<uid>-<role><n>`), so every ARI event finds its call without a lookup in Asterisk.
+The conversation happens in one `mixing,dtmf_events` bridge (`c-<uid>`); a held party
+waits in a holding bridge (`h-<uid>`) with music on hold, where it hears the music and
+nobody hears it.
+
+Commands come from the control API (the registrar's browser via the web app); state
+changes come from ARI events through stasis.py. The call log is written through `store`,
+the browsers are told through `notifier`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ari_app.calls import state as st
+from ari_app.calls.errors import BadRequest, Busy, CallEnded, CallError, Forbidden, NoSuchCall, PbxUnavailable
+from ari_app.calls.notifier import Notifier
+from ari_app.calls.state import LiveCall, Transfer
+from ari_app.calls.store import CallStore
+from ari_app.client import AriClient, AriError, AriNotFound, AriUnavailable
+from ari_app.events import Channel
+from clinic.models import Call, Patient, User, utcnow
+from clinic.models.calls import (
+    DIRECTION_INBOUND,
+    DIRECTION_OUTBOUND,
+    RESULT_ANSWERED,
+    RESULT_BUSY,
+    RESULT_FAILED,
+    RESULT_MISSED,
+    STATE_CALLING,
+    STATE_DIALING,
+    STATE_ENDED,
+    STATE_HELD,
+    STATE_TALKING,
+)
+from clinic.phones import PhoneError, match_key, normalize
+from clinic.services import calls as calls_svc
+
+log = logging.getLogger(__name__)
+
+_EXTENSION = re.compile(r"^[0-9]{2,8}$")
+_DTMF = re.compile(r"^[0-9*#A-D]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int
+    admin: bool
+    name: str
+    extension: str
+    sip_id: str
+    has_telephony: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    label: str  # extension or E.164 number
+    is_extension: bool
+    patient_id: int | None = None
+    name: str = ""
+
+
+def _result_for_cause(cause: int | None) -> str:
+    if cause in st.CAUSE_BUSY:
+        return RESULT_BUSY
+    if cause in st.CAUSE_NO_ANSWER or cause in (0, 16, None):
+        return RESULT_MISSED
+    return RESULT_FAILED
+
+
+_REASON = {RESULT_BUSY: "Занято", RESULT_MISSED: "Нет ответа", RESULT_FAILED: "Вызов не удался"}
+
+
+class CallService:
+    def __init__(
+        self,
+        ari: AriClient,
+        store: CallStore,
+        notifier: Notifier,
+        *,
+        registrar_endpoint: str = "PJSIP/{sip_id}",
+        number_endpoint: str = "PJSIP/{number}@trunk",
+        ring_seconds: int = 30,
+        outside_seconds: int = 45,
+        clinic_now: Callable[[], datetime] = datetime.now,
+        redirect_to_stasis: Callable[[str, str, dict[str, str]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.ari = ari
+        self.store = store
+        self.notifier = notifier
+        self.registrar_endpoint = registrar_endpoint
+        self.number_endpoint = number_endpoint
+        self.ring_seconds = ring_seconds
+        self.outside_seconds = outside_seconds
+        self.clinic_now = clinic_now
+        # AMI Redirect of a channel (+ extra channel) to the convert-to-stasis context
+        self.redirect_to_stasis = redirect_to_stasis
+        self.calls: dict[str, LiveCall] = {}
+        self.by_channel: dict[str, str] = {}
+        self.ended: OrderedDict[str, LiveCall] = OrderedDict()  # recent ended calls: 409 with the reason
+        self.resyncs = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _actor(self, actor_id: int) -> Actor:
+        def fn(s: Session) -> Actor | None:
+            u = s.get(User, actor_id)
+            if u is None or not u.is_active:
+                return None
+            return Actor(
+                u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
+            )
+
+        actor = await self.store.run(fn)
+        if actor is None:
+            raise Forbidden("Пользователь не найден или отключён")
+        return actor
+
+    async def _target(self, raw: str, actor: Actor | None) -> Target:
+        text = (raw or "").strip()
+        if not text:
+            raise BadRequest("Не указан номер: наберите номер телефона или добавочный")
+        if _EXTENSION.match(text):
+            user = await self.store.run(lambda s: _user_brief(calls_svc.telephony_user_by_extension(s, text)))
+            if user is None:
+                raise BadRequest(f"Неизвестный добавочный номер {text}")
+            if actor is not None and user["id"] == actor.id:
+                raise BadRequest("Это ваш собственный добавочный номер")
+            return Target(
+                self.registrar_endpoint.format(sip_id=user["sip_id"]), text, True, name=user["name"]
+            )
+        try:
+            number = normalize(text)
+        except PhoneError as exc:
+            raise BadRequest(str(exc)) from None
+        if "@trunk" in self.number_endpoint and not await self.store.run(calls_svc.trunk_configured):
+            raise BadRequest(
+                "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
+                "звонок на городской номер невозможен"
+            )
+
+        def find(s: Session) -> tuple[int | None, str]:
+            found = calls_svc.find_patients_by_number(s, number, limit=1)
+            return (found[0].id, found[0].full_name) if found else (None, "")
+
+        patient_id, name = await self.store.run(find)
+        return Target(self.number_endpoint.format(number=number), number, False, patient_id, name)
+
+    def _own(self, actor: Actor, uid: str) -> LiveCall:
+        call = self.calls.get(uid)
+        if call is None:
+            gone = self.ended.get(uid)
+            if gone is not None:
+                if not actor.admin and gone.user_id != actor.id:
+                    raise Forbidden("Это не ваш звонок")
+                raise CallEnded(f"Звонок уже завершён: {gone.reason or 'вызов окончен'}")
+            raise NoSuchCall("Звонок не найден")
+        if not actor.admin and call.user_id != actor.id:
+            raise Forbidden("Это не ваш звонок")
+        if call.ended:
+            raise CallEnded(f"Звонок уже завершён: {call.reason or 'вызов окончен'}")
+        return call
+
+    async def _ended_in_log(self, uid: str) -> None:
+        """A uid not live here: maybe an old call from the log (409), or nothing (404)."""
+
+        def fn(s: Session) -> tuple[str, int | None] | None:
+            from sqlalchemy import select
+
+            call = s.scalars(select(Call).where(Call.uid == uid)).first()
+            return (call.reason, call.user_id) if call is not None else None
+
+        found = await self.store.run(fn)
+        if found is not None:
+            raise CallEnded(f"Звонок уже завершён: {found[0] or 'вызов окончен'}")
+
+    async def _call_for(self, actor_id: int, uid: str) -> tuple[Actor, LiveCall]:
+        actor = await self._actor(actor_id)
+        if uid not in self.calls and uid not in self.ended:
+            await self._ended_in_log(uid)
+        call = self._own(actor, uid)
+        if not self.ari.connected.is_set():
+            raise PbxUnavailable("Нет связи с АТС (Asterisk): повторите через несколько секунд")
+        return actor, call
+
+    def _notify(self, call: LiveCall, kind: str = "call", **extra: Any) -> None:
+        users = {call.user_id} if call.user_id is not None else set()
+        self.notifier.publish(kind, {**call.snapshot(), **extra}, user_ids=users)
+
+    def _track(self, call: LiveCall, leg: st.Leg) -> None:
+        call.legs[leg.channel_id] = leg
+        self.by_channel[leg.channel_id] = call.uid
+
+    async def _originate(
+        self,
+        call: LiveCall,
+        leg: st.Leg,
+        *,
+        caller_id: str,
+        timeout: int,
+        originator: str | None = None,
+        app_args: str | None = None,
+    ) -> None:
+        self._track(call, leg)
+        await self.store.add_leg(call.db_id, leg.channel_id, leg.role, leg.endpoint)
+        try:
+            await self.ari.originate(
+                leg.endpoint,
+                channel_id=leg.channel_id,
+                app_args=app_args or f"c2c,{call.uid},{leg.role}",
+                caller_id=caller_id,
+                timeout=timeout,
+                originator=originator,
+            )
+        except AriError as exc:
+            leg.gone = True
+            self.by_channel.pop(leg.channel_id, None)
+            log.warning("originate %s failed: %s", leg.endpoint, exc)
+            raise
+
+    async def _quiet(self, coro: Awaitable[Any]) -> None:
+        """An ARI call whose failure does not matter (the channel may be gone already)."""
+        with contextlib.suppress(AriError):
+            await coro
+
+    # ------------------------------------------------------------------ commands
+
+    async def dial(
+        self,
+        actor_id: int,
+        target: str,
+        *,
+        patient_id: int | None = None,
+        appointment_id: int | None = None,
+        callback_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Click-to-call: ring the registrar's phone; when he answers, call the target and
+        bridge them."""
+        t0 = time.monotonic()
+        actor = await self._actor(actor_id)
+        if not actor.has_telephony:
+            raise BadRequest(
+                "У вас не настроен добавочный номер SIP: попросите администратора заполнить "
+                "вкладку «IP-телефония» в карточке пользователя"
+            )
+        for other in self.calls.values():
+            if other.user_id == actor.id and not other.ended and not other.transferred:
+                raise Busy("Линия занята: сначала завершите текущий звонок")
+        tgt = await self._target(target, actor)
+        if patient_id is not None:
+            pid = patient_id
+            found = await self.store.run(
+                lambda s: s.get(Patient, pid).full_name if s.get(Patient, pid) else None
+            )
+            if found is None:
+                raise BadRequest("Пациент не найден")
+            name = found
+        else:
+            patient_id, name = tgt.patient_id, tgt.name
+        if not self.ari.connected.is_set():
+            raise PbxUnavailable("Нет связи с АТС (Asterisk): повторите через несколько секунд")
+        uid = uuid.uuid4().hex[:16]
+        db_id = await self.store.create_call(
+            uid=uid,
+            direction=DIRECTION_OUTBOUND,
+            user_id=actor.id,
+            patient_id=patient_id,
+            appointment_id=appointment_id,
+            number=tgt.label,
+            caller_name=name,
+            origin="ui",
+            state=STATE_DIALING,
+        )
+        call = LiveCall(db_id, uid, DIRECTION_OUTBOUND, actor.id, tgt.label, patient_id, name, t0=t0)
+        call.target = tgt
+        self.calls[uid] = call
+        if callback_of:
+            await self._mark_called_back(callback_of, db_id)
+        leg = st.Leg(
+            call.next_channel_id(st.REGISTRAR),
+            st.REGISTRAR,
+            self.registrar_endpoint.format(sip_id=actor.sip_id),
+            actor.extension,
+            user_id=actor.id,
+        )
+        try:
+            await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
+            shown = f"{name or tgt.label} <{tgt.label}>"
+            await self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds)
+        except AriError as exc:
+            await self._end(call, RESULT_FAILED, f"АТС отклонила вызов: {exc.status or 'нет связи'}")
+            raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
+        self._notify(call)
+        return call.snapshot()
+
+    async def _mark_called_back(self, missed_uid: str, new_call_id: int) -> None:
+        def fn(s: Session) -> None:
+            from sqlalchemy import select
+
+            missed = s.scalars(select(Call).where(Call.uid == missed_uid)).first()
+            if missed is not None and missed.callback_call_id is None:
+                missed.callback_call_id = new_call_id
+
+        await self.store.run(fn)
+
+    async def hold(self, actor_id: int, uid: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        remote = call.live(st.REMOTE)
+        if call.state != STATE_TALKING or remote is None or not remote.answered or call.transfer is not None:
+            raise Busy("Удержание возможно только во время разговора")
+        await self._to_hold(call, remote)
+        call.held, call.state = True, STATE_HELD
+        await self.store.update_call(call.db_id, state=STATE_HELD)
+        self._notify(call)
+        return call.snapshot()
+
+    async def _to_hold(self, call: LiveCall, leg: st.Leg) -> None:
+        """Move a party out of the conversation into the holding bridge with music."""
+        try:
+            await self.ari.call(
+                "bridge_create", bridgeId=call.hold_bridge_id, type="holding", name=f"hold {call.uid}"
+            )
+            await self.ari.remove_from_bridge(call.bridge_id, leg.channel_id)
+            await self.ari.add_to_bridge(call.hold_bridge_id, leg.channel_id)
+            # music to the held party itself (not the bridge's announcer): AMI then reports
+            # MusicOnHoldStart on that channel
+            await self.ari.call("moh_start", channelId=leg.channel_id, mohClass="default")
+        except AriNotFound as exc:
+            raise CallEnded("Собеседник уже положил трубку") from exc
+
+    async def _from_hold(self, call: LiveCall, leg: st.Leg) -> None:
+        await self._quiet(self.ari.call("moh_stop", channelId=leg.channel_id))
+        with contextlib.suppress(AriNotFound):
+            await self.ari.remove_from_bridge(call.hold_bridge_id, leg.channel_id)
+        try:
+            await self.ari.add_to_bridge(call.bridge_id, leg.channel_id)
+        except AriNotFound as exc:
+            raise CallEnded("Собеседник уже положил трубку") from exc
+        await self._quiet(self.ari.destroy_bridge(call.hold_bridge_id))
+
+    async def unhold(self, actor_id: int, uid: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        remote = call.live(st.REMOTE)
+        if not call.held or remote is None or call.transfer is not None:
+            raise Busy("Звонок не на удержании")
+        await self._from_hold(call, remote)
+        call.held, call.state = False, STATE_TALKING
+        await self.store.update_call(call.db_id, state=STATE_TALKING)
+        self._notify(call)
+        return call.snapshot()
+
+    async def conference(self, actor_id: int, uid: str, target: str) -> dict[str, Any]:
+        actor, call = await self._call_for(actor_id, uid)
+        if call.state != STATE_TALKING or call.transfer is not None:
+            raise Busy("Конференция возможна только во время разговора")
+        if call.live(st.THIRD) is not None:
+            raise Busy("В конференции уже три участника")
+        tgt = await self._target(target, actor)
+        leg = st.Leg(call.next_channel_id(st.THIRD), st.THIRD, tgt.endpoint, tgt.label)
+        registrar = call.live(st.REGISTRAR)
+        try:
+            await self._originate(
+                call,
+                leg,
+                caller_id=f"{actor.name} <{actor.extension}>",
+                timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
+                originator=registrar.channel_id if registrar else None,
+            )
+        except AriError as exc:
+            raise PbxUnavailable("АТС не приняла вызов третьего участника") from exc
+        self._notify(call, message=f"Вызов участника конференции {tgt.label}")
+        return call.snapshot()
+
+    async def record_start(self, actor_id: int, uid: str) -> dict[str, Any]:
+        actor, call = await self._call_for(actor_id, uid)
+        if call.state not in (STATE_TALKING, STATE_HELD):
+            raise Busy("Запись возможна только во время разговора")
+        if call.recording is not None:
+            raise Busy("Запись уже идёт")
+        call.recordings += 1
+        name = f"call-{call.uid}-{call.recordings}"
+        try:
+            await self.ari.record_bridge(call.bridge_id, name)
+        except AriNotFound as exc:
+            raise CallEnded("Звонок уже завершён") from exc
+        call.recording = name
+        await self.store.add_recording(call.db_id, name, call.patient_id, actor.id)
+        self._notify(call)
+        return call.snapshot()
+
+    async def record_stop(self, actor_id: int, uid: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        if call.recording is None:
+            raise Busy("Запись не идёт")
+        name, call.recording = call.recording, None
+        await self._quiet(self.ari.stop_recording(name))
+        self._notify(call)
+        return call.snapshot()
+
+    async def transfer(self, actor_id: int, uid: str, target: str, mode: str) -> dict[str, Any]:
+        actor, call = await self._call_for(actor_id, uid)
+        if mode not in ("blind", "attended"):
+            raise BadRequest("Вид перевода: blind (сразу) или attended (с консультацией)")
+        remote = call.live(st.REMOTE)
+        if call.state != STATE_TALKING or remote is None or not remote.answered:
+            raise Busy("Перевод возможен только во время разговора")
+        if call.transfer is not None:
+            raise Busy("Перевод уже выполняется")
+        tgt = await self._target(target, actor)
+        registrar = call.live(st.REGISTRAR)
+        await self._to_hold(call, remote)
+        leg = st.Leg(call.next_channel_id(st.TRANSFER), st.TRANSFER, tgt.endpoint, tgt.label)
+        call.transfer = Transfer(mode, leg.channel_id, tgt.label)
+        call.state = STATE_HELD
+        try:
+            await self._originate(
+                call,
+                leg,
+                caller_id=f"{call.caller_name or call.number} <{call.number}>",
+                timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
+                originator=remote.channel_id,
+            )
+        except AriError as exc:
+            call.transfer = None
+            await self._from_hold(call, remote)
+            call.state = STATE_TALKING
+            raise PbxUnavailable("АТС не приняла вызов абонента перевода") from exc
+        if mode == "blind" and registrar is not None:
+            # the registrar is done: the patient waits with music until the target answers
+            call.transferred = True
+            await self._quiet(self.ari.hangup(registrar.channel_id))
+        await self.store.update_call(call.db_id, state=STATE_HELD)
+        self._notify(call)
+        return call.snapshot()
+
+    async def transfer_complete(self, actor_id: int, uid: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        tr = call.transfer
+        if tr is None or tr.mode != "attended":
+            raise Busy("Нет перевода с консультацией")
+        if not tr.answered:
+            raise Busy("Абонент перевода ещё не ответил")
+        remote = call.live(st.REMOTE)
+        registrar = call.live(st.REGISTRAR)
+        if remote is None:
+            raise CallEnded("Собеседник уже положил трубку")
+        call.transferred = True
+        if registrar is not None:
+            await self._quiet(self.ari.remove_from_bridge(call.bridge_id, registrar.channel_id))
+        await self._from_hold(call, remote)
+        if registrar is not None:
+            await self._quiet(self.ari.hangup(registrar.channel_id))
+        call.transfer, call.held, call.state = None, False, STATE_TALKING
+        call.reason = f"Переведён на {tr.label}"
+        await self.store.update_call(call.db_id, state=STATE_TALKING, reason=call.reason)
+        self._notify(call)
+        return call.snapshot()
+
+    async def transfer_cancel(self, actor_id: int, uid: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        tr = call.transfer
+        if tr is None or call.transferred:
+            raise Busy("Нет перевода, который можно отменить")
+        await self._cancel_transfer(call, "Перевод отменён")
+        return call.snapshot()
+
+    async def _cancel_transfer(self, call: LiveCall, message: str) -> None:
+        tr = call.transfer
+        if tr is None:
+            return
+        call.transfer = None
+        target = call.legs.get(tr.channel_id)
+        if target is not None and not target.gone:
+            await self._quiet(self.ari.hangup(target.channel_id))
+        remote = call.live(st.REMOTE)
+        if remote is not None:
+            with contextlib.suppress(CallError):
+                await self._from_hold(call, remote)
+        call.held, call.state = False, STATE_TALKING
+        await self.store.update_call(call.db_id, state=STATE_TALKING)
+        self._notify(call, message=message)
+
+    async def hangup(self, actor_id: int, uid: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        await self._end(
+            call, RESULT_ANSWERED if call.answered_at else RESULT_MISSED, "Завершён регистратором"
+        )
+        return call.snapshot()
+
+    async def dtmf(self, actor_id: int, uid: str, digits: str) -> dict[str, Any]:
+        _, call = await self._call_for(actor_id, uid)
+        if not _DTMF.match(digits or ""):
+            raise BadRequest("Тоновый набор: только цифры 0–9, * и # (до 32 знаков)")
+        remote = call.live(st.REMOTE)
+        if remote is None or not remote.answered or call.held:
+            raise Busy("Тоновый набор возможен только во время разговора")
+        try:
+            await self.ari.call(
+                "send_dtmf", channelId=remote.channel_id, dtmf=digits, between=100, duration=120
+            )
+        except AriNotFound as exc:
+            raise CallEnded("Собеседник уже положил трубку") from exc
+        return call.snapshot()
+
+    def list_for(self, actor: Actor) -> list[dict[str, Any]]:
+        return [
+            c.snapshot()
+            for c in self.calls.values()
+            if not c.ended and (actor.admin or c.user_id == actor.id or actor.id in c.ringing_users)
+        ]
+
+    async def get(self, actor_id: int, uid: str) -> dict[str, Any]:
+        actor = await self._actor(actor_id)
+        if uid in self.ended:
+            call = self.ended[uid]
+            if not actor.admin and call.user_id != actor.id:
+                raise Forbidden("Это не ваш звонок")
+            return call.snapshot()
+        if uid not in self.calls:
+            raise NoSuchCall("Звонок не найден")
+        call = self.calls[uid]
+        if not actor.admin and call.user_id != actor.id:
+            raise Forbidden("Это не ваш звонок")
+        return call.snapshot()
+
+    # -------------------------------------------------- calls from the registrar's own phone
+
+    async def phone_calls(self, actor_id: int) -> list[dict[str, Any]]:
+        """The registrar's calls placed from his SIP phone that run in the dialplan (not
+        under our control yet)."""
+        actor = await self._actor(actor_id)
+        if not actor.has_telephony:
+            return []
+        channels = await self.ari.channels()
+        by_name = {c.name: c for c in channels}
+        out = []
+        for ch in channels:
+            if (
+                not ch.name.startswith(f"PJSIP/{actor.sip_id}-")
+                or ch.app_name == "Stasis"
+                or ch.state != "Up"
+            ):
+                continue
+            if ch.id in self.by_channel:
+                continue
+            with contextlib.suppress(AriError):
+                peer_name = await self.ari.get_var(ch.id, "BRIDGEPEER")
+                peer = by_name.get(peer_name)
+                if peer is not None:
+                    # dialled out through the trunk: the number is the dialplan's extension
+                    number = (
+                        ch.exten
+                        if ch.context.startswith("clinic-outbound")
+                        else (peer.caller_number or ch.exten)
+                    )
+                    out.append({"channel_id": ch.id, "peer_id": peer.id, "number": number})
+        return out
+
+    async def adopt(self, actor_id: int, channel_id: str) -> dict[str, Any]:
+        """Take a call from the registrar's own phone under control: both channels are
+        redirected (AMI) into the Stasis app and bridged there (Wazo's convert_to_stasis)."""
+        actor = await self._actor(actor_id)
+        if self.redirect_to_stasis is None:
+            raise PbxUnavailable("Управление звонками с телефона недоступно: нет связи с AMI")
+        mine = {c["channel_id"]: c for c in await self.phone_calls(actor_id)}
+        found = mine.get(channel_id)
+        if found is None:
+            raise NoSuchCall("Такого разговора с вашего телефона нет")
+        number = found["number"]
+        try:
+            e164 = normalize(number)
+        except PhoneError:
+            e164 = number
+
+        def lookup(s: Session) -> tuple[int | None, str]:
+            pts = calls_svc.find_patients_by_number(s, e164, limit=1)
+            return (pts[0].id, pts[0].full_name) if pts else (None, "")
+
+        patient_id, name = await self.store.run(lookup)
+        uid = uuid.uuid4().hex[:16]
+        db_id = await self.store.create_call(
+            uid=uid,
+            direction=DIRECTION_OUTBOUND,
+            user_id=actor.id,
+            patient_id=patient_id,
+            number=e164,
+            caller_name=name,
+            origin="phone",
+            state=STATE_TALKING,
+            answered_at=utcnow(),
+            result=RESULT_ANSWERED,
+        )
+        call = LiveCall(
+            db_id,
+            uid,
+            DIRECTION_OUTBOUND,
+            actor.id,
+            e164,
+            patient_id,
+            name,
+            origin="phone",
+            state=STATE_DIALING,
+        )
+        call.answered_at = utcnow()
+        self.calls[uid] = call
+        reg = st.Leg(channel_id, st.REGISTRAR, f"PJSIP/{actor.sip_id}", actor.extension, user_id=actor.id)
+        rem = st.Leg(found["peer_id"], st.REMOTE, "", e164)
+        self._track(call, reg)
+        self._track(call, rem)
+        await self.store.add_leg(db_id, reg.channel_id, reg.role, reg.endpoint)
+        await self.store.add_leg(db_id, rem.channel_id, rem.role, rem.endpoint)
+        await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
+        await self.redirect_to_stasis(
+            channel_id, found["peer_id"], {channel_id: f"{uid},registrar", found["peer_id"]: f"{uid},remote"}
+        )
+        self._notify(call)
+        return call.snapshot()
+
+    # ------------------------------------------------------------------ incoming calls
+
+    async def on_inbound(self, channel: Channel, did: str) -> None:
+        number = channel.caller_number
+        try:
+            e164 = normalize(number)
+        except PhoneError:
+            e164 = number
+        patient_id: int | None = None
+        with contextlib.suppress(AriError, ValueError):
+            raw = await self.ari.get_var(channel.id, "PATIENT_ID")
+            patient_id = int(raw) if raw.strip() else None
+
+        def prepare(s: Session) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+            users = []
+            key = match_key(did)[-8:]
+            direct = calls_svc.telephony_user_by_extension(s, key) if _EXTENSION.match(key or "") else None
+            if direct is not None:
+                users = [_user_brief(direct)]
+            else:
+                from sqlalchemy import select
+
+                users = [
+                    _user_brief(u)
+                    for u in s.scalars(select(User).where(User.is_active.is_(True))).all()
+                    if u.has_telephony
+                ]
+            patient = s.get(Patient, patient_id) if patient_id else None
+            if patient is None:
+                found = calls_svc.find_patients_by_number(s, e164, limit=1)
+                patient = found[0] if found else None
+            summary = calls_svc.patient_summary(s, patient, self.clinic_now()) if patient else None
+            return [u for u in users if u is not None], summary
+
+        users, summary = await self.store.run(prepare)
+        name = summary["name"] if summary else (channel.caller_name if channel.caller_name != number else "")
+        uid = uuid.uuid4().hex[:16]
+        db_id = await self.store.create_call(
+            uid=uid,
+            direction=DIRECTION_INBOUND,
+            user_id=None,
+            patient_id=summary["id"] if summary else None,
+            number=e164,
+            caller_name=name,
+            origin="inbound",
+            state=STATE_CALLING,
+        )
+        call = LiveCall(
+            db_id,
+            uid,
+            DIRECTION_INBOUND,
+            None,
+            e164,
+            summary["id"] if summary else None,
+            name,
+            origin="inbound",
+            state=STATE_CALLING,
+        )
+        self.calls[uid] = call
+        caller = st.Leg(channel.id, st.REMOTE, channel.name, e164)
+        self._track(call, caller)
+        await self.store.add_leg(db_id, channel.id, st.REMOTE, channel.name)
+        if not users:
+            await self._end(call, RESULT_MISSED, "Нет регистраторов с настроенной телефонией")
+            return
+        await self._quiet(self.ari.call("ring", channelId=channel.id))
+        await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
+        pop = {"uid": uid, "number": e164, "patient": summary, "caller_name": name}
+        for user in users:
+            leg = st.Leg(
+                call.next_channel_id(st.AGENT),
+                st.AGENT,
+                self.registrar_endpoint.format(sip_id=user["sip_id"]),
+                user["extension"],
+                user_id=user["id"],
+            )
+            try:
+                await self._originate(
+                    call,
+                    leg,
+                    caller_id=f"{name or e164} <{number}>",
+                    timeout=self.ring_seconds,
+                    app_args=f"agent,{uid}",
+                    originator=channel.id,
+                )
+            except AriError:
+                continue
+            call.ringing_users.add(user["id"])
+            # the screen pop: only the registrar whose phone rings
+            self.notifier.publish("incoming", pop, user_ids={user["id"]}, everyone=False)
+        if not call.ringing_users:
+            await self._end(call, RESULT_FAILED, "Не удалось вызвать регистраторов")
+
+    def _withdraw_pop(self, call: LiveCall, user_ids: set[int], reason: str) -> None:
+        if user_ids:
+            self.notifier.publish(
+                "incoming_end", {"uid": call.uid, "reason": reason}, user_ids=user_ids, everyone=False
+            )
+        call.ringing_users -= user_ids
+
+    # ------------------------------------------------------------------ ARI events
+
+    async def on_answered(self, channel: Channel, uid: str, role: str) -> None:
+        """StasisStart of a leg we originated (it answered) or redirected in."""
+        call = self.calls.get(uid)
+        leg = call.legs.get(channel.id) if call else None
+        if call is None or leg is None or call.ended:
+            await self._quiet(self.ari.hangup(channel.id))
+            return
+        leg.answered = True
+        await self.store.update_leg(channel.id, answered_at=utcnow())
+        if call.origin == "phone":
+            await self.ari.add_to_bridge(call.bridge_id, channel.id)
+            if all(leg.answered for leg in call.active_legs()):
+                call.state = STATE_TALKING
+                self._notify(call)
+            return
+        if leg.role == st.REGISTRAR and call.direction == DIRECTION_OUTBOUND:
+            await self.ari.add_to_bridge(call.bridge_id, channel.id)
+            call.state = STATE_CALLING
+            await self.store.update_call(call.db_id, state=STATE_CALLING)
+            self._notify(call)
+            tgt: Target = call.target
+            remote = st.Leg(call.next_channel_id(st.REMOTE), st.REMOTE, tgt.endpoint, tgt.label)
+            await self._quiet(self.ari.call("ring", channelId=channel.id))
+            try:
+                await self._originate(
+                    call,
+                    remote,
+                    caller_id=f"{leg.label} <{leg.label}>",
+                    timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
+                    originator=channel.id,
+                )
+            except AriError:
+                await self._end(call, RESULT_FAILED, "АТС не приняла вызов абонента")
+        elif leg.role == st.REMOTE:
+            registrar = call.live(st.REGISTRAR)
+            if registrar is not None:
+                await self._quiet(self.ari.call("ring_stop", channelId=registrar.channel_id))
+            await self.ari.add_to_bridge(call.bridge_id, channel.id)
+            await self._answered(call)
+        elif leg.role == st.AGENT:
+            if call.live(st.REGISTRAR) is not None:  # another registrar was quicker
+                await self._quiet(self.ari.hangup(channel.id))
+                return
+            leg.role = st.REGISTRAR
+            call.user_id = leg.user_id
+            caller = call.live(st.REMOTE)
+            if caller is None:
+                await self._end(call, RESULT_MISSED, "Пациент положил трубку")
+                return
+            await self._quiet(self.ari.call("answer", channelId=caller.channel_id))
+            caller.answered = True
+            await self.ari.add_to_bridge(call.bridge_id, caller.channel_id, channel.id)
+            others = {
+                lg.user_id for lg in call.active_legs() if lg.role == st.AGENT and lg.user_id is not None
+            }
+            for other in [lg for lg in call.active_legs() if lg.role == st.AGENT]:
+                await self._quiet(self.ari.hangup(other.channel_id))
+            self._withdraw_pop(call, others, "Ответил другой регистратор")
+            call.ringing_users.discard(leg.user_id or 0)
+            await self.store.update_call(call.db_id, user_id=call.user_id)
+            await self._answered(call)
+        elif leg.role == st.THIRD:
+            await self.ari.add_to_bridge(call.bridge_id, channel.id)
+            self._notify(call, message=f"Участник {leg.label} в конференции")
+        elif leg.role == st.TRANSFER:
+            tr = call.transfer
+            if tr is None or tr.channel_id != channel.id:
+                await self._quiet(self.ari.hangup(channel.id))
+                return
+            tr.answered = True
+            await self.ari.add_to_bridge(call.bridge_id, channel.id)
+            if tr.mode == "blind":
+                remote = call.live(st.REMOTE)
+                if remote is not None:
+                    await self._from_hold(call, remote)
+                call.transfer, call.held, call.state = None, False, STATE_TALKING
+                call.reason = f"Переведён на {tr.label}"
+                await self.store.update_call(call.db_id, state=STATE_TALKING, reason=call.reason)
+            self._notify(call)
+
+    async def _answered(self, call: LiveCall) -> None:
+        call.state, call.result = STATE_TALKING, RESULT_ANSWERED
+        call.answered_at = utcnow()
+        call.bridged_ms = (time.monotonic() - call.t0) * 1000
+        await self.store.update_call(
+            call.db_id, state=STATE_TALKING, result=RESULT_ANSWERED, answered_at=call.answered_at
+        )
+        self._notify(call)
+
+    async def on_channel_gone(self, channel_id: str, cause: int | None) -> None:
+        uid = self.by_channel.pop(channel_id, None)
+        call = self.calls.get(uid or "")
+        if call is None:
+            return
+        leg = call.legs.get(channel_id)
+        if leg is None or leg.gone:
+            return
+        leg.gone, leg.cause = True, cause
+        await self.store.update_leg(channel_id, ended_at=utcnow(), cause=cause)
+        if call.ended:
+            return
+        if leg.role == st.AGENT:
+            self._withdraw_pop(call, {leg.user_id} if leg.user_id else set(), "Вызов снят")
+            if not any(lg.role == st.AGENT for lg in call.active_legs()) and call.live(st.REGISTRAR) is None:
+                await self._end(call, RESULT_MISSED, "Никто из регистраторов не ответил")
+            return
+        if leg.role == st.REGISTRAR:
+            if call.transferred:
+                return
+            if not leg.answered:
+                await self._end(
+                    call,
+                    _result_for_cause(cause) if cause in st.CAUSE_BUSY else RESULT_FAILED,
+                    "Телефон регистратора не ответил"
+                    if cause not in st.CAUSE_BUSY
+                    else "Телефон регистратора занят",
+                )
+            else:
+                await self._end(call, call.result or RESULT_ANSWERED, "Регистратор положил трубку")
+            return
+        if leg.role == st.REMOTE:
+            if not leg.answered and call.direction == DIRECTION_OUTBOUND:
+                result = _result_for_cause(cause)
+                await self._end(call, result, _REASON[result])
+            elif call.direction == DIRECTION_INBOUND and call.answered_at is None:
+                self._withdraw_pop(call, set(call.ringing_users), "Пациент положил трубку")
+                await self._end(call, RESULT_MISSED, "Пациент положил трубку, не дождавшись ответа")
+            else:
+                await self._end(call, call.result or RESULT_ANSWERED, "Собеседник положил трубку")
+            return
+        if leg.role == st.TRANSFER and call.transfer is not None and call.transfer.channel_id == channel_id:
+            if call.transfer.mode == "blind" or call.transferred:
+                await self._end(
+                    call,
+                    call.result or RESULT_ANSWERED,
+                    f"Перевод на {call.transfer.label} не удался: нет ответа",
+                )
+            else:
+                await self._cancel_transfer(call, f"Абонент перевода {call.transfer.label} не ответил")
+            return
+        if leg.role == st.THIRD and not leg.answered:
+            self._notify(call, message=f"Участник {leg.label} не ответил")
+            return
+        # an answered party left: the call goes on while two parties remain
+        if len([lg for lg in call.active_legs() if lg.answered]) < 2:
+            await self._end(call, call.result or RESULT_ANSWERED, "Собеседник положил трубку")
+        else:
+            self._notify(call)
+
+    async def on_dtmf(self, channel_id: str, digit: str) -> None:
+        call = self.calls.get(self.by_channel.get(channel_id, ""))
+        if call is not None and call.user_id is not None:
+            leg = call.legs.get(channel_id)
+            self.notifier.publish(
+                "dtmf",
+                {"uid": call.uid, "digit": digit, "role": leg.role if leg else ""},
+                user_ids={call.user_id},
+            )
+
+    async def on_recording_done(self, name: str, ok: bool, duration: int | None) -> None:
+        await self.store.finish_recording(name, "done" if ok else "failed", duration)
+        for call in list(self.calls.values()) + list(self.ended.values()):
+            if call.recording == name:
+                call.recording = None
+                self._notify(call)
+
+    async def _end(self, call: LiveCall, result: str, reason: str) -> None:
+        if call.ended:
+            return
+        if call.reason.startswith("Переведён"):
+            reason = f"{call.reason}; {reason}"
+        call.state, call.reason = STATE_ENDED, reason
+        call.result = call.result if call.result == RESULT_ANSWERED else result
+        if call.recording is not None:
+            name, call.recording = call.recording, None
+            await self._quiet(self.ari.stop_recording(name))
+        for leg in call.active_legs():
+            await self._quiet(self.ari.hangup(leg.channel_id))
+        for bridge in (call.bridge_id, call.hold_bridge_id):
+            await self._quiet(self.ari.destroy_bridge(bridge))
+        self._withdraw_pop(call, set(call.ringing_users), reason)
+        await self.store.update_call(
+            call.db_id, state=STATE_ENDED, result=call.result, reason=reason, ended_at=utcnow()
+        )
+        self.calls.pop(call.uid, None)
+        self.ended[call.uid] = call
+        while len(self.ended) > 500:
+            self.ended.popitem(last=False)
+        self._notify(call)
+
+    # ------------------------------------------------------------------ resync
+
+    async def resync(self) -> list[str]:
+        """After every (re)connection of the events socket: calls whose channels no longer
+        exist in Asterisk are closed in the log; bridges of calls we no longer know go."""
+        self.resyncs += 1
+        try:
+            channels = {c.id for c in await self.ari.channels()}
+            bridges = await self.ari.bridges()
+        except AriUnavailable:
+            return []
+        reason = "Связь с АТС прервалась (перезапуск Asterisk): звонок завершён"
+        closed = []
+        for call in list(self.calls.values()):
+            alive = [leg for leg in call.active_legs() if leg.channel_id in channels]
+            for leg in call.active_legs():
+                if leg.channel_id not in channels:
+                    leg.gone = True
+                    self.by_channel.pop(leg.channel_id, None)
+            if len(alive) < (2 if call.answered_at else 1):
+                closed.append(call.uid)
+                await self._end(call, RESULT_ANSWERED if call.answered_at else RESULT_FAILED, reason)
+        closed += await self.store.close_stale(set(self.calls), reason)
+        for bridge in bridges:
+            uid = bridge.id[2:]
+            if bridge.id[:2] in ("c-", "h-") and uid not in self.calls:
+                await self._quiet(self.ari.destroy_bridge(bridge.id))
+        if closed:
+            log.info("resync closed %d calls: %s", len(closed), closed)
+        return closed
+
+
+def _user_brief(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {
+        "id": user.id,
+        "sip_id": user.sip_id or "",
+        "extension": user.extension or "",
+        "name": user.full_name or user.login,
+    }

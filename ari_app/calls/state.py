@@ -1,0 +1,126 @@
+"""The explicit state of a live call: its legs (Asterisk channels), bridges and flags."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from clinic.models import CALL_STATES
+from clinic.models.calls import STATE_ENDED
+
+# leg roles
+REGISTRAR = "registrar"  # the registrar's phone (click-to-call leg A, or the agent who answered)
+AGENT = "agent"  # a registrar's phone ringing for an incoming call, not answered yet
+REMOTE = "remote"  # the patient (or whoever the registrar called / who called in)
+THIRD = "third"  # «Конференция»: the added party
+TRANSFER = "transfer"  # «Перевод»: the transfer target
+
+# cause codes (Q.850) → results
+CAUSE_BUSY = {17}
+CAUSE_NO_ANSWER = {18, 19, 21}  # no user responding, no answer, call rejected
+
+
+@dataclass
+class Leg:
+    channel_id: str
+    role: str
+    endpoint: str
+    label: str  # extension or number, for the window
+    user_id: int | None = None  # for registrar/agent legs
+    answered: bool = False
+    gone: bool = False
+    cause: int | None = None
+
+
+@dataclass
+class Transfer:
+    mode: str  # blind | attended
+    channel_id: str
+    label: str
+    answered: bool = False
+
+
+@dataclass
+class LiveCall:
+    db_id: int
+    uid: str
+    direction: str
+    user_id: int | None
+    number: str
+    patient_id: int | None
+    caller_name: str = ""
+    origin: str = "ui"
+    state: str = "dialing"
+    result: str = ""
+    reason: str = ""
+    legs: dict[str, Leg] = field(default_factory=dict)
+    held: bool = False
+    recording: str | None = None
+    recordings: int = 0
+    transfer: Transfer | None = None
+    transferred: bool = False  # the registrar handed the call over and left
+    ringing_users: set[int] = field(default_factory=set)
+    answered_at: datetime | None = None
+    t0: float = field(default_factory=time.monotonic)
+    bridged_ms: float | None = None
+    seq: int = 0
+    target: Any = None  # click-to-call: what to dial once the registrar answers (service.Target)
+
+    @property
+    def bridge_id(self) -> str:
+        return f"c-{self.uid}"
+
+    @property
+    def hold_bridge_id(self) -> str:
+        return f"h-{self.uid}"
+
+    @property
+    def ended(self) -> bool:
+        return self.state == STATE_ENDED
+
+    def next_channel_id(self, role: str) -> str:
+        self.seq += 1
+        return f"{self.uid}-{role[:3]}{self.seq}"
+
+    def live(self, role: str) -> Leg | None:
+        for leg in self.legs.values():
+            if leg.role == role and not leg.gone:
+                return leg
+        return None
+
+    def active_legs(self) -> list[Leg]:
+        return [leg for leg in self.legs.values() if not leg.gone]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "id": self.db_id,
+            "direction": self.direction,
+            "user_id": self.user_id,
+            "number": self.number,
+            "patient_id": self.patient_id,
+            "caller_name": self.caller_name,
+            "origin": self.origin,
+            "state": self.state,
+            "state_title": CALL_STATES.get(self.state, self.state),
+            "result": self.result,
+            "reason": self.reason,
+            "held": self.held,
+            "recording": self.recording is not None,
+            "transfer": None
+            if self.transfer is None
+            else {
+                "mode": self.transfer.mode,
+                "target": self.transfer.label,
+                "answered": self.transfer.answered,
+            },
+            "parties": [
+                {"role": leg.role, "label": leg.label, "answered": leg.answered}
+                for leg in self.legs.values()
+                if not leg.gone
+            ],
+            "answered_at": self.answered_at.isoformat() if self.answered_at else None,
+            "bridged_ms": self.bridged_ms,
+        }

@@ -1,0 +1,218 @@
+"""The loopback control API the web side uses (the thin HTTP layer over CallService).
+
+Every request carries the shared token (`X-Control-Token`) and the acting user
+(`X-Actor-Id`); the service checks what that user may do. Errors are JSON
+`{"error": "<Russian message>"}` with 4xx (503 when Asterisk is unreachable).
+
+    POST /calls                         {"target": "89161234567" | "102", "patient_id"?, "appointment_id"?,
+                                         "callback_of"?}
+    GET  /calls                         the actor's active calls (admins: all)
+    GET  /calls/{uid}
+    POST /calls/{uid}/hold | /unhold | /record/start | /record/stop | /hangup
+    POST /calls/{uid}/conference        {"target": ...}
+    POST /calls/{uid}/transfer          {"target": ..., "mode": "blind" | "attended"}
+    POST /calls/{uid}/transfer/complete | /transfer/cancel
+    POST /calls/{uid}/dtmf              {"digits": "12#"}
+    GET  /phone-calls                   calls on the actor's own SIP phone that can be taken over
+    POST /phone-calls/{channel_id}/adopt
+    GET  /recordings/{name}             the stored WAV (from Asterisk)
+    GET  /events                        server-sent events: call, incoming, incoming_end, dtmf
+    GET  /health
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ari_app.calls.errors import BadRequest, CallError, Forbidden
+from ari_app.calls.notifier import Notifier
+from ari_app.calls.service import CallService
+from ari_app.client import AriClient, AriError, AriNotFound
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json"
+    )
+
+
+def _error(message: str, status: int) -> web.Response:
+    return _json({"error": message}, status)
+
+
+def make_app(
+    service: CallService, notifier: Notifier, ari: AriClient, token: str, keepalive: float = 15.0
+) -> web.Application:
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/health":
+            given = request.headers.get("X-Control-Token", "")
+            if not token or not hmac.compare_digest(given, token):
+                return _error("Нет доступа к управлению звонками", 401)
+        try:
+            return await handler(request)
+        except CallError as exc:
+            return _error(exc.message, exc.status)
+        except AriError as exc:
+            log.warning("ARI error in %s %s: %s", request.method, request.path, exc)
+            return _error(
+                "АТС не выполнила команду: звонок мог завершиться", 409 if exc.status == 404 else 502
+            )
+
+    def actor(request: web.Request) -> int:
+        raw = request.headers.get("X-Actor-Id", "")
+        if not raw.isdigit():
+            raise Forbidden("Не указан пользователь")
+        return int(raw)
+
+    async def body(request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        try:
+            data = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("Тело запроса должно быть JSON-объектом") from None
+        if not isinstance(data, dict):
+            raise BadRequest("Тело запроса должно быть JSON-объектом")
+        return data
+
+    def opt_int(data: dict[str, Any], key: str) -> int | None:
+        value = data.get(key)
+        if value in (None, ""):
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise BadRequest(f"Поле {key} должно быть числом") from None
+
+    async def health(_request: web.Request) -> web.Response:
+        return _json(
+            {
+                "ok": True,
+                "ari_connected": ari.connected.is_set(),
+                "calls": len(service.calls),
+                "resyncs": service.resyncs,
+                "subscribers": notifier.count,
+            }
+        )
+
+    async def create(request: web.Request) -> web.Response:
+        data = await body(request)
+        target = str(data.get("target") or data.get("number") or data.get("extension") or "")
+        snap = await service.dial(
+            actor(request),
+            target,
+            patient_id=opt_int(data, "patient_id"),
+            appointment_id=opt_int(data, "appointment_id"),
+            callback_of=str(data["callback_of"]) if data.get("callback_of") else None,
+        )
+        return _json(snap, 201)
+
+    async def listing(request: web.Request) -> web.Response:
+        who = await service._actor(actor(request))
+        return _json({"calls": service.list_for(who)})
+
+    async def one(request: web.Request) -> web.Response:
+        return _json(await service.get(actor(request), request.match_info["uid"]))
+
+    def command(name: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            uid, who = request.match_info["uid"], actor(request)
+            data = await body(request)
+            if name == "conference":
+                snap = await service.conference(who, uid, str(data.get("target") or ""))
+            elif name == "transfer":
+                snap = await service.transfer(
+                    who, uid, str(data.get("target") or ""), str(data.get("mode") or "blind")
+                )
+            elif name == "dtmf":
+                snap = await service.dtmf(who, uid, str(data.get("digits") or ""))
+            else:
+                snap = await getattr(service, name)(who, uid)
+            return _json(snap)
+
+        return handler
+
+    async def phone_calls(request: web.Request) -> web.Response:
+        return _json({"calls": await service.phone_calls(actor(request))})
+
+    async def adopt(request: web.Request) -> web.Response:
+        return _json(await service.adopt(actor(request), request.match_info["channel_id"]), 201)
+
+    async def recording(request: web.Request) -> web.Response:
+        actor(request)  # the web side checks who may listen; we only serve the file
+        name = request.match_info["name"]
+        if not name.replace("-", "").isalnum():
+            raise BadRequest("Некорректное имя записи")
+        try:
+            data = await ari.recording_file(name)
+        except AriNotFound:
+            return _error("Запись не найдена", 404)
+        return web.Response(body=data, content_type="audio/wav")
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        raw = request.query.get("user", "")
+        user_id = None if raw == "all" else actor(request)
+        sub = notifier.subscribe(user_id)
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await resp.prepare(request)
+        try:
+            hello = {"calls": [] if user_id is None else service.list_for(await service._actor(user_id))}
+            await resp.write(_sse("hello", hello))
+            while True:
+                try:
+                    msg = await asyncio.wait_for(sub.queue.get(), keepalive)
+                except TimeoutError:
+                    await resp.write(b": keepalive\n\n")
+                    continue
+                await resp.write(_sse(msg["event"], msg["data"]))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            notifier.unsubscribe(sub)
+        return resp
+
+    app = web.Application(middlewares=[guard])
+    app.router.add_get("/health", health)
+    app.router.add_post("/calls", create)
+    app.router.add_get("/calls", listing)
+    app.router.add_get("/calls/{uid}", one)
+    for path, name in (
+        ("hold", "hold"),
+        ("unhold", "unhold"),
+        ("record/start", "record_start"),
+        ("record/stop", "record_stop"),
+        ("hangup", "hangup"),
+        ("conference", "conference"),
+        ("transfer", "transfer"),
+        ("transfer/complete", "transfer_complete"),
+        ("transfer/cancel", "transfer_cancel"),
+        ("dtmf", "dtmf"),
+    ):
+        app.router.add_post(f"/calls/{{uid}}/{path}", command(name))
+    app.router.add_get("/phone-calls", phone_calls)
+    app.router.add_post("/phone-calls/{channel_id}/adopt", adopt)
+    app.router.add_get("/recordings/{name}", recording)
+    app.router.add_get("/events", events)
+    return app
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
