@@ -20,7 +20,8 @@ class Fault:
     `rate_limit`: answer as if over the limit (429 for most paths, 5008 for task/add).
     `delay_before`: wait `seconds` (or until released), then process normally.
     `delay_after`: process (the effect happens), then wait before answering — the shape of
-    a lost answer. `times` counts uses; -1 means until cleared."""
+    a lost answer. `times` counts uses; -1 means until cleared. `skip` lets that many
+    matching requests through untouched first (a fault in the middle of a run)."""
 
     path: str = "*"
     kind: str = "error"
@@ -28,6 +29,7 @@ class Fault:
     http_status: int | None = None
     seconds: float = 30.0
     times: int = 1
+    skip: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -53,6 +55,9 @@ class Faults:
         with self._lock:
             for fault in self._faults:
                 if fault.path in (path, "*"):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     if fault.times > 0:
                         fault.times -= 1
                         if fault.times == 0:

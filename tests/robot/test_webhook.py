@@ -1,0 +1,302 @@
+"""POST /MangoOffice/UpdateStatus on the hooks listener: bodies, protection, answers,
+idempotency, stale callbacks, and the exchange log."""
+
+from __future__ import annotations
+
+import json
+from datetime import time, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic.config import Config
+from clinic.models import Appointment, ExchangeLogEntry, ExternalSystem, utcnow
+from clinic.robot.export import export_day
+from clinic.robot.systems import ClientOptions
+from webhooks.app import create_app
+
+from .conftest import SECRET, Clinic
+from .support import RunningEmulator
+
+URL = "/MangoOffice/UpdateStatus"
+
+
+@pytest.fixture()
+def hooks(config: Config, sessions: sessionmaker[Session]) -> FlaskClient:
+    app: Flask = create_app(config, public_only=True, session_factory=sessions)
+    return app.test_client()
+
+
+@pytest.fixture()
+def sent(
+    sessions: sessionmaker[Session],
+    clinic: Clinic,
+    system_id: int,
+    emu: RunningEmulator,
+    options: ClientOptions,
+) -> int:
+    """An appointment exported to Mango; its id is the «Доп. информация» sent back."""
+    appointment = clinic.appointment(at=time(10, 0))
+    export_day(sessions, system_id, clinic.day, options=options)
+    return appointment
+
+
+def post(hooks: FlaskClient, body: object, *, token: str = SECRET, **kw: object):  # type: ignore[no-untyped-def]
+    return hooks.post(f"{URL}?token={token}", json=body, **kw)
+
+
+def test_status_1_confirms(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    reply = post(hooks, {"id": str(sent), "status": 1})
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json["result"] == "applied"
+    a = clinic.get(sent)
+    assert a.extra_info == "Запись подтверждена"
+    assert (a.confirmation_status, a.confirmation_source) == ("confirmed", "mango")
+    assert a.confirmed_at is not None
+
+
+def test_status_2_cancels_and_id_may_be_a_number(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    reply = post(hooks, {"id": sent, "status": 2})
+
+    assert reply.status_code == 200
+    a = clinic.get(sent)
+    assert a.extra_info == "Запись отменена"
+    assert a.confirmation_status == "cancelled"
+    assert a.status == "booked"  # the robot reports; staff decide about the booking
+
+
+def test_form_encoded_body(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    reply = hooks.post(f"{URL}?token={SECRET}", data={"id": str(sent), "status": "1"})
+
+    assert reply.status_code == 200
+    assert clinic.get(sent).confirmation_status == "confirmed"
+
+
+def test_the_manuals_literal_template_body(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    raw = '{\n  "id": ' + str(sent) + ',\n  "status": 2\n}'
+    reply = hooks.post(f"{URL}?token={SECRET}", data=raw, content_type="application/json")
+
+    assert reply.status_code == 200
+    assert clinic.get(sent).confirmation_status == "cancelled"
+
+
+def test_token_in_header(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    reply = hooks.post(URL, json={"id": str(sent), "status": 1}, headers={"X-Webhook-Token": SECRET})
+
+    assert reply.status_code == 200
+
+
+def test_repeated_callback_changes_nothing(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    assert post(hooks, {"id": str(sent), "status": 1}).json["result"] == "applied"
+    before = clinic.get(sent)
+
+    again = post(hooks, {"id": str(sent), "status": 1})
+
+    assert again.status_code == 200
+    assert again.json["result"] == "repeated"
+    after = clinic.get(sent)
+    assert (after.extra_info, after.confirmed_at, after.updated_at) == (
+        before.extra_info,
+        before.confirmed_at,
+        before.updated_at,
+    )
+
+
+def test_a_later_robot_answer_replaces_the_earlier(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    post(hooks, {"id": str(sent), "status": 1})
+    post(hooks, {"id": str(sent), "status": 2})
+
+    assert clinic.get(sent).extra_info == "Запись отменена"
+
+
+def test_staff_note_in_extra_info_is_kept(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int, clinic: Clinic
+) -> None:
+    with sessions() as session, session.begin():
+        a = session.get(Appointment, sent)
+        assert a is not None
+        a.extra_info = "Просит перезвонить после 18:00"
+
+    post(hooks, {"id": str(sent), "status": 1})
+
+    assert clinic.get(sent).extra_info == "Запись подтверждена\nПросит перезвонить после 18:00"
+
+
+def test_stale_callback_does_not_overwrite_a_later_staff_confirmation(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int, clinic: Clinic
+) -> None:
+    with sessions() as session, session.begin():
+        a = session.get(Appointment, sent)
+        assert a is not None
+        a.confirmation_status, a.confirmation_source, a.confirmed_at = "confirmed", "registrar", utcnow()
+
+    reply = post(hooks, {"id": str(sent), "status": 2})
+
+    assert reply.status_code == 200 and reply.json["result"] == "stale"
+    a = clinic.get(sent)
+    assert (a.confirmation_status, a.confirmation_source, a.extra_info) == ("confirmed", "registrar", "")
+
+
+def test_stale_callback_for_a_moved_appointment(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int, clinic: Clinic
+) -> None:
+    with sessions() as session, session.begin():
+        a = session.get(Appointment, sent)
+        assert a is not None
+        a.starts_at = a.starts_at + timedelta(hours=2)
+
+    assert post(hooks, {"id": str(sent), "status": 1}).json["result"] == "stale"
+    assert clinic.get(sent).confirmation_status == ""
+
+
+def test_stale_callback_for_a_cancelled_appointment(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int, clinic: Clinic
+) -> None:
+    with sessions() as session, session.begin():
+        a = session.get(Appointment, sent)
+        assert a is not None
+        a.status = "cancelled"
+
+    assert post(hooks, {"id": str(sent), "status": 1}).json["result"] == "stale"
+    assert clinic.get(sent).extra_info == ""
+
+
+def test_unknown_id_is_404(hooks: FlaskClient, sent: int) -> None:
+    reply = post(hooks, {"id": "999999", "status": 1})
+
+    assert reply.status_code == 404
+    assert "не найдена" in reply.json["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"id": "1", "status": 3}, "status"),
+        ({"id": "1", "status": "да"}, "status"),
+        ({"id": "1", "status": True}, "status"),
+        ({"id": "1"}, "status"),
+        ({"status": 1}, "id"),
+        ({"id": None, "status": 1}, "id"),
+        ({"id": "", "status": 1}, "id"),
+        ([1, 2], "объект"),
+        ("text", "объект"),
+    ],
+)
+def test_bad_body_is_400_with_a_reason(hooks: FlaskClient, sent: int, body: object, reason: str) -> None:
+    reply = post(hooks, body)
+
+    assert reply.status_code == 400
+    assert reason in reply.json["error"]
+
+
+@pytest.mark.parametrize("raw", [b"", b"{not json", b"\xff\xfe", b"id=1&status=1&"])
+def test_unparseable_body_is_400(hooks: FlaskClient, sent: int, raw: bytes) -> None:
+    reply = hooks.post(f"{URL}?token={SECRET}", data=raw, content_type="application/json")
+
+    assert reply.status_code == 400
+    assert reply.is_json and reply.json["error"]
+
+
+def test_oversized_body_is_413(hooks: FlaskClient, sent: int) -> None:
+    reply = hooks.post(f"{URL}?token={SECRET}", data=b"x" * 70_000, content_type="application/json")
+
+    assert reply.status_code == 413 and reply.is_json
+
+
+def test_get_is_405_json(hooks: FlaskClient) -> None:
+    reply = hooks.get(URL)
+
+    assert reply.status_code == 405 and reply.is_json
+
+
+def test_missing_or_wrong_token_is_403(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
+    assert post(hooks, {"id": str(sent), "status": 1}, token="").status_code == 403
+    assert post(hooks, {"id": str(sent), "status": 1}, token=SECRET + "x").status_code == 403
+    assert clinic.get(sent).confirmation_status == ""
+
+
+def test_no_protection_configured_refuses_everything(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int
+) -> None:
+    with sessions() as session, session.begin():
+        for system in session.scalars(select(ExternalSystem)):
+            system.webhook_secret = ""
+            system.webhook_ips = ""
+
+    reply = hooks.post(URL, json={"id": str(sent), "status": 1})
+
+    assert reply.status_code == 403
+    assert "не защищён" in reply.json["error"]
+
+
+def test_ip_allow_list(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int, clinic: Clinic
+) -> None:
+    with sessions() as session, session.begin():
+        for system in session.scalars(select(ExternalSystem)):
+            system.webhook_secret = ""
+            system.webhook_ips = "81.88.80.0/22 10.1.2.3"
+
+    outside = hooks.post(URL, json={"id": str(sent), "status": 1}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    inside = hooks.post(URL, json={"id": str(sent), "status": 1}, environ_base={"REMOTE_ADDR": "81.88.82.36"})
+
+    assert outside.status_code == 403
+    assert inside.status_code == 200
+    assert clinic.get(sent).confirmation_status == "confirmed"
+
+
+def test_allow_list_and_secret_both_required_when_both_set(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int
+) -> None:
+    with sessions() as session, session.begin():
+        for system in session.scalars(select(ExternalSystem)):
+            system.webhook_ips = "10.1.2.3"
+
+    right_ip_no_token = hooks.post(
+        URL, json={"id": str(sent), "status": 1}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+    )
+    token_wrong_ip = post(hooks, {"id": str(sent), "status": 1})
+
+    assert right_ip_no_token.status_code == 403
+    assert token_wrong_ip.status_code == 403
+
+
+def test_every_request_and_answer_is_logged_with_the_token_masked(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int
+) -> None:
+    post(hooks, {"id": str(sent), "status": 1})
+    post(hooks, {"id": "nope", "status": 1})
+    post(hooks, {"id": str(sent), "status": 9})
+    post(hooks, {"id": str(sent), "status": 1}, token="wrong-token-value")
+
+    with sessions() as session:
+        rows = session.scalars(
+            select(ExchangeLogEntry).where(ExchangeLogEntry.direction == "in").order_by(ExchangeLogEntry.id)
+        ).all()
+    assert [r.http_status for r in rows] == [200, 404, 400, 403]
+    assert all(r.owner == "Mango Office UpdateStatus" for r in rows)
+    assert json.loads(rows[0].payload.split("\n", 1)[1]) == {"id": str(sent), "status": 1}
+    assert json.loads(rows[0].response)["result"] == "applied"
+    text = " ".join(r.payload + r.response for r in rows)
+    assert SECRET not in text and "wrong-token-value" not in text
+    assert '"token": "***"' in rows[0].payload
+
+
+def test_database_trouble_is_503_json_never_500(
+    hooks: FlaskClient, sent: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise OperationalError("UPDATE appointments", {}, Exception("database is locked"))
+
+    monkeypatch.setattr("webhooks.hooks_mango.handle", broken)
+
+    reply = post(hooks, {"id": str(sent), "status": 1})
+
+    assert reply.status_code == 503
+    assert "повторите" in reply.json["error"]
