@@ -55,7 +55,7 @@ def _template_globals() -> dict[str, object]:
 
 
 def register_ui(app: Flask) -> None:
-    from webhooks.ui import admin_settings, admin_users, login, patients, robot, schedule
+    from webhooks.ui import admin_settings, admin_users, login, patients, robot, schedule, sms
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
@@ -80,6 +80,7 @@ def register_ui(app: Flask) -> None:
     add_menu_item(app, "ЛПУ → Параметры", "admin_settings.edit", admin_only=True)
     add_menu_item(app, "Пользователи системы", "admin_users.index", admin_only=True)
     robot.register(app)  # «Внешние информационные системы», server tasks, exchange log, robot send
+    sms.register(app)  # «Отправить СМС», «Шаблоны для отправки СМС», «Рассылка СМС», история
 
 
 __all__ = ["add_menu_item", "csrf", "register_ui"]

@@ -1,0 +1,330 @@
+"""The SMS pages through Flask's test client: roles, the send dialog, templates, mailings
+from draft to signed (the worker job sends), the history with filters, groups and CSV, and
+the sms.ru callback on the hooks listener."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from flask import Flask
+from smsru.support import API_ID, Sms
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web.support import Web
+from werkzeug.security import generate_password_hash
+
+from clinic.config import Config
+from clinic.db import transaction
+from clinic.models import (
+    ROLE_ADMIN,
+    ROLE_REGISTRAR,
+    Appointment,
+    ClinicSettings,
+    SmsMailing,
+    SmsMessage,
+    SmsPhoneFlag,
+    SmsTemplate,
+    User,
+)
+from clinic.sms import jobs
+from clinic.smsru.webhook import sign
+from clinic.worker.jobs import JobContext
+from webhooks.app import create_app
+
+PASSWORD = "Pa55-word-x"
+
+
+@pytest.fixture()
+def app(sessions: sessionmaker[Session], sms_config: Config, clinic: dict[str, int]) -> Iterator[Flask]:
+    with transaction(sessions) as s:
+        settings = s.scalars(select(ClinicSettings)).one()
+        settings.sms_quiet_from = settings.sms_quiet_to = 0  # these tests run on the real clock
+        s.get(Appointment, clinic["appointment"]).starts_at = (  # type: ignore[union-attr]
+            datetime.now().replace(second=0, microsecond=0) + timedelta(days=1)
+        )
+        for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
+            s.add(
+                User(
+                    login=login,
+                    full_name=login.title(),
+                    password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
+                    role=role,
+                )
+            )
+    app = create_app(sms_config, session_factory=sessions)
+    app.config["TESTING"] = True
+    yield app
+
+
+def _web(app: Flask, login: str) -> Web:
+    web = Web(app.test_client())
+    assert web.login(login, PASSWORD).status_code == 302
+    return web
+
+
+@pytest.fixture()
+def admin(app: Flask) -> Web:
+    return _web(app, "admin")
+
+
+@pytest.fixture()
+def reg(app: Flask) -> Web:
+    return _web(app, "reg")
+
+
+def _worker(sms_config: Config, sessions: sessionmaker[Session]) -> None:
+    jobs.send_due(JobContext(sms_config, sessions))
+
+
+def test_registrar_sends_from_the_appointment_dialog(
+    reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    page = reg.get(f"/sms/appointment/{clinic['appointment']}")
+    assert page.status_code == 302
+    dialog = reg.text(page.headers["Location"])
+    assert "Мария Петровна, ждём вас" in dialog and "+79161234567" in dialog
+    url = f"/sms/send?appointment_id={clinic['appointment']}"
+    text = "Мария Петровна, напоминаем о приёме"
+    done = reg.post_form(url, {"text": text, "phone": "8 916 123-45-67", "key": "n1"})
+    assert done.status_code == 200
+    assert 'data-testid="sms-result"' in done.text and "Отправлено" in done.text
+    assert API_ID not in done.text
+    assert [m["text"] for m in sms.messages(phone="79161234567")] == [text]
+    # the same form submitted twice (double click) is one SMS
+    reg.post_form(url, {"text": text, "phone": "8 916 123-45-67", "key": "n1"})
+    assert len(sms.messages()) == 1
+    with sessions() as s:
+        row = s.scalars(select(SmsMessage)).one()
+        assert (row.appointment_id, row.patient_id, row.source) == (
+            clinic["appointment"],
+            clinic["patient"],
+            "single",
+        )
+
+
+def test_dialog_errors_are_russian_and_nothing_is_sent(reg: Web, sms: Sms, clinic: dict[str, int]) -> None:
+    url = f"/sms/send?patient_id={clinic['patient']}"
+    empty = reg.post_form(url, {"text": "  ", "phone": "+79161234567", "key": "a"})
+    assert empty.status_code == 422 and "Текст сообщения пуст" in empty.text
+    bad = reg.post_form(url, {"text": "Привет", "phone": "12", "key": "b"})
+    assert bad.status_code == 422 and "Некорректный номер телефона" in bad.text
+    long = reg.post_form(url, {"text": "Ж" * 600, "phone": "+79161234567", "key": "c"})
+    assert long.status_code == 422 and "Текст слишком длинный" in long.text
+    assert sms.messages() == []
+    assert reg.get("/sms/send?patient_id=999999").status_code == 404
+
+
+def test_no_default_template_is_explained_in_the_dialog(
+    reg: Web, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    with transaction(sessions) as s:
+        s.get(SmsTemplate, clinic["template"]).is_default = False  # type: ignore[union-attr]
+    page = reg.text(f"/sms/send?appointment_id={clinic['appointment']}")
+    assert "Нет шаблона по умолчанию" in page
+
+
+def test_balance_is_json_and_masks_the_key(reg: Web, sms: Sms) -> None:
+    response = reg.get("/sms/balance")
+    assert response.json == {"balance": "100000.00"}
+
+
+def test_admin_pages_are_refused_to_a_registrar_server_side(reg: Web) -> None:
+    for path in (
+        "/sms/templates",
+        "/sms/templates/new",
+        "/sms/mailings",
+        "/sms/mailings/new",
+        "/sms/history",
+    ):
+        assert reg.get(path).status_code == 403, path
+    response = reg.client.post("/sms/templates/new", data={"name": "x", "body": "y"})
+    assert response.status_code in (400, 403)
+
+
+def test_template_editor_rejects_unknown_placeholders_and_keeps_one_default(
+    admin: Web, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    bad = admin.post_form(
+        "/sms/templates/new", {"name": "Плохой", "recipient_type": "patient", "body": "Здравствуйте, {имя}!"}
+    )
+    assert bad.status_code == 422 and "Неизвестное поле подстановки {имя}" in bad.text
+    nameless = admin.post_form("/sms/templates/new", {"name": "", "recipient_type": "patient", "body": "x"})
+    assert "Укажите наименование шаблона" in nameless.text
+    ok = admin.post_form(
+        "/sms/templates/new",
+        {
+            "name": "Новое",
+            "recipient_type": "patient",
+            "is_default": "on",
+            "body": "{patient_name}: {date} {time}",
+        },
+    )
+    assert ok.status_code == 302
+    with sessions() as s:
+        defaults = s.scalars(select(SmsTemplate.name).where(SmsTemplate.is_default.is_(True))).all()
+    assert defaults == ["Новое"]
+    preview = admin.client.post(
+        "/sms/templates/preview",
+        json={"body": "{patient_first_patronymic}, {bad}"},
+        headers={"X-CSRFToken": admin.csrf("/sms/templates/new")},
+    )
+    assert preview.json["text"] == "Мария Петровна, {bad}"
+    assert preview.json["problems"] == ["Неизвестное поле подстановки {bad}"]
+    assert (preview.json["chars"], preview.json["parts"]) == (21, 1)
+
+
+def test_mailing_from_draft_to_signed(
+    admin: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session], sms_config: Config
+) -> None:
+    tomorrow = (datetime.now() + timedelta(days=1)).date()
+    with transaction(sessions) as s:
+        # a second booking tomorrow, for the patient without a phone
+        s.add(
+            Appointment(
+                patient_id=clinic["patient_no_phone"],
+                doctor_id=clinic["doctor"],
+                starts_at=datetime.combine(tomorrow, datetime.min.time()) + timedelta(hours=23),
+            )
+        )
+    header = {
+        "period_from": tomorrow.isoformat(),
+        "period_to": tomorrow.isoformat(),
+        "template_id": str(clinic["template"]),
+    }
+    created = admin.post_form("/sms/mailings/new", header)
+    assert created.status_code == 302
+    url = created.headers["Location"]
+    filled = admin.post_form(url, {**header, "action": "fill"})
+    assert filled.status_code == 302
+    page = admin.text(url)
+    assert page.count('data-testid="mailing-recipient"') == 2 and 'data-testid="no-phone"' in page
+    refused = admin.post_form(url, {**header, "action": "send"})
+    assert refused.status_code == 422 and "Нет номера телефона в строках 2" in refused.text
+    with sessions() as s:
+        mailing = s.scalars(select(SmsMailing)).one()
+        rows = {r.patient_id: r.id for r in mailing.rows}
+    fixed = {**header, f"row_phone_{rows[clinic['patient_no_phone']]}": "+7 903 111-22-33"}
+    cost = admin.post_form(url, {**fixed, "action": "cost"})
+    assert "Стоимость рассылки:" in cost.text
+    assert admin.post_form(url, {**fixed, "action": "send"}).status_code == 302
+    with sessions() as s:
+        assert s.scalars(select(SmsMailing.state)).one() == "sending"
+    # another document covering the same visits cannot re-send the reminders
+    _worker(sms_config, sessions)
+    with sessions() as s:
+        assert s.scalars(select(SmsMailing.state)).one() == "sent"
+        states = s.scalars(select(SmsMessage.state)).all()
+    assert states == ["sent", "sent"]
+    assert sorted(m["phone"] for m in sms.messages()) == ["79031112233", "79161234567"]
+    page = admin.text(url)
+    assert "Отправлено" in page and "&#34;status&#34;: &#34;OK&#34;" in page and API_ID not in page
+    signed = admin.post_form(url, {"action": "sign"})
+    assert signed.status_code == 302
+    locked = admin.post_form(url, {**header, "action": "save"})
+    assert locked.status_code == 422 and "изменения запрещены" in locked.text
+    again = admin.post_form("/sms/mailings/new", header)
+    url2 = again.headers["Location"]
+    admin.post_form(url2, {**header, "action": "fill"})
+    with sessions() as s:
+        second = s.scalars(select(SmsMailing).where(SmsMailing.number == 2)).one()
+        row_ids = [r.id for r in second.rows]
+    admin.post_form(url2, {**header, f"row_phone_{row_ids[1]}": "+79031112233", "action": "send"})
+    _worker(sms_config, sessions)
+    assert len(sms.messages()) == 2  # nothing new went out
+    assert "(отправлено ранее)" in admin.text(url2)
+
+
+def test_history_filters_groups_and_csv(
+    admin: Web, reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    reg.post_form(
+        f"/sms/send?patient_id={clinic['patient']}", {"text": "Первое", "phone": "+79161234567", "key": "1"}
+    )
+    admin.post_form(
+        f"/sms/send?patient_id={clinic['patient']}", {"text": "Второе", "phone": "+79161234568", "key": "2"}
+    )
+    page = admin.text("/sms/history")
+    assert page.count('data-testid="history-row"') == 2
+    with sessions() as s:
+        reg_id = s.scalars(select(User.id).where(User.login == "reg")).one()
+    only_reg = admin.text(f"/sms/history?user={reg_id}")
+    assert only_reg.count('data-testid="history-row"') == 1 and "Первое" in only_reg
+    by_phone = admin.text("/sms/history?patient=9161234568")
+    assert by_phone.count('data-testid="history-row"') == 1 and "Второе" in by_phone
+    grouped = admin.text("/sms/history?group=user")
+    assert grouped.count('data-testid="history-group-row"') == 2
+    csv_response = admin.get("/sms/history?format=csv")
+    body = csv_response.get_data(as_text=True)
+    assert csv_response.mimetype == "text/csv"
+    assert body.splitlines()[0].lstrip("\ufeff").startswith("Пользователь;Документ;Дата отправки;Текст")
+    assert "Первое" in body and "Второе" in body and API_ID not in body
+
+
+def _callback(app: Flask, records: list[str], *, key: str = API_ID, multipart: bool = False):  # type: ignore[no-untyped-def]
+    hooks = create_app(app.config["MIS"], public_only=True, session_factory=app.extensions["mis_sessions"])
+    form = {f"data[{i}]": r for i, r in enumerate(records)}
+    form["hash"] = sign(key, records)
+    client = hooks.test_client()
+    if multipart:
+        return client.post("/smsru/callback", data=form, content_type="multipart/form-data")
+    return client.post("/smsru/callback", data=form)
+
+
+def test_delivery_callbacks_update_the_ledger_and_flag_dead_numbers(
+    app: Flask, reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    reg.post_form(
+        f"/sms/send?patient_id={clinic['patient']}", {"text": "Привет", "phone": "+79161234567", "key": "1"}
+    )
+    with sessions() as s:
+        sms_id = s.scalars(select(SmsMessage.sms_id)).one()
+    forged = _callback(app, [f"sms_status\n{sms_id}\n103\n1779958800"], key="wrong")
+    assert forged.get_data(as_text=True) == "100"
+    with sessions() as s:
+        assert s.scalars(select(SmsMessage.delivery_code)).one() is None
+    for multipart in (False, True, False):  # a duplicate changes nothing
+        answer = _callback(app, [f"sms_status\n{sms_id}\n106\n1779958800"], multipart=multipart)
+        assert answer.status_code == 200 and answer.get_data(as_text=True) == "100"
+    late = _callback(app, [f"sms_status\n{sms_id}\n102\n1779958801"])  # a late pending code
+    assert late.get_data(as_text=True) == "100"
+    with sessions() as s:
+        row = s.scalars(select(SmsMessage)).one()
+        assert (row.delivery_code, row.delivery_final) == (106, True)
+        flag = s.scalars(select(SmsPhoneFlag)).one()
+        assert (flag.phone, flag.patient_id) == ("79161234567", clinic["patient"])
+    page = reg.text(f"/sms/send?patient_id={clinic['patient']}")
+    assert 'data-testid="sms-flag"' in page
+    garbage = create_app(app.config["MIS"], public_only=True, session_factory=app.extensions["mis_sessions"])
+    assert (
+        garbage.test_client()
+        .post("/smsru/callback", data=b"\xff\xfe", content_type="text/plain")
+        .get_data(as_text=True)
+        == "100"
+    )
+
+
+def test_callbacks_from_the_emulator_itself(
+    app: Flask, reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    """The emulator's own signed POSTs (urlencoded) reach the hooks app over HTTP."""
+    from smsru.support import ServerThread
+
+    hooks = create_app(app.config["MIS"], public_only=True, session_factory=app.extensions["mis_sessions"])
+    server = ServerThread(hooks).start()
+    try:
+        sms.configure(callback_urls=[f"{server.url}/smsru/callback"], callback_format="urlencoded")
+        reg.post_form(
+            f"/sms/send?patient_id={clinic['patient']}",
+            {"text": "Привет", "phone": "+79161234567", "key": "1"},
+        )
+        sms.advance(30)
+        sms.advance(0)
+        with sessions() as s:
+            row = s.scalars(select(SmsMessage)).one()
+            assert (row.delivery_code, row.delivery_text) == (103, "Сообщение доставлено")
+        attempts = sms.callbacks()["attempts"]
+        assert attempts and all(a["ok"] for a in attempts)
+    finally:
+        server.stop()
