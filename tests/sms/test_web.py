@@ -328,3 +328,23 @@ def test_callbacks_from_the_emulator_itself(
         assert attempts and all(a["ok"] for a in attempts)
     finally:
         server.stop()
+
+
+def test_patient_card_and_list_offer_the_dialog_and_show_the_flag(
+    reg: Web, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    card = reg.text(f"/patients/{clinic['patient']}")
+    assert (
+        f"/sms/send?patient_id={clinic['patient']}" in card and 'data-testid="sms-undeliverable"' not in card
+    )
+    listing = reg.text("/patients?q=Иванова")
+    assert f"/sms/send?patient_id={clinic['patient']}" in listing and "Действия" in listing
+    with transaction(sessions) as s:
+        s.add(
+            SmsPhoneFlag(
+                phone="79161234567", patient_id=clinic["patient"], code=106, reason="сбой в телефоне"
+            )
+        )
+    assert 'data-testid="sms-undeliverable"' in reg.text(f"/patients/{clinic['patient']}")
+    day = reg.text(f"/schedule?date={(datetime.now() + timedelta(days=1)).date().isoformat()}")
+    assert f"/sms/appointment/{clinic['appointment']}" in day

@@ -43,6 +43,7 @@ from clinic.models import (
     Service,
     SmsMailing,
     SmsMessage,
+    SmsPhoneFlag,
     SmsTemplate,
     User,
 )
@@ -592,3 +593,11 @@ def register(app: Flask) -> None:
     add_menu_item(app, "Шаблоны СМС", "sms_templates.templates_index", admin_only=True)
     add_menu_item(app, "История СМС", "sms_history.history", admin_only=True)
     add_appointment_action(app, "Отправить СМС", "sms_send.appointment")
+    app.jinja_env.globals["sms_phone_flag"] = _phone_flag
+
+
+def _phone_flag(patient: Patient) -> SmsPhoneFlag | None:
+    """For the patient card: the flag of a number sms.ru could not deliver to."""
+    if not patient.phone:
+        return None
+    return db().scalar(select(SmsPhoneFlag).where(SmsPhoneFlag.phone == patient.phone.lstrip("+")))
