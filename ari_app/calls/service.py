@@ -723,7 +723,7 @@ class CallService:
             # the screen pop: only the registrar whose phone rings
             self.notifier.publish("incoming", pop, user_ids={user["id"]}, everyone=False)
         if not call.ringing_users:
-            await self._end(call, RESULT_FAILED, "Не удалось вызвать регистраторов")
+            await self._end(call, RESULT_MISSED, "Телефоны регистраторов недоступны")
 
     def _withdraw_pop(self, call: LiveCall, user_ids: set[int], reason: str) -> None:
         if user_ids:

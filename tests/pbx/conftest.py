@@ -5,12 +5,16 @@ never a skip."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sip_phone import BaresipPhone, PhoneSpec, make_tone_wav
 
+from agi.server import make_server as make_agi_server
 from ari_app.app import Options, ThreadedApp
 from ari_app.client import wait_connected
 from asterisk_conf import apply, runtime
@@ -133,3 +137,25 @@ def ami_events(pbx: Pbx) -> Iterator[AmiEvents]:
         yield events
     finally:
         events.close()
+
+
+@pytest.fixture(scope="session")
+def agi_server(pbx: Pbx) -> Iterator[Any]:
+    """The real FastAGI server on the dialplan's port, on its own event loop."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="agi", daemon=True)
+    thread.start()
+
+    async def make() -> Any:
+        server, lookup = make_agi_server(pbx.sessions)
+        await server.start("127.0.0.1", pbx.config.pbx.agi_port)
+        return server, lookup
+
+    server, lookup = asyncio.run_coroutine_threadsafe(make(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        lookup.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)

@@ -1,0 +1,216 @@
+"""Incoming calls on the real Asterisk: the patient's phone calls the clinic through the
+trunk, the dialplan asks FastAGI who it is (fail-open), the ARI app rings the registrar(s)
+and pops the patient card on the ringing registrar's stream only; missed calls are listed
+and called back with one click."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sip_phone import BaresipPhone, event_type
+from sqlalchemy import select
+
+from ari_app.app import ThreadedApp
+from asterisk_conf import apply
+from clinic.models import Appointment, Call, Employee, Patient, User
+from clinic.services import calls as calls_svc
+
+from .callkit import AmiEvents, Control, SseReader, wait_until
+from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, wait_registered
+
+pytestmark = pytest.mark.pbx
+
+
+@pytest.fixture(scope="module")
+def patient(pbx: Pbx) -> Iterator[int]:
+    with pbx.sessions() as s:
+        p = s.scalars(select(Patient).where(Patient.last_name == "Звонков")).first()
+        if p is None:
+            doc = Employee(last_name="Терапевтов", first_name="Олег", specialty="Терапевт")
+            p = Patient(last_name="Звонков", first_name="Пётр", patronymic="Ильич", phone=PSTN_NUMBER)
+            s.add_all([doc, p])
+            s.flush()
+            s.add(
+                Appointment(patient_id=p.id, doctor_id=doc.id, starts_at=datetime.now() + timedelta(days=1))
+            )
+            s.commit()
+        yield p.id
+
+
+@pytest.fixture(scope="module")
+def unreachable_registrar(pbx: Pbx) -> int:
+    """User 103 has an extension but no phone registered: calls to him are never answered."""
+    with pbx.sessions() as s:
+        user = s.scalars(select(User).where(User.extension == "103")).first()
+    if user is None:
+        add_phone_user(pbx.sessions, "103", "reg103", "Pw103-secret")
+        assert apply.apply_from_db(pbx.config, pbx.sessions, None).ok
+        with pbx.sessions() as s:
+            user = s.scalars(select(User).where(User.extension == "103")).one()
+    return user.id
+
+
+@pytest.fixture()
+def inbound(
+    pbx: Pbx,
+    phones: dict[str, BaresipPhone],
+    pstn: BaresipPhone,
+    ari_app: ThreadedApp,
+    agi_server: Any,
+    control: Control,
+    call_users: dict[str, int],
+) -> Iterator[dict[str, Any]]:
+    wait_registered(pbx.config, {"reg101", "reg102"})
+    streams = {who: SseReader(control, call_users[who]) for who in ("101", "102")}
+    try:
+        yield streams
+    finally:
+        for sse in streams.values():
+            sse.close()
+        service = ari_app.app.service
+        for uid in list(service.calls):
+            control.post(call_users["admin"], f"/calls/{uid}/hangup")
+        wait_until(lambda: not service.calls, 10, "all calls ended")
+        for phone in (phones["101"], phones["102"], pstn):
+            wait_until(
+                lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "phone idle"
+            )
+
+
+def _row(pbx: Pbx, uid: str) -> Call:
+    with pbx.sessions() as s:
+        row = s.scalars(select(Call).where(Call.uid == uid)).one()
+        s.expunge(row)
+        return row
+
+
+def test_incoming_call_pops_the_card_for_the_ringing_registrar_only(
+    pbx: Pbx,
+    inbound: dict[str, SseReader],
+    pstn: BaresipPhone,
+    phones: dict[str, BaresipPhone],
+    patient: int,
+    ami_events: AmiEvents,
+    call_users: dict[str, int],
+) -> None:
+    mark = ami_events.mark()
+    m101 = phones["101"].ctrl.mark()
+    pstn.dial("sip:101@127.0.0.1:5060")  # the clinic's DID 101: registrar 101's direct line
+    pop = inbound["101"].wait_for(lambda k, d: k == "incoming")
+    assert pop["patient"]["id"] == patient and pop["patient"]["name"] == "Звонков Пётр Ильич"
+    assert pop["number"] == PSTN_NUMBER
+    assert len(pop["patient"]["appointments"]) == 1 and pop["patient"]["appointments"][0]["doctor"]
+    lookup = ami_events.wait_for(
+        lambda e: e.get("Event") == "VarSet" and e.get("Variable") == "AGI_LOOKUP", 10, mark
+    )
+    assert lookup["Value"] == "found"
+    name = ami_events.wait_for(
+        lambda e: e.get("Event") == "VarSet" and e.get("Variable") == "PATIENT_ID", 10, mark
+    )
+    assert name["Value"] == str(patient)
+    phones["101"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m101)
+    talking = inbound["101"].wait_for(lambda k, d: k == "call" and d["state"] == "talking")
+    assert talking["user_id"] == call_users["101"] and talking["direction"] == "inbound"
+    # registrar 102's stream was open the whole time and saw nothing of this call
+    assert not [k for k, _ in inbound["102"].events if k != "hello"]
+    pstn.hangup()
+    inbound["101"].state(talking["uid"], "ended")
+    row = _row(pbx, talking["uid"])
+    assert (row.direction, row.result, row.patient_id, row.user_id) == (
+        "inbound",
+        "answered",
+        patient,
+        call_users["101"],
+    )
+
+
+def test_unknown_caller_pops_new_patient(
+    pbx: Pbx, inbound: dict[str, SseReader], pstn: BaresipPhone, patient: int
+) -> None:
+    with pbx.sessions() as s:
+        s.get(Patient, patient).phone = "+79990000000"  # type: ignore[union-attr]
+        s.commit()
+    try:
+        pstn.dial("sip:101@127.0.0.1:5060")
+        pop = inbound["101"].wait_for(lambda k, d: k == "incoming")
+        assert pop["patient"] is None and pop["number"] == PSTN_NUMBER
+        inbound["101"].wait_for(lambda k, d: k == "call" and d["state"] == "talking")
+        pstn.hangup()
+    finally:
+        with pbx.sessions() as s:
+            s.get(Patient, patient).phone = PSTN_NUMBER  # type: ignore[union-attr]
+            s.commit()
+
+
+def test_clinic_number_rings_every_registrar_and_the_first_takes_it(
+    pbx: Pbx, inbound: dict[str, SseReader], pstn: BaresipPhone, patient: int
+) -> None:
+    pstn.dial("sip:74950000000@127.0.0.1:5060")  # the main number: everyone's phone rings
+    pops = {who: inbound[who].wait_for(lambda k, d: k == "incoming") for who in ("101", "102")}
+    assert pops["101"]["uid"] == pops["102"]["uid"]
+    uid = pops["101"]["uid"]
+    answered = wait_until(
+        lambda: next(
+            (
+                w
+                for w in ("101", "102")
+                if any(
+                    k == "call" and d.get("uid") == uid and d.get("state") == "talking"
+                    for k, d in inbound[w].events
+                )
+            ),
+            None,
+        ),
+        10,
+        "someone answered",
+    )
+    other = "102" if answered == "101" else "101"
+    end = inbound[other].wait_for(lambda k, d: k == "incoming_end" and d["uid"] == uid)
+    assert end["reason"] == "Ответил другой регистратор"
+    pstn.hangup()
+    inbound[answered].state(uid, "ended")
+
+
+def test_missed_call_is_listed_and_called_back(
+    pbx: Pbx,
+    inbound: dict[str, SseReader],
+    pstn: BaresipPhone,
+    patient: int,
+    unreachable_registrar: int,
+    control: Control,
+    call_users: dict[str, int],
+) -> None:
+    sse = SseReader(control, unreachable_registrar)
+    started = datetime.now().astimezone()
+    try:
+        pstn.dial("sip:103@127.0.0.1:5060")  # 103's phone is offline: the call is missed
+
+        def missed_row() -> Call | None:
+            with pbx.sessions() as s:
+                row = s.scalars(
+                    select(Call).where(
+                        Call.direction == "inbound", Call.started_at >= started, Call.result == "missed"
+                    )
+                ).first()
+                return row
+
+        row = wait_until(missed_row, 15, "missed call in the log")
+        assert row.reason == "Телефоны регистраторов недоступны"
+        # a phone that never rang pops nothing
+        assert not [k for k, _ in sse.events if k != "hello"]
+    finally:
+        sse.close()
+    pop = {"uid": row.uid}
+    with pbx.sessions() as s:
+        missed = [c.uid for c in calls_svc.missed_calls(s, None)]
+    assert pop["uid"] in missed
+    m = pstn.ctrl.mark()
+    back = control.ok(call_users["101"], "/calls", {"target": PSTN_NUMBER, "callback_of": pop["uid"]})
+    pstn.wait_for_event(event_type("CALL_ESTABLISHED"), 15, m)
+    inbound["101"].state(back["uid"], "talking")
+    with pbx.sessions() as s:
+        assert pop["uid"] not in [c.uid for c in calls_svc.missed_calls(s, None)]
+    assert back["patient_id"] == patient

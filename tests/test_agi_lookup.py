@@ -1,0 +1,104 @@
+"""FastAGI patient lookup without Asterisk: the protocol spoken by a fake Asterisk over TCP,
+the time budget (fail-open), and a connection that closes before the headers end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import date
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from agi.server import FastAgiServer, PatientLookup, short_name
+from clinic.db import transaction
+from clinic.models import Patient
+
+
+async def _agi_call(port: int, script: str, arg: str) -> list[str]:
+    """Act as Asterisk: send the AGI headers, answer every command with 200, collect them."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    headers = f"agi_network: yes\nagi_network_script: {script}\nagi_callerid: {arg}\nagi_arg_1: {arg}\n\n"
+    writer.write(headers.encode())
+    commands = []
+    while line := await reader.readline():
+        commands.append(line.decode().strip())
+        writer.write(b"200 result=1\n")
+        await writer.drain()
+    writer.close()
+    return commands
+
+
+def test_lookup_sets_name_and_id_by_last_ten_digits(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as s:
+        p = Patient(
+            last_name="Иванов",
+            first_name="Пётр",
+            patronymic="Сергеевич",
+            phone="+79161234567",
+            birth_date=date(1980, 1, 2),
+        )
+        s.add(p)
+        s.flush()
+        pid = p.id
+
+    async def go() -> tuple[list[str], list[str], list[str]]:
+        lookup = PatientLookup(sessions, budget=2.0)
+        server = FastAgiServer({"patient_lookup": lookup})
+        port = await server.start("127.0.0.1", 0)
+        try:
+            known = await _agi_call(port, "patient_lookup", "89161234567")
+            unknown = await _agi_call(port, "patient_lookup", "+79990001122")
+            bad_route = await _agi_call(port, "nope", "89161234567")
+            return known, unknown, bad_route
+        finally:
+            await server.stop()
+            lookup.close()
+
+    known, unknown, bad_route = asyncio.run(go())
+    assert known == [
+        'SET VARIABLE CALLERID(name) "Иванов П.С."',
+        f"SET VARIABLE PATIENT_ID {pid}",
+        "SET VARIABLE AGI_LOOKUP found",
+    ]
+    assert unknown == ["SET VARIABLE AGI_LOOKUP none"]
+    assert bad_route == []
+    assert short_name("Петрова Анна") == "Петрова А."
+
+
+def test_lookup_over_budget_fails_open() -> None:
+    class SlowSessions:
+        def __call__(self) -> Session:
+            time.sleep(1.0)  # a database that hangs: the lookup must not wait for it
+            raise RuntimeError("unreachable")
+
+    async def go() -> tuple[list[str], float]:
+        lookup = PatientLookup(SlowSessions(), budget=0.1)  # type: ignore[arg-type]
+        server = FastAgiServer({"patient_lookup": lookup})
+        port = await server.start("127.0.0.1", 0)
+        try:
+            started = time.monotonic()
+            cmds = await _agi_call(port, "patient_lookup", "89161234567")
+            return cmds, time.monotonic() - started
+        finally:
+            await server.stop()
+            lookup.close()
+
+    cmds, _elapsed = asyncio.run(go())
+    assert cmds == ["SET VARIABLE AGI_LOOKUP timeout"]
+
+
+def test_connection_closed_before_headers_is_dropped() -> None:
+    async def go() -> int:
+        server = FastAgiServer({}, header_timeout=5)
+        port = await server.start("127.0.0.1", 0)
+        try:
+            _r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(b"agi_network: yes\n")
+            w.close()
+            ok = await _agi_call(port, "x", "1")  # the server still answers the next one
+            assert ok == []
+            return server.handled
+        finally:
+            await server.stop()
+
+    assert asyncio.run(asyncio.wait_for(go(), 10)) == 0
