@@ -98,10 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Sub-commands owned by other modules register themselves here."""
-    from launcher import pbx_cli, token_cli
+    from launcher import ari_cli, pbx_cli, token_cli
 
     pbx_cli.register(sub)
     token_cli.register(sub)
+    ari_cli.register(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

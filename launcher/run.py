@@ -93,7 +93,7 @@ def run_all(config: Config) -> int:
             pbx_started = True
         web = _spawn("web", "--port", str(config.web_port))
         hooks = _spawn("hooks", "--port", str(config.hooks_port))
-        children = [web, hooks, _spawn("worker")]
+        children = [web, hooks, _spawn("worker"), _spawn("ari"), _spawn("agi")]
         _wait_http(f"http://{config.web_host}:{config.web_port}/login", 30, web)
         _wait_http(f"http://{config.hooks_host}:{config.hooks_port}/healthz", 30, hooks)
         _print_banner(config)
