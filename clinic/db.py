@@ -7,6 +7,7 @@ the tests and production run the same migrations.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,8 @@ def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
 
+    # Alembic announces every plugin at INFO; keep the migration lines, drop the noise.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
