@@ -67,10 +67,10 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
-    from alembic import command
-
     # Alembic announces every plugin at INFO; keep the migration lines, drop the noise.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from alembic import command
+
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
