@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -54,3 +55,29 @@ def config(data_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MIS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DATABASE_URL", database_url)
     return Config.from_env()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# One Playwright per test session: its sync API cannot run twice at once in a process, so
+# every browser test (tests/browser, the telephony tests in tests/pbx) shares this browser.
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -63,18 +63,6 @@ def live_url(config: Config, sessions: sessionmaker[Session], applier: Recording
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture()
 def page(chromium: Any) -> Iterator[Any]:
     context = chromium.new_context(locale="ru-RU", timezone_id="Europe/Moscow")

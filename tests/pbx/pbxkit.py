@@ -41,6 +41,27 @@ def add_phone_user(sessions: sessionmaker[Session], ext: str, sip_id: str, passw
         s.commit()
 
 
+def ensure_patient(pbx: Pbx) -> int:
+    """Patient «Звонков Пётр Ильич» with the PSTN phone's number and an appointment tomorrow."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from clinic.models import Appointment, Employee, Patient
+
+    with pbx.sessions() as s:
+        p = s.scalars(select(Patient).where(Patient.last_name == "Звонков")).first()
+        if p is None:
+            doc = Employee(last_name="Терапевтов", first_name="Олег", specialty="Терапевт")
+            p = Patient(last_name="Звонков", first_name="Пётр", patronymic="Ильич", phone=PSTN_NUMBER)
+            s.add_all([doc, p])
+            s.flush()
+            tomorrow = datetime.now() + timedelta(days=1)
+            s.add(Appointment(patient_id=p.id, doctor_id=doc.id, starts_at=tomorrow))
+            s.commit()
+        return p.id
+
+
 def ensure_call_users(pbx: Pbx) -> dict[str, int]:
     """Ids of user101/user102 (the phones' registrars), plus an admin and a registrar with no
     extension, created once."""

@@ -6,7 +6,7 @@ and called back with one click."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,29 +15,18 @@ from sqlalchemy import select
 
 from ari_app.app import ThreadedApp
 from asterisk_conf import apply
-from clinic.models import Appointment, Call, Employee, Patient, User
+from clinic.models import Call, Patient, User
 from clinic.services import calls as calls_svc
 
 from .callkit import AmiEvents, Control, SseReader, wait_until
-from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, wait_registered
+from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, ensure_patient, wait_registered
 
 pytestmark = pytest.mark.pbx
 
 
 @pytest.fixture(scope="module")
-def patient(pbx: Pbx) -> Iterator[int]:
-    with pbx.sessions() as s:
-        p = s.scalars(select(Patient).where(Patient.last_name == "Звонков")).first()
-        if p is None:
-            doc = Employee(last_name="Терапевтов", first_name="Олег", specialty="Терапевт")
-            p = Patient(last_name="Звонков", first_name="Пётр", patronymic="Ильич", phone=PSTN_NUMBER)
-            s.add_all([doc, p])
-            s.flush()
-            s.add(
-                Appointment(patient_id=p.id, doctor_id=doc.id, starts_at=datetime.now() + timedelta(days=1))
-            )
-            s.commit()
-        yield p.id
+def patient(pbx: Pbx) -> int:
+    return ensure_patient(pbx)
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def _template_globals() -> dict[str, object]:
 
 
 def register_ui(app: Flask) -> None:
-    from webhooks.ui import admin_settings, admin_users, login, patients, robot, schedule, sms
+    from webhooks.ui import admin_settings, admin_users, login, patients, phone, robot, schedule, sms
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
@@ -81,6 +81,7 @@ def register_ui(app: Flask) -> None:
     add_menu_item(app, "Пользователи системы", "admin_users.index", admin_only=True)
     robot.register(app)  # «Внешние информационные системы», server tasks, exchange log, robot send
     sms.register(app)  # «Отправить СМС», «Шаблоны для отправки СМС», «Рассылка СМС», история
+    phone.register(app)  # «Прием по телефону», журнал и пропущенные звонки, всплывающая карточка
 
 
 __all__ = ["add_menu_item", "csrf", "register_ui"]

@@ -1,0 +1,225 @@
+/* Registrar telephony in the browser: live call events (EventSource), the incoming-call
+   screen pop on every page, and the «Прием по телефону» window. Commands go to
+   /phone/api/... (the web app relays them to ari_app's control API). */
+(function () {
+  "use strict";
+  if (!document.querySelector(".whoami")) return; // not logged in
+
+  var csrfInput = document.querySelector('input[name="csrf_token"]');
+  var csrf = csrfInput ? csrfInput.value : "";
+  var win = document.querySelector("[data-phone-window]");
+  var call = null; // the current call's snapshot (window only)
+
+  function post(path, body) {
+    return fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body || {}),
+      credentials: "same-origin",
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) throw new Error(data.error || ("Ошибка " + resp.status));
+        return data;
+      });
+    });
+  }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  /* ---------------------------------------------------------------- screen pop */
+  function pop(data) {
+    var old = document.querySelector('[data-testid="call-pop"][data-uid="' + data.uid + '"]');
+    if (old) old.remove();
+    var box = el("aside", { "class": "call-pop", "data-testid": "call-pop", "data-uid": data.uid, role: "dialog",
+                            "aria-label": "Входящий звонок" });
+    box.appendChild(el("h2", {}, "Входящий звонок"));
+    box.appendChild(el("p", { "class": "pop-number", "data-testid": "pop-number" }, data.number));
+    var p = data.patient;
+    if (p) {
+      var link = el("a", { href: "/patients/" + p.id, "data-testid": "pop-patient" }, p.name);
+      var head = el("p", { "class": "pop-patient" });
+      head.appendChild(link);
+      if (p.birth_date) head.appendChild(document.createTextNode(", " + p.birth_date));
+      box.appendChild(head);
+      if (p.appointments.length) {
+        box.appendChild(el("h3", {}, "Предстоящие приёмы"));
+        var list = el("ul", { "data-testid": "pop-appointments" });
+        p.appointments.forEach(function (a) {
+          list.appendChild(el("li", {}, a.starts_at + " — " + a.doctor + (a.cabinet ? ", " + a.cabinet : "") +
+                                        (a.extra_info ? " (" + a.extra_info + ")" : "")));
+        });
+        box.appendChild(list);
+      } else {
+        box.appendChild(el("p", { "class": "empty" }, "Предстоящих приёмов нет"));
+      }
+    } else {
+      box.appendChild(el("p", { "class": "pop-new", "data-testid": "pop-new-patient" }, "Новый пациент"));
+      box.appendChild(el("a", { "class": "button", href: "/patients?q=" + encodeURIComponent(data.number) },
+                         "Найти пациента"));
+    }
+    var close = el("button", { type: "button", "data-testid": "pop-close" }, "Закрыть");
+    close.addEventListener("click", function () { box.remove(); });
+    box.appendChild(close);
+    document.body.appendChild(box);
+  }
+
+  function unpop(data) {
+    var box = document.querySelector('[data-testid="call-pop"][data-uid="' + data.uid + '"]');
+    if (box) box.remove();
+  }
+
+  /* ---------------------------------------------------------------- events */
+  var es = new EventSource("/phone/events");
+  es.addEventListener("hello", function (e) {
+    document.body.setAttribute("data-phone-events", "on");
+    var d = JSON.parse(e.data);
+    if (win && d.calls && d.calls.length) show(d.calls[0]);
+  });
+  es.addEventListener("unavailable", function () {
+    document.body.setAttribute("data-phone-events", "off");
+    if (win) error("Сервис телефонии недоступен");
+  });
+  es.addEventListener("incoming", function (e) { pop(JSON.parse(e.data)); });
+  es.addEventListener("incoming_end", function (e) { unpop(JSON.parse(e.data)); });
+  es.addEventListener("call", function (e) { if (win) show(JSON.parse(e.data)); });
+  es.addEventListener("dtmf", function (e) {
+    if (win) message("Собеседник нажал " + JSON.parse(e.data).digit);
+  });
+
+  if (!win) return;
+
+  /* ---------------------------------------------------------------- the window */
+  var number = win.querySelector('[data-testid="phone-number"]');
+  var stateEl = win.querySelector('[data-testid="line-state"]');
+  var peerEl = win.querySelector('[data-testid="line-peer"]');
+  var errEl = win.querySelector('[data-testid="phone-error"]');
+  var msgEl = win.querySelector('[data-testid="phone-message"]');
+  var transferPanel = win.querySelector('[data-testid="transfer-panel"]');
+  var patientId = win.getAttribute("data-patient-id") || "";
+
+  function error(text) { errEl.textContent = text || ""; }
+  function message(text) { msgEl.textContent = text || ""; }
+
+  function show(snap) {
+    if (call && snap.uid !== call.uid && snap.state === "ended") return;
+    call = snap;
+    var label = snap.state_title;
+    if (snap.state === "ended") label = "Свободна";
+    else if (snap.recording) label += " · Запись";
+    stateEl.textContent = label;
+    stateEl.setAttribute("data-state", snap.state);
+    win.setAttribute("data-call-uid", snap.uid);
+    var peer = snap.caller_name || snap.number;
+    if (snap.transfer) peer += " → " + snap.transfer.target;
+    peerEl.textContent = snap.state === "ended" ? (snap.reason || "") : peer;
+    if (snap.message) message(snap.message);
+    if (snap.state === "ended") { transferPanel.hidden = true; call = null; }
+  }
+
+  function act(path, body) {
+    error("");
+    if (!call) { error("Нет активного звонка"); return Promise.resolve(); }
+    return post("/phone/api/calls/" + call.uid + "/" + path, body).then(show).catch(function (e) {
+      error(e.message);
+    });
+  }
+
+  function dial() {
+    error(""); message("");
+    var body = { target: number.value };
+    if (patientId) body.patient_id = patientId;
+    var appt = win.getAttribute("data-appointment-id");
+    if (appt) body.appointment_id = appt;
+    var cb = win.getAttribute("data-callback-of");
+    if (cb) body.callback_of = cb;
+    message("Набор номера " + number.value + "…");
+    return post("/phone/api/calls", body).then(show).catch(function (e) { message(""); error(e.message); });
+  }
+
+  win.addEventListener("click", function (e) {
+    var key = e.target.closest("[data-key]");
+    if (key) {
+      var digit = key.getAttribute("data-key");
+      if (call && (call.state === "talking")) act("dtmf", { digits: digit });
+      else number.value += digit;
+      return;
+    }
+    var btn = e.target.closest("[data-action]");
+    if (!btn) return;
+    var action = btn.getAttribute("data-action");
+    if (action === "close") return; // a link back to the scheduler
+    e.preventDefault();
+    if (action === "dial") dial();
+    else if (action === "hangup") act("hangup");
+    else if (action === "hold") act("hold");
+    else if (action === "unhold") act("unhold");
+    else if (action === "record") act(call && call.recording ? "record/stop" : "record/start");
+    else if (action === "conference") act("conference", { target: number.value });
+    else if (action === "transfer") {
+      transferPanel.hidden = !transferPanel.hidden;
+      win.querySelector('[data-testid="transfer-target"]').focus();
+    }
+    else if (action === "transfer-blind" || action === "transfer-attended") {
+      act("transfer", { target: win.querySelector('[data-testid="transfer-target"]').value,
+                        mode: action === "transfer-blind" ? "blind" : "attended" });
+    }
+    else if (action === "transfer-complete") act("transfer/complete");
+    else if (action === "transfer-cancel") act("transfer/cancel");
+    else if (action === "find") find();
+    else if (action === "phone-calls") ownCalls();
+  });
+
+  function find() {
+    error("");
+    var out = win.querySelector('[data-testid="find-results"]');
+    out.textContent = "";
+    fetch("/phone/find?q=" + encodeURIComponent(number.value), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (d) {
+        if (d.error) { error(d.error); return; }
+        if (!d.patients.length) { out.appendChild(el("p", { "data-testid": "find-none" }, "Пациент не найден")); return; }
+        var list = el("ul", {});
+        d.patients.forEach(function (p) {
+          var item = el("li", { "data-testid": "find-item" });
+          item.appendChild(el("a", { href: p.url }, p.name));
+          item.appendChild(document.createTextNode(" " + (p.phone || "") + " "));
+          var pick = el("button", { type: "button" }, "Выбрать");
+          pick.addEventListener("click", function () {
+            number.value = p.phone_e164 || number.value; patientId = String(p.id); peerEl.textContent = p.name;
+          });
+          item.appendChild(pick);
+          list.appendChild(item);
+        });
+        out.appendChild(list);
+      });
+  }
+
+  function ownCalls() {
+    var out = win.querySelector('[data-testid="own-phone-calls"]');
+    out.textContent = "";
+    fetch("/phone/api/phone-calls", { credentials: "same-origin" }).then(function (r) { return r.json(); })
+      .then(function (d) {
+        (d.calls || []).forEach(function (c) {
+          var item = el("li", {}, c.number + " ");
+          var take = el("button", { type: "button" }, "Взять под управление");
+          take.addEventListener("click", function () {
+            post("/phone/api/phone-calls/" + c.channel_id + "/adopt").then(show).catch(function (e) { error(e.message); });
+          });
+          item.appendChild(take);
+          out.appendChild(item);
+        });
+        if (!(d.calls || []).length) out.appendChild(el("li", {}, "Нет разговоров"));
+      });
+  }
+
+  if (win.getAttribute("data-autodial") === "1" && number.value) {
+    // click-to-call from an appointment or a card: dial once the event stream is open
+    var started = false;
+    es.addEventListener("hello", function () { if (!started) { started = true; dial(); } });
+  }
+})();

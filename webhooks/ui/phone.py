@@ -1,0 +1,369 @@
+"""Registrar telephony in the browser: the «Прием по телефону» window, the live call events
+(server-sent events) with the incoming-call screen pop, the call log, missed calls and
+recordings.
+
+The web side never drives Asterisk itself: every command goes to ari_app's loopback control
+API (`config.pbx.control_url`) with the shared token and the logged-in user's id, and its
+JSON answer (or its Russian error with the 4xx status) is passed back to the page.
+
+    GET  /phone                         «Прием по телефону» (?number=&patient_id=&appointment_id=&dial=1)
+    GET  /phone/appointment/<id>        click-to-call from the scheduler's appointment menu
+    GET  /phone/patient/<id>            click-to-call from the patient card
+    GET  /phone/find?q=                 «Найти пациента»: by number (last 10 digits) or by name
+    GET  /phone/api/calls               the user's active calls
+    POST /phone/api/calls               {"target", "patient_id"?, "appointment_id"?, "callback_of"?}
+    POST /phone/api/calls/<uid>/<command>   hold, unhold, record/start, record/stop, hangup,
+                                        conference, transfer, transfer/complete, transfer/cancel, dtmf
+    GET  /phone/events                  SSE: hello, call, incoming, incoming_end, dtmf
+    GET  /calls                         «Журнал звонков» (registrars: their own; admins: all)
+    GET  /calls/missed                  missed calls with «Перезвонить»
+    GET  /calls/recordings/<id>         a recording, playable in the browser
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from sqlalchemy import or_, select
+
+from clinic.config import Config
+from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
+from clinic.phones import display, match_key
+from clinic.services import calls as calls_svc
+from webhooks.auth import current_user
+from webhooks.ui.db import ROW_ID, db
+
+bp = Blueprint("phone", __name__)
+
+COMMANDS = {
+    "hold",
+    "unhold",
+    "record/start",
+    "record/stop",
+    "hangup",
+    "conference",
+    "transfer",
+    "transfer/complete",
+    "transfer/cancel",
+    "dtmf",
+}
+UNAVAILABLE = "Сервис телефонии недоступен: попробуйте позже или обратитесь к администратору"
+
+
+def _config() -> Config:
+    return current_app.config["MIS"]  # type: ignore[no-any-return]
+
+
+def _control(timeout: float = 15.0) -> httpx.Client:
+    pbx = _config().pbx
+    return httpx.Client(
+        base_url=pbx.control_url,
+        timeout=timeout,
+        trust_env=False,
+        headers={"X-Control-Token": pbx.control_token},
+    )
+
+
+def _user_id() -> int:
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user.id
+
+
+def _proxy(method: str, path: str, body: dict[str, Any] | None = None) -> Response:
+    """Forward to the control API as the logged-in user; its status and JSON come back as is."""
+    try:
+        with _control() as client:
+            resp = client.request(method, path, json=body, headers={"X-Actor-Id": str(_user_id())})
+    except httpx.HTTPError:
+        return Response(
+            json.dumps({"error": UNAVAILABLE}, ensure_ascii=False), 503, content_type="application/json"
+        )
+    return Response(resp.content, resp.status_code, content_type="application/json")
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(
+            Response(
+                json.dumps({"error": "Тело запроса должно быть JSON-объектом"}, ensure_ascii=False),
+                400,
+                content_type="application/json",
+            )
+        )
+    return data
+
+
+# ----------------------------------------------------------------------------- window
+
+
+@bp.get("/phone")
+def window():  # type: ignore[no-untyped-def]
+    user = current_user()
+    assert user is not None
+    patient = None
+    pid = request.args.get("patient_id", type=int)
+    if pid:
+        patient = db().get(Patient, pid)
+    return render_template(
+        "phone/window.html",
+        number=request.args.get("number", ""),
+        patient=patient,
+        appointment_id=request.args.get("appointment_id", type=int) or "",
+        callback_of=request.args.get("callback_of", ""),
+        autodial=request.args.get("dial") == "1",
+        has_phone=user.has_telephony,
+        extension=user.extension or "",
+    )
+
+
+@bp.get(f"/phone/appointment/<{ROW_ID}:appointment_id>")
+def appointment(appointment_id: int):  # type: ignore[no-untyped-def]
+    appt = db().get(Appointment, appointment_id)
+    if appt is None:
+        abort(404)
+    return redirect(
+        url_for(
+            "phone.window",
+            number=appt.patient.phone or "",
+            patient_id=appt.patient_id,
+            appointment_id=appt.id,
+            dial="1" if appt.patient.phone else None,
+        )
+    )
+
+
+@bp.get(f"/phone/patient/<{ROW_ID}:patient_id>")
+def patient_call(patient_id: int):  # type: ignore[no-untyped-def]
+    patient = db().get(Patient, patient_id)
+    if patient is None:
+        abort(404)
+    return redirect(
+        url_for(
+            "phone.window",
+            number=patient.phone or "",
+            patient_id=patient.id,
+            dial="1" if patient.phone else None,
+        )
+    )
+
+
+@bp.get("/phone/find")
+def find():  # type: ignore[no-untyped-def]
+    """«Найти пациента»: a number (≥ 10 digits: matched on the last 10) or a name."""
+    q = (request.args.get("q") or "").strip()
+    if not q:
+        return jsonify({"patients": [], "error": "Введите номер телефона или фамилию"})
+    if len(match_key(q)) == 10:
+        rows = calls_svc.find_patients_by_number(db(), q, limit=10)
+    else:
+        words = [w for w in q.split() if w]
+        query = select(Patient).order_by(Patient.last_name, Patient.first_name).limit(20)
+        for w in words[:3]:
+            like = f"%{w}%"
+            query = query.where(
+                or_(
+                    Patient.last_name.ilike(like),
+                    Patient.first_name.ilike(like),
+                    Patient.patronymic.ilike(like),
+                )
+            )
+        rows = list(db().scalars(query).all())
+    now = datetime.now()
+    return jsonify(
+        {
+            "patients": [
+                {
+                    **calls_svc.patient_summary(db(), p, now),
+                    "phone_e164": p.phone or "",
+                    "url": url_for("patients.card", patient_id=p.id),
+                }
+                for p in rows
+            ]
+        }
+    )
+
+
+# ------------------------------------------------------------------------ JSON commands
+
+
+@bp.get("/phone/api/calls")
+def active_calls():  # type: ignore[no-untyped-def]
+    return _proxy("GET", "/calls")
+
+
+@bp.post("/phone/api/calls")
+def dial():  # type: ignore[no-untyped-def]
+    data = _json_body()
+    body = {k: data.get(k) for k in ("target", "patient_id", "appointment_id", "callback_of") if data.get(k)}
+    return _proxy("POST", "/calls", body)
+
+
+@bp.post("/phone/api/calls/<uid>/<path:command>")
+def command(uid: str, command: str):  # type: ignore[no-untyped-def]
+    if command not in COMMANDS or not uid.isalnum():
+        abort(404)
+    return _proxy("POST", f"/calls/{uid}/{command}", _json_body() if request.data else {})
+
+
+@bp.get("/phone/api/phone-calls")
+def phone_calls():  # type: ignore[no-untyped-def]
+    return _proxy("GET", "/phone-calls")
+
+
+@bp.post("/phone/api/phone-calls/<channel_id>/adopt")
+def adopt(channel_id: str):  # type: ignore[no-untyped-def]
+    if not channel_id.replace(".", "").replace("-", "").isalnum():
+        abort(404)
+    return _proxy("POST", f"/phone-calls/{channel_id}/adopt")
+
+
+@bp.get("/phone/events")
+def events():  # type: ignore[no-untyped-def]
+    """Server-sent events for the logged-in user, relayed from the control API."""
+    user_id = _user_id()
+    db().close()  # the stream may stay open for hours: hold no database transaction
+    pbx = _config().pbx
+
+    def relay() -> Iterator[bytes]:
+        try:
+            with (
+                httpx.Client(
+                    base_url=pbx.control_url, trust_env=False, timeout=httpx.Timeout(5.0, read=60.0)
+                ) as client,
+                client.stream(
+                    "GET",
+                    "/events",
+                    headers={"X-Control-Token": pbx.control_token, "X-Actor-Id": str(user_id)},
+                ) as resp,
+            ):
+                if resp.status_code != 200:
+                    yield b"retry: 15000\nevent: unavailable\ndata: {}\n\n"
+                    return
+                yield b"retry: 2000\n\n"
+                yield from resp.iter_raw()
+        except httpx.HTTPError:
+            yield (
+                "retry: 15000\nevent: unavailable\ndata: "
+                + json.dumps({"error": UNAVAILABLE}, ensure_ascii=False)
+                + "\n\n"
+            ).encode()
+
+    return Response(
+        stream_with_context(relay()),
+        content_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+# ----------------------------------------------------------------------------- call log
+
+
+def _log_rows(calls: list[Call]) -> list[dict[str, Any]]:
+    names = calls_svc.user_names(db())
+    patients = {
+        p.id: p.full_name
+        for p in db()
+        .scalars(select(Patient).where(Patient.id.in_({c.patient_id for c in calls if c.patient_id})))
+        .all()
+    }
+    rows = []
+    for call in calls:
+        row = calls_svc.call_row(call, names)
+        row["patient"] = patients.get(call.patient_id or 0, "")
+        row["started"] = call.started_at.astimezone().strftime("%d.%m.%Y %H:%M:%S") if call.started_at else ""
+        rows.append(row)
+    return rows
+
+
+@bp.get("/calls")
+def call_log():  # type: ignore[no-untyped-def]
+    user = current_user()
+    assert user is not None
+    calls = calls_svc.call_log(db(), calls_svc.LogFilter(user_id=None if user.is_admin else user.id))
+    return render_template(
+        "phone/log.html",
+        rows=_log_rows(calls),
+        title="Журнал звонков",
+        missed=False,
+        directions=DIRECTIONS,
+        results=CALL_RESULTS,
+    )
+
+
+@bp.get("/calls/missed")
+def missed():  # type: ignore[no-untyped-def]
+    calls = calls_svc.missed_calls(db(), None)
+    return render_template(
+        "phone/log.html",
+        rows=_log_rows(calls),
+        title="Пропущенные звонки",
+        missed=True,
+        directions=DIRECTIONS,
+        results=CALL_RESULTS,
+    )
+
+
+@bp.get(f"/calls/recordings/<{ROW_ID}:recording_id>")
+def recording(recording_id: int):  # type: ignore[no-untyped-def]
+    user = current_user()
+    assert user is not None
+    rec = db().get(CallRecording, recording_id)
+    if rec is None:
+        abort(404)
+    call = db().get(Call, rec.call_id)
+    if not user.is_admin and (call is None or call.user_id != user.id):
+        abort(403)
+    try:
+        with _control(30.0) as client:
+            resp = client.get(f"/recordings/{rec.name}", headers={"X-Actor-Id": str(user.id)})
+    except httpx.HTTPError:
+        abort(503)
+    if resp.status_code != 200:
+        abort(404)
+    return Response(
+        resp.content,
+        content_type="audio/wav",
+        headers={"Content-Disposition": f'inline; filename="{rec.name}.wav"'},
+    )
+
+
+def patient_calls(patient: Patient) -> list[dict[str, Any]]:
+    """For the patient card: this patient's calls (registrars see their own, admins all)."""
+    user = current_user()
+    if user is None:
+        return []
+    flt = calls_svc.LogFilter(patient_id=patient.id, user_id=None if user.is_admin else user.id, limit=50)
+    return _log_rows(calls_svc.call_log(db(), flt))
+
+
+def register(app: Flask) -> None:
+    """Blueprint, menu entries, the scheduler's «Позвонить» action and the card's calls."""
+    from webhooks.ui.menu import add_appointment_action, add_menu_item
+
+    app.register_blueprint(bp)
+    add_menu_item(app, "Прием по телефону", "phone.window")
+    add_menu_item(app, "Журнал звонков", "phone.call_log")
+    add_menu_item(app, "Пропущенные", "phone.missed")
+    add_appointment_action(app, "Позвонить пациенту", "phone.appointment")
+    app.jinja_env.globals["patient_calls"] = patient_calls
+    app.jinja_env.filters.setdefault("phone_display", display)
