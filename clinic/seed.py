@@ -28,6 +28,7 @@ from clinic.models import (
     Service,
     User,
 )
+from clinic.robot.demo import seed_mango
 from clinic.security import hash_password, sip_md5_cred
 
 DEMO_PASSWORD = "Klinika-2026"
@@ -171,6 +172,7 @@ def seed_demo(factory: sessionmaker[Session], today: date) -> dict[str, int]:
         if s.get(ClinicSettings, 1) is None:
             _ensure_clinic(s, rng)
             counts["created_clinic"] = 1
+        seed_mango(s)  # «Внешние информационные системы» → the Mango emulator (once)
         for day in (today, today + timedelta(days=1)):
             day_start = datetime.combine(day, time(0, 0))
             booked = s.scalar(

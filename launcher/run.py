@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from datetime import date
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from clinic.config import Config
 from clinic.db import make_engine, make_session_factory, migrate
 from clinic.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
@@ -44,6 +46,21 @@ def _wait_http(url: str, deadline_s: float, child: subprocess.Popen[bytes]) -> N
 
 def _spawn(command: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "launcher.cli", command, *args], env=os.environ.copy())
+
+
+def _spawn_mango_emulator(
+    config: Config, factory: sessionmaker[Session], children: list[subprocess.Popen[bytes]]
+) -> str | None:
+    """The Mango Office emulator for the demo entry, wired to our UpdateStatus; its URL."""
+    from clinic.robot.demo import emulator_command, emulator_port
+
+    with factory() as session:
+        command = emulator_command(session, sys.executable, f"http://{config.hooks_host}:{config.hooks_port}")
+    if command is None:
+        return None
+    argv, extra_env = command
+    children.append(subprocess.Popen(argv, env={**os.environ, **extra_env}))
+    return f"http://127.0.0.1:{emulator_port()}"
 
 
 def _print_banner(config: Config) -> None:
@@ -93,10 +110,17 @@ def run_all(config: Config) -> int:
             pbx_started = True
         web = _spawn("web", "--port", str(config.web_port))
         hooks = _spawn("hooks", "--port", str(config.hooks_port))
-        children = [web, hooks, _spawn("worker"), _spawn("ari"), _spawn("agi")]
+        children = [web, hooks]
+        mango_url = _spawn_mango_emulator(config, factory, children)
+        if mango_url:  # up before the worker, whose Mango export may be due at once
+            _wait_http(f"{mango_url}/_emulator/health", 30, children[-1])
+        children += [_spawn("worker"), _spawn("ari"), _spawn("agi")]
         _wait_http(f"http://{config.web_host}:{config.web_port}/login", 30, web)
         _wait_http(f"http://{config.hooks_host}:{config.hooks_port}/healthz", 30, hooks)
         _print_banner(config)
+        if mango_url:
+            print(f"  Эмулятор Mango Office: {mango_url}/vpbx/", flush=True)
+            print(f"    звонок робота по всем задачам: POST {mango_url}/_emulator/dial-pending\n", flush=True)
         while not stop.wait(0.5):
             dead = [c for c in children if c.poll() is not None]
             if dead:
