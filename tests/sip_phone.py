@@ -87,10 +87,12 @@ def write_config(folder: Path, spec: PhoneSpec, tone: Path) -> None:
             "",
         ])
     )
-    (folder / "accounts").write_text(
-        f"<sip:{spec.sip_id}@{spec.registrar};transport=udp>;auth_pass={spec.password};"
-        f"answermode={spec.answermode};regint={spec.regint};audio_codecs=PCMU,PCMA\n"
-    )
+    (folder / "accounts").write_text(account_line(spec) + "\n")
+
+
+def account_line(spec: PhoneSpec) -> str:
+    return (f"<sip:{spec.sip_id}@{spec.registrar};transport=udp>;auth_pass={spec.password};"
+            f"answermode={spec.answermode};regint={spec.regint};audio_codecs=PCMU,PCMA")
 
 
 class CtrlClient:
@@ -243,6 +245,12 @@ class BaresipPhone:
 
     def hangup(self) -> Event:
         return self.command("hangup")
+
+    def reregister(self) -> None:
+        """Register again now (after an Asterisk restart forgot the contact): baresip 1.0 has
+        no such command, so the user agent is deleted and created anew."""
+        self.command("uadel", f"sip:{self.spec.sip_id}@{self.spec.registrar}")
+        self.command("uanew", account_line(self.spec))
 
     def stop(self) -> None:
         if self.ctrl is not None:

@@ -929,7 +929,6 @@ class CallService:
     async def resync(self) -> list[str]:
         """After every (re)connection of the events socket: calls whose channels no longer
         exist in Asterisk are closed in the log; bridges of calls we no longer know go."""
-        self.resyncs += 1
         try:
             channels = {c.id for c in await self.ari.channels()}
             bridges = await self.ari.bridges()
@@ -953,6 +952,7 @@ class CallService:
                 await self._quiet(self.ari.destroy_bridge(bridge.id))
         if closed:
             log.info("resync closed %d calls: %s", len(closed), closed)
+        self.resyncs += 1  # completed resyncs
         return closed
 
 
