@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.models import (
@@ -24,6 +26,7 @@ from clinic.models import (
     Patient,
     SmsMessage,
     SmsPhoneFlag,
+    SmsStopEntry,
 )
 from clinic.models.sms import (
     MSG_FAILED,
@@ -120,6 +123,90 @@ def queue(
     return row, True
 
 
+def queue_many(
+    session: Session, settings: ClinicSettings, drafts: list[Draft], *, now: datetime
+) -> dict[str, int]:
+    """`queue` for a whole mailing, in a few statements: returns key -> message id. Keys
+    already in the ledger keep their row (the same reminder is never queued twice)."""
+    ids: dict[str, int] = {}
+    keys = list(dict.fromkeys(d.key for d in drafts))
+    for chunk in _chunks(keys):
+        ids.update(
+            session.execute(
+                select(SmsMessage.idempotency_key, SmsMessage.id).where(SmsMessage.idempotency_key.in_(chunk))
+            ).all()
+        )
+    fresh = [d for d in {d.key: d for d in drafts if d.key not in ids}.values()]
+    stopped: set[str] = set()
+    for chunk in _chunks(sorted({d.phone for d in fresh})):
+        stopped.update(session.scalars(select(SmsStopEntry.phone).where(SmsStopEntry.phone.in_(chunk))))
+    refused: set[int] = set()
+    for chunk in _chunks(sorted({d.patient_id for d in fresh if d.patient_id})):
+        refused.update(
+            session.scalars(select(Patient.id).where(Patient.id.in_(chunk), Patient.consent_sms.is_(False)))
+        )
+    until = rules.quiet_until(settings, now)
+    quiet_note = ""
+    if until is not None:
+        quiet_note = (
+            f"Тихие часы: отправка отложена до {until.astimezone(rules.zone(settings)):%d.%m.%Y %H:%M}"
+        )
+    rows = []
+    for d in fresh:
+        state, note, not_before = MSG_QUEUED, quiet_note, until
+        if d.phone in stopped:
+            state, note, not_before = MSG_SKIPPED, "Номер в стоп-листе клиники", None
+        elif d.patient_id in refused:
+            state, note, not_before = MSG_SKIPPED, "Пациент не дал согласия на СМС", None
+        elif d.expires_at is not None and rules.ttl_minutes(d.expires_at, now) == 0:
+            state, note, not_before = MSG_SKIPPED, "Приём уже начался: напоминание не отправлено", None
+        rows.append(
+            {
+                "idempotency_key": d.key,
+                "source": d.source,
+                "user_id": d.user_id,
+                "patient_id": d.patient_id,
+                "appointment_id": d.appointment_id,
+                "mailing_id": d.mailing_id,
+                "phone": d.phone,
+                "text": d.text,
+                "parts": max(1, count_parts(d.text).parts),
+                "state": state,
+                "note": note,
+                "created_at": now,
+                "not_before": not_before,
+                "expires_at": d.expires_at,
+                "attempts": 0,
+                "gateway_answer": "",
+                "delivery_text": "",
+                "delivery_final": False,
+            }
+        )
+    if rows:
+        try:
+            with session.begin_nested():
+                session.execute(insert(SmsMessage), rows)
+        except IntegrityError:  # someone queued one of these keys meanwhile: go one by one
+            for d in fresh:
+                row, _created = queue(session, settings, d, now=now)
+                ids[d.key] = row.id
+            return ids
+        for chunk in _chunks([r["idempotency_key"] for r in rows]):
+            ids.update(
+                session.execute(
+                    select(SmsMessage.idempotency_key, SmsMessage.id).where(
+                        SmsMessage.idempotency_key.in_(chunk)
+                    )
+                ).all()
+            )
+    return ids
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:  # type: ignore[type-arg]
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
 # -- dispatch ---------------------------------------------------------------------------
 
 
@@ -135,6 +222,19 @@ def claim(
 ) -> list[int]:
     """Move up to `limit` due rows (distinct phones) to `sending` and commit: the ledger says
     "in flight" before any request is made. Returns the claimed ids."""
+    for attempt in range(5):
+        try:
+            return _claim(factory, now=now, ids=ids, limit=limit)
+        except OperationalError:  # SQLite: another process wrote since our read; try again
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    return []
+
+
+def _claim(
+    factory: sessionmaker[Session], *, now: datetime, ids: Iterable[int] | None, limit: int
+) -> list[int]:
     with factory() as session, session.begin():
         query = select(SmsMessage.id, SmsMessage.phone).where(_due(now)).order_by(SmsMessage.id)
         if ids is not None:
@@ -232,8 +332,11 @@ def send_claimed(
                         }
                     )
         else:
+            # SendRecipient.phone is the number as we passed it: a dict keeps this O(n)
+            # (result.for_phone scans the list, which is quadratic over a batch of 100).
+            by_phone = {rec.phone: rec for rec in result.recipients}
             for r in live:
-                rec = result.for_phone(r.phone)
+                rec = by_phone.get(r.phone) or result.for_phone(r.phone)
                 if rec is None or rec.missing:
                     outcome["unknown"] += 1
                     updates.append(
@@ -303,27 +406,30 @@ def dispatch_due(
     ids: Iterable[int] | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, int]:
-    """Send every due queued row in batches of up to 100, `concurrency` requests at a time."""
+    """Send every due queued row in batches of up to 100, `concurrency` requests in flight.
+
+    Each sender thread claims a batch (committed), sends it and records the outcome, then
+    takes the next, so one thread's database work overlaps the others' network waits."""
     total = {"sent": 0, "failed": 0, "unknown": 0, "retry": 0, "skipped": 0, "requests": 0}
     wanted = list(ids) if ids is not None else None
+    claim_lock = threading.Lock()
+    total_lock = threading.Lock()
 
-    def one(batch_ids: list[int]) -> dict[str, int]:
-        return send_claimed(factory, client, batch_ids, api_id=api_id, clock=clock)
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    def sender() -> None:
         while not stop():
-            batches: list[list[int]] = []
-            for _ in range(max(1, concurrency)):
+            with claim_lock:
                 got = claim(factory, now=clock(), ids=wanted)
-                if not got:
-                    break
-                batches.append(got)
-            if not batches:
-                break
-            for outcome in pool.map(one, batches):
+            if not got:
+                return
+            outcome = send_claimed(factory, client, got, api_id=api_id, clock=clock)
+            with total_lock:
                 total["requests"] += 1
                 for k, v in outcome.items():
                     total[k] += v
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for future in [pool.submit(sender) for _ in range(max(1, concurrency))]:
+            future.result()
     return total
 
 

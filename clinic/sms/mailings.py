@@ -283,9 +283,9 @@ def start_sending(session: Session, mailing: SmsMailing, user: User, *, now: dat
         )
     if errors:
         raise ValidationError(errors)
+    ids = ledger.queue_many(session, settings, [d for _row, d in drafts], now=now)
     for row, draft in drafts:
-        message, _created = ledger.queue(session, settings, draft, now=now)
-        row.message_id = message.id
+        row.message_id = ids[draft.key]
     mailing.state = MAILING_SENDING
     session.flush()
     return len(drafts)
