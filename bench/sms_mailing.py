@@ -187,7 +187,7 @@ def main() -> int:
         print(f"ratio:    {ours / base:8.1f}x  (target ≥ 50x)")
         latency_ms = args.latency * 1000
         print(f"ideal:    {ideal:8.0f} SMS/s  ({requests} requests ÷ {CONCURRENCY} × {latency_ms:.0f} ms = "
-              f"{ideal_s:.3f} s); ours takes {send_s / ideal_s:.2f}x the ideal time (target ≤ 2x)")  # fmt: skip
+              f"{ideal_s:.3f} s); ours takes {send_s / ideal_s:.2f}x the ideal (target ≤ 2x)")  # fmt: skip
         print(f"floor:    {n / floor_s:8.0f} SMS/s  the same {len(batches)} batches, bare client, no ledger: "
               f"{floor_s:.2f} s = {floor_s / ideal_s:.2f}x the ideal (the emulator's own work)")  # fmt: skip
         print(f"peak RSS: {rss_mb:8.1f} MB")
