@@ -127,7 +127,7 @@ class CallService:
                 u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
             )
 
-        actor = await self.store.run(fn)
+        actor = await self.store.read(fn)
         if actor is None:
             raise Forbidden("Пользователь не найден или отключён")
         return actor
@@ -137,7 +137,9 @@ class CallService:
         if not text:
             raise BadRequest("Не указан номер: наберите номер телефона или добавочный")
         if _EXTENSION.match(text):
-            user = await self.store.run(lambda s: _user_brief(calls_svc.telephony_user_by_extension(s, text)))
+            user = await self.store.read(
+                lambda s: _user_brief(calls_svc.telephony_user_by_extension(s, text))
+            )
             if user is None:
                 raise BadRequest(f"Неизвестный добавочный номер {text}")
             if actor is not None and user["id"] == actor.id:
@@ -149,17 +151,20 @@ class CallService:
             number = normalize(text)
         except PhoneError as exc:
             raise BadRequest(str(exc)) from None
-        if "@trunk" in self.number_endpoint and not await self.store.run(calls_svc.trunk_configured):
+        need_trunk = "@trunk" in self.number_endpoint
+
+        def find(s: Session) -> tuple[bool, int | None, str]:
+            if need_trunk and not calls_svc.trunk_configured(s):
+                return False, None, ""
+            found = calls_svc.find_patients_by_number(s, number, limit=1)
+            return (True, found[0].id, found[0].full_name) if found else (True, None, "")
+
+        trunk_ok, patient_id, name = await self.store.read(find)  # one database round trip
+        if not trunk_ok:
             raise BadRequest(
                 "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
                 "звонок на городской номер невозможен"
             )
-
-        def find(s: Session) -> tuple[int | None, str]:
-            found = calls_svc.find_patients_by_number(s, number, limit=1)
-            return (found[0].id, found[0].full_name) if found else (None, "")
-
-        patient_id, name = await self.store.run(find)
         return Target(self.number_endpoint.format(number=number), number, False, patient_id, name)
 
     def _own(self, actor: Actor, uid: str) -> LiveCall:
@@ -186,7 +191,7 @@ class CallService:
             call = s.scalars(select(Call).where(Call.uid == uid)).first()
             return (call.reason, call.user_id) if call is not None else None
 
-        found = await self.store.run(fn)
+        found = await self.store.read(fn)
         if found is not None:
             raise CallEnded(f"Звонок уже завершён: {found[0] or 'вызов окончен'}")
 
@@ -218,7 +223,7 @@ class CallService:
         app_args: str | None = None,
     ) -> None:
         self._track(call, leg)
-        await self.store.add_leg(call.db_id, leg.channel_id, leg.role, leg.endpoint)
+        self.store.add_leg(call.uid, leg.channel_id, leg.role, leg.endpoint)
         try:
             await self.ari.originate(
                 leg.endpoint,
@@ -265,7 +270,7 @@ class CallService:
         tgt = await self._target(target, actor)
         if patient_id is not None:
             pid = patient_id
-            found = await self.store.run(
+            found = await self.store.read(
                 lambda s: s.get(Patient, pid).full_name if s.get(Patient, pid) else None
             )
             if found is None:
@@ -276,7 +281,7 @@ class CallService:
         if not self.ari.connected.is_set():
             raise PbxUnavailable("Нет связи с АТС (Asterisk): повторите через несколько секунд")
         uid = uuid.uuid4().hex[:16]
-        db_id = await self.store.create_call(
+        self.store.create_call(
             uid=uid,
             direction=DIRECTION_OUTBOUND,
             user_id=actor.id,
@@ -287,11 +292,11 @@ class CallService:
             origin="ui",
             state=STATE_DIALING,
         )
-        call = LiveCall(db_id, uid, DIRECTION_OUTBOUND, actor.id, tgt.label, patient_id, name, t0=t0)
+        call = LiveCall(uid, DIRECTION_OUTBOUND, actor.id, tgt.label, patient_id, name, t0=t0)
         call.target = tgt
         self.calls[uid] = call
         if callback_of:
-            await self._mark_called_back(callback_of, db_id)
+            self._mark_called_back(callback_of, uid)
         leg = st.Leg(
             call.next_channel_id(st.REGISTRAR),
             st.REGISTRAR,
@@ -309,15 +314,16 @@ class CallService:
         self._notify(call)
         return call.snapshot()
 
-    async def _mark_called_back(self, missed_uid: str, new_call_id: int) -> None:
+    def _mark_called_back(self, missed_uid: str, new_uid: str) -> None:
         def fn(s: Session) -> None:
             from sqlalchemy import select
 
             missed = s.scalars(select(Call).where(Call.uid == missed_uid)).first()
-            if missed is not None and missed.callback_call_id is None:
-                missed.callback_call_id = new_call_id
+            new = s.scalars(select(Call).where(Call.uid == new_uid)).first()
+            if missed is not None and new is not None and missed.callback_call_id is None:
+                missed.callback_call_id = new.id
 
-        await self.store.run(fn)
+        self.store.submit(fn)
 
     async def hold(self, actor_id: int, uid: str) -> dict[str, Any]:
         _, call = await self._call_for(actor_id, uid)
@@ -326,7 +332,7 @@ class CallService:
             raise Busy("Удержание возможно только во время разговора")
         await self._to_hold(call, remote)
         call.held, call.state = True, STATE_HELD
-        await self.store.update_call(call.db_id, state=STATE_HELD)
+        self.store.update_call(call.uid, state=STATE_HELD)
         self._notify(call)
         return call.snapshot()
 
@@ -361,7 +367,7 @@ class CallService:
             raise Busy("Звонок не на удержании")
         await self._from_hold(call, remote)
         call.held, call.state = False, STATE_TALKING
-        await self.store.update_call(call.db_id, state=STATE_TALKING)
+        self.store.update_call(call.uid, state=STATE_TALKING)
         self._notify(call)
         return call.snapshot()
 
@@ -400,7 +406,7 @@ class CallService:
         except AriNotFound as exc:
             raise CallEnded("Звонок уже завершён") from exc
         call.recording = name
-        await self.store.add_recording(call.db_id, name, call.patient_id, actor.id)
+        self.store.add_recording(call.uid, name, call.patient_id, actor.id)
         self._notify(call)
         return call.snapshot()
 
@@ -445,7 +451,7 @@ class CallService:
             # the registrar is done: the patient waits with music until the target answers
             call.transferred = True
             await self._quiet(self.ari.hangup(registrar.channel_id))
-        await self.store.update_call(call.db_id, state=STATE_HELD)
+        self.store.update_call(call.uid, state=STATE_HELD)
         self._notify(call)
         return call.snapshot()
 
@@ -468,7 +474,7 @@ class CallService:
             await self._quiet(self.ari.hangup(registrar.channel_id))
         call.transfer, call.held, call.state = None, False, STATE_TALKING
         call.reason = f"Переведён на {tr.label}"
-        await self.store.update_call(call.db_id, state=STATE_TALKING, reason=call.reason)
+        self.store.update_call(call.uid, state=STATE_TALKING, reason=call.reason)
         self._notify(call)
         return call.snapshot()
 
@@ -493,7 +499,7 @@ class CallService:
             with contextlib.suppress(CallError):
                 await self._from_hold(call, remote)
         call.held, call.state = False, STATE_TALKING
-        await self.store.update_call(call.db_id, state=STATE_TALKING)
+        self.store.update_call(call.uid, state=STATE_TALKING)
         self._notify(call, message=message)
 
     async def hangup(self, actor_id: int, uid: str) -> dict[str, Any]:
@@ -592,9 +598,9 @@ class CallService:
             pts = calls_svc.find_patients_by_number(s, e164, limit=1)
             return (pts[0].id, pts[0].full_name) if pts else (None, "")
 
-        patient_id, name = await self.store.run(lookup)
+        patient_id, name = await self.store.read(lookup)
         uid = uuid.uuid4().hex[:16]
-        db_id = await self.store.create_call(
+        self.store.create_call(
             uid=uid,
             direction=DIRECTION_OUTBOUND,
             user_id=actor.id,
@@ -607,7 +613,6 @@ class CallService:
             result=RESULT_ANSWERED,
         )
         call = LiveCall(
-            db_id,
             uid,
             DIRECTION_OUTBOUND,
             actor.id,
@@ -623,8 +628,8 @@ class CallService:
         rem = st.Leg(found["peer_id"], st.REMOTE, "", e164)
         self._track(call, reg)
         self._track(call, rem)
-        await self.store.add_leg(db_id, reg.channel_id, reg.role, reg.endpoint)
-        await self.store.add_leg(db_id, rem.channel_id, rem.role, rem.endpoint)
+        self.store.add_leg(uid, reg.channel_id, reg.role, reg.endpoint)
+        self.store.add_leg(uid, rem.channel_id, rem.role, rem.endpoint)
         await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
         await self.redirect_to_stasis(
             channel_id, found["peer_id"], {channel_id: f"{uid},registrar", found["peer_id"]: f"{uid},remote"}
@@ -666,10 +671,10 @@ class CallService:
             summary = calls_svc.patient_summary(s, patient, self.clinic_now()) if patient else None
             return [u for u in users if u is not None], summary
 
-        users, summary = await self.store.run(prepare)
+        users, summary = await self.store.read(prepare)
         name = summary["name"] if summary else (channel.caller_name if channel.caller_name != number else "")
         uid = uuid.uuid4().hex[:16]
-        db_id = await self.store.create_call(
+        self.store.create_call(
             uid=uid,
             direction=DIRECTION_INBOUND,
             user_id=None,
@@ -680,7 +685,6 @@ class CallService:
             state=STATE_CALLING,
         )
         call = LiveCall(
-            db_id,
             uid,
             DIRECTION_INBOUND,
             None,
@@ -693,7 +697,7 @@ class CallService:
         self.calls[uid] = call
         caller = st.Leg(channel.id, st.REMOTE, channel.name, e164)
         self._track(call, caller)
-        await self.store.add_leg(db_id, channel.id, st.REMOTE, channel.name)
+        self.store.add_leg(uid, channel.id, st.REMOTE, channel.name)
         if not users:
             await self._end(call, RESULT_MISSED, "Нет регистраторов с настроенной телефонией")
             return
@@ -742,7 +746,7 @@ class CallService:
             await self._quiet(self.ari.hangup(channel.id))
             return
         leg.answered = True
-        await self.store.update_leg(channel.id, answered_at=utcnow())
+        self.store.update_leg(channel.id, answered_at=utcnow())
         if call.origin == "phone":
             await self.ari.add_to_bridge(call.bridge_id, channel.id)
             if all(leg.answered for leg in call.active_legs()):
@@ -752,7 +756,7 @@ class CallService:
         if leg.role == st.REGISTRAR and call.direction == DIRECTION_OUTBOUND:
             await self.ari.add_to_bridge(call.bridge_id, channel.id)
             call.state = STATE_CALLING
-            await self.store.update_call(call.db_id, state=STATE_CALLING)
+            self.store.update_call(call.uid, state=STATE_CALLING)
             self._notify(call)
             tgt: Target = call.target
             remote = st.Leg(call.next_channel_id(st.REMOTE), st.REMOTE, tgt.endpoint, tgt.label)
@@ -793,7 +797,7 @@ class CallService:
                 await self._quiet(self.ari.hangup(other.channel_id))
             self._withdraw_pop(call, others, "Ответил другой регистратор")
             call.ringing_users.discard(leg.user_id or 0)
-            await self.store.update_call(call.db_id, user_id=call.user_id)
+            self.store.update_call(call.uid, user_id=call.user_id)
             await self._answered(call)
         elif leg.role == st.THIRD:
             await self.ari.add_to_bridge(call.bridge_id, channel.id)
@@ -811,15 +815,15 @@ class CallService:
                     await self._from_hold(call, remote)
                 call.transfer, call.held, call.state = None, False, STATE_TALKING
                 call.reason = f"Переведён на {tr.label}"
-                await self.store.update_call(call.db_id, state=STATE_TALKING, reason=call.reason)
+                self.store.update_call(call.uid, state=STATE_TALKING, reason=call.reason)
             self._notify(call)
 
     async def _answered(self, call: LiveCall) -> None:
         call.state, call.result = STATE_TALKING, RESULT_ANSWERED
         call.answered_at = utcnow()
         call.bridged_ms = (time.monotonic() - call.t0) * 1000
-        await self.store.update_call(
-            call.db_id, state=STATE_TALKING, result=RESULT_ANSWERED, answered_at=call.answered_at
+        self.store.update_call(
+            call.uid, state=STATE_TALKING, result=RESULT_ANSWERED, answered_at=call.answered_at
         )
         self._notify(call)
 
@@ -832,7 +836,7 @@ class CallService:
         if leg is None or leg.gone:
             return
         leg.gone, leg.cause = True, cause
-        await self.store.update_leg(channel_id, ended_at=utcnow(), cause=cause)
+        self.store.update_leg(channel_id, ended_at=utcnow(), cause=cause)
         if call.ended:
             return
         if leg.role == st.AGENT:
@@ -915,8 +919,8 @@ class CallService:
         for bridge in (call.bridge_id, call.hold_bridge_id):
             await self._quiet(self.ari.destroy_bridge(bridge))
         self._withdraw_pop(call, set(call.ringing_users), reason)
-        await self.store.update_call(
-            call.db_id, state=STATE_ENDED, result=call.result, reason=reason, ended_at=utcnow()
+        await self.store.end_call(
+            call.uid, state=STATE_ENDED, result=call.result, reason=reason, ended_at=utcnow()
         )
         self.calls.pop(call.uid, None)
         self.ended[call.uid] = call

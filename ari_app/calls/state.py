@@ -44,7 +44,6 @@ class Transfer:
 
 @dataclass
 class LiveCall:
-    db_id: int
     uid: str
     direction: str
     user_id: int | None
@@ -96,7 +95,6 @@ class LiveCall:
     def snapshot(self) -> dict[str, Any]:
         return {
             "uid": self.uid,
-            "id": self.db_id,
             "direction": self.direction,
             "user_id": self.user_id,
             "number": self.number,

@@ -4,8 +4,9 @@ database and SQLite sees one writer at a time."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,66 +18,91 @@ from clinic.models import Call, CallLeg, CallRecording, utcnow
 from clinic.models.calls import STATE_ENDED
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def _set(s: Session, uid: str, fields: dict[str, Any]) -> None:
+    call = s.scalars(select(Call).where(Call.uid == uid)).first()
+    if call is not None:
+        for k, v in fields.items():
+            setattr(call, k, v)
+
+
+def _log_failure(fut: Future[Any]) -> None:
+    exc = fut.exception()
+    if exc is not None:
+        log.error("call log write failed: %r", exc)
 
 
 class CallStore:
+    """Writes go through one worker thread in order. Most are queued without waiting
+    (`submit`): the live call state is in memory, the log follows it. Writes that end a call
+    are awaited, and since the queue is ordered, every earlier write of that call is in the
+    database by then. Reads use their own small pool (SQLite WAL readers do not block)."""
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-store")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-store")
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="call-read")
 
-    async def run(self, fn: Callable[[Session], T]) -> T:
+    @staticmethod
+    def _unit(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> Callable[[], T]:
         def work() -> T:
-            with transaction(self.sessions) as session:
+            with transaction(sessions) as session:
                 return fn(session)
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work)
+        return work
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """A write, awaited (ordered after every write submitted before it)."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._unit(self.sessions, fn))
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._unit(self.sessions, fn))
+
+    def submit(self, fn: Callable[[Session], Any]) -> None:
+        """A write queued in order, not awaited; a failure is logged."""
+        fut = self._writer.submit(self._unit(self.sessions, fn))
+        fut.add_done_callback(_log_failure)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
 
     # -- writes --------------------------------------------------------------------------
 
-    async def create_call(self, **fields: Any) -> int:
-        def fn(s: Session) -> int:
-            call = Call(**fields)
-            s.add(call)
-            s.flush()
-            return call.id
+    def create_call(self, **fields: Any) -> None:
+        self.submit(lambda s: s.add(Call(**fields)))
 
-        return await self.run(fn)
+    def update_call(self, uid: str, **fields: Any) -> None:
+        self.submit(lambda s: _set(s, uid, fields))
 
-    async def update_call(self, call_id: int, **fields: Any) -> None:
+    async def end_call(self, uid: str, **fields: Any) -> None:
+        await self.run(lambda s: _set(s, uid, fields))
+
+    def add_leg(self, uid: str, channel_id: str, role: str, endpoint: str) -> None:
         def fn(s: Session) -> None:
-            call = s.get(Call, call_id)
+            call = s.scalars(select(Call).where(Call.uid == uid)).first()
             if call is not None:
-                for k, v in fields.items():
-                    setattr(call, k, v)
+                s.add(CallLeg(call_id=call.id, channel_id=channel_id, role=role, endpoint=endpoint))
 
-        await self.run(fn)
+        self.submit(fn)
 
-    async def add_leg(self, call_id: int, channel_id: str, role: str, endpoint: str) -> None:
-        await self.run(
-            lambda s: s.add(CallLeg(call_id=call_id, channel_id=channel_id, role=role, endpoint=endpoint))
-        )
-
-    async def update_leg(self, channel_id: str, **fields: Any) -> None:
+    def update_leg(self, channel_id: str, **fields: Any) -> None:
         def fn(s: Session) -> None:
             for leg in s.scalars(select(CallLeg).where(CallLeg.channel_id == channel_id)).all():
                 for k, v in fields.items():
                     setattr(leg, k, v)
 
-        await self.run(fn)
+        self.submit(fn)
 
-    async def add_recording(
-        self, call_id: int, name: str, patient_id: int | None, user_id: int | None
-    ) -> int:
-        def fn(s: Session) -> int:
-            rec = CallRecording(call_id=call_id, name=name, patient_id=patient_id, user_id=user_id)
-            s.add(rec)
-            s.flush()
-            return rec.id
+    def add_recording(self, uid: str, name: str, patient_id: int | None, user_id: int | None) -> None:
+        def fn(s: Session) -> None:
+            call = s.scalars(select(Call).where(Call.uid == uid)).first()
+            if call is not None:
+                s.add(CallRecording(call_id=call.id, name=name, patient_id=patient_id, user_id=user_id))
 
-        return await self.run(fn)
+        self.submit(fn)
 
     async def finish_recording(self, name: str, state: str, duration_s: int | None) -> None:
         def fn(s: Session) -> None:
