@@ -30,6 +30,7 @@ from clinic.models import (
 )
 from clinic.robot.demo import seed_mango
 from clinic.security import hash_password, sip_md5_cred
+from clinic.sms.demo import seed_sms
 
 DEMO_PASSWORD = "Klinika-2026"
 
@@ -173,6 +174,7 @@ def seed_demo(factory: sessionmaker[Session], today: date) -> dict[str, int]:
             _ensure_clinic(s, rng)
             counts["created_clinic"] = 1
         seed_mango(s)  # «Внешние информационные системы» → the Mango emulator (once)
+        seed_sms(s)  # demo api_id for the local sms.ru emulator, default SMS templates (once)
         for day in (today, today + timedelta(days=1)):
             day_start = datetime.combine(day, time(0, 0))
             booked = s.scalar(

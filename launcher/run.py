@@ -63,6 +63,20 @@ def _spawn_mango_emulator(
     return f"http://127.0.0.1:{emulator_port()}"
 
 
+def _spawn_smsru_emulator(config: Config, children: list[subprocess.Popen[bytes]]) -> str | None:
+    """The sms.ru emulator for the demo, unless MIS_SMSRU_URL points somewhere already; the
+    web, hooks and worker children inherit MIS_SMSRU_URL and send to it."""
+    from clinic.sms.demo import emulator_command, emulator_port
+
+    if os.environ.get("MIS_SMSRU_URL", "").strip():
+        return None
+    callback = f"http://{config.hooks_host}:{config.hooks_port}/smsru/callback"
+    children.append(subprocess.Popen(emulator_command(sys.executable, callback), env=os.environ.copy()))
+    url = f"http://127.0.0.1:{emulator_port()}"
+    os.environ["MIS_SMSRU_URL"] = url
+    return url
+
+
 def _print_banner(config: Config) -> None:
     web = f"http://{config.web_host}:{config.web_port}"
     lines = [
@@ -108,9 +122,12 @@ def run_all(config: Config) -> int:
         if config.pbx.mode == "local":
             runtime.start(config.pbx, config.data_dir)
             pbx_started = True
+        smsru_url = _spawn_smsru_emulator(config, children)  # before the children that use it
+        if smsru_url:
+            _wait_http(f"{smsru_url}/_emulator/config", 30, children[-1])
         web = _spawn("web", "--port", str(config.web_port))
         hooks = _spawn("hooks", "--port", str(config.hooks_port))
-        children = [web, hooks]
+        children = [*children, web, hooks]
         mango_url = _spawn_mango_emulator(config, factory, children)
         if mango_url:  # up before the worker, whose Mango export may be due at once
             _wait_http(f"{mango_url}/_emulator/health", 30, children[-1])
@@ -118,6 +135,8 @@ def run_all(config: Config) -> int:
         _wait_http(f"http://{config.web_host}:{config.web_port}/login", 30, web)
         _wait_http(f"http://{config.hooks_host}:{config.hooks_port}/healthz", 30, hooks)
         _print_banner(config)
+        if smsru_url:
+            print(f"  Эмулятор sms.ru: {smsru_url}/_emulator/messages (отправленные СМС)", flush=True)
         if mango_url:
             print(f"  Эмулятор Mango Office: {mango_url}/vpbx/", flush=True)
             print(f"    звонок робота по всем задачам: POST {mango_url}/_emulator/dial-pending\n", flush=True)
