@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
@@ -46,7 +47,7 @@ from clinic.models import (
 )
 from clinic.models.robot import ROBOT_FAILED, ROBOT_PENDING, ROBOT_SENT, ROBOT_UNKNOWN
 from clinic.phones import is_mobile
-from clinic.robot.systems import ClientOptions, clinic_zone, field_ids, make_client
+from clinic.robot.systems import ClientOptions, ExchangeBuffer, clinic_zone, field_ids, make_client
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,47 @@ def claim(
     return robot_task
 
 
+def claim_many(
+    session: Session,
+    system: ExternalSystem,
+    groups: Sequence[Sequence[Appointment]],
+    *,
+    run_id: int | None,
+) -> list[tuple[RobotTask, Sequence[Appointment]]]:
+    """Step 1 for a batch in one transaction; if another sender got one of them first,
+    fall back to claiming one by one so the rest still go."""
+    claimed: list[tuple[RobotTask, Sequence[Appointment]]] = []
+    try:
+        for group in groups:
+            first = group[0]
+            robot_task = RobotTask(
+                external_system_id=system.id,
+                campaign_id=system.campaign_id,
+                phone=first.patient.phone,
+                ref=str(first.id),
+                state=ROBOT_PENDING,
+                source="task",
+                run_id=run_id,
+                error="",
+            )
+            session.add(robot_task)
+            session.flush()
+            session.add_all(
+                RobotTaskItem(robot_task_id=robot_task.id, appointment_id=a.id, starts_at=a.starts_at)
+                for a in group
+            )
+            claimed.append((robot_task, group))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        claimed = []
+        for group in groups:
+            robot_task = claim(session, system, group, source="task", run_id=run_id)
+            if robot_task is not None:
+                claimed.append((robot_task, group))
+    return claimed
+
+
 def _appointments_of(session: Session, robot_task: RobotTask) -> list[Appointment]:
     ids = [item.appointment_id for item in robot_task.items]
     return list(
@@ -202,11 +244,17 @@ def send(
     robot_task: RobotTask,
     *,
     resuming: bool = False,
+    appointments: Sequence[Appointment] | None = None,
+    zone: ZoneInfo | None = None,
+    commit: bool = True,
 ) -> SendOutcome:
-    """Steps 2-3 for one claimed (or left over) task; commits its new state."""
-    appointments = _appointments_of(session, robot_task)
+    """Steps 2-3 for one claimed (or left over) task. Its new state is committed at once,
+    or with the caller's batch (`commit=False`): a crash before that commit leaves the
+    row pending, which the next run settles."""
+    if appointments is None:
+        appointments = _appointments_of(session, robot_task)
     ids = [a.id for a in appointments]
-    task = build_task(system, robot_task, appointments, clinic_zone(session))
+    task = build_task(system, robot_task, appointments, zone or clinic_zone(session))
     try:
         task_id = client.add_task(robot_task.campaign_id, task)
     except DuplicateNumberError:
@@ -215,41 +263,48 @@ def send(
             robot_task.state = ROBOT_SENT
             robot_task.sent_at = robot_task.sent_at or utcnow()
             robot_task.error = "повторная отправка: задача уже в кампании (5109), id неизвестен"
-            session.commit()
+            _done(session, commit)
             return SendOutcome(robot_task.id, ROBOT_SENT, robot_task.error, ids)
-        merged = _merge_into_existing(session, robot_task)
+        merged = _merge_into_existing(session, robot_task, commit)
         if merged is not None:
             return SendOutcome(merged.id, "merged", f"добавлено к задаче №{merged.ref} того же номера", ids)
         robot_task.state = ROBOT_FAILED
         robot_task.error = "номер уже есть в кампании (5109)"
-        session.commit()
+        _done(session, commit)
         return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
     except OutcomeUnknownError as exc:
         robot_task.state = ROBOT_UNKNOWN
         robot_task.error = exc.message
-        session.commit()
+        _done(session, commit)
         return SendOutcome(
             robot_task.id, ROBOT_UNKNOWN, "ответ Mango Office не получен, будет проверено", ids
         )
     except (RateLimitError, TransportError) as exc:
         # nothing was done at Mango's end: leave it pending for the next run
         robot_task.error = exc.message
-        session.commit()
+        _done(session, commit)
         return SendOutcome(robot_task.id, ROBOT_PENDING, f"не отправлено: {exc.message}", ids)
     except MangoError as exc:
         robot_task.state = ROBOT_FAILED
         robot_task.error = f"{exc.code}: {exc.message}"
-        session.commit()
+        _done(session, commit)
         return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
     robot_task.task_id = task_id
     robot_task.state = ROBOT_SENT
     robot_task.sent_at = utcnow()
     robot_task.error = ""
-    session.commit()
+    _done(session, commit)
     return SendOutcome(robot_task.id, ROBOT_SENT, f"задача Mango №{task_id}", ids)
 
 
-def _merge_into_existing(session: Session, robot_task: RobotTask) -> RobotTask | None:
+def _done(session: Session, commit: bool) -> None:
+    if commit:
+        session.commit()
+    else:
+        session.flush()
+
+
+def _merge_into_existing(session: Session, robot_task: RobotTask, commit: bool) -> RobotTask | None:
     """A 5109 on a fresh task: if one of our sent tasks already calls this number (sent
     earlier today by hand, say), the appointments join it, so its callback covers them."""
     existing = session.scalar(
@@ -269,7 +324,7 @@ def _merge_into_existing(session: Session, robot_task: RobotTask) -> RobotTask |
         item.robot_task = existing  # moves it out of robot_task.items as well
     session.flush()
     session.delete(robot_task)
-    session.commit()
+    _done(session, commit)
     return existing
 
 
@@ -293,6 +348,9 @@ class ExportReport:
     outcomes: list[SendOutcome] = field(default_factory=list)
 
 
+BATCH = 50  # groups claimed in one transaction; their states and log rows commit together
+
+
 def export_day(
     sessions: sessionmaker[Session],
     system_id: int,
@@ -302,43 +360,75 @@ def export_day(
     options: ClientOptions | None = None,
     journal: Callable[[str], None] = lambda _m: None,
     should_stop: Callable[[], bool] = lambda: False,
+    batch: int = BATCH,
 ) -> ExportReport:
-    """Settle leftovers, then send every eligible appointment of `day`."""
+    """Settle leftovers, then send every eligible appointment of `day`.
+
+    Claims are committed a batch at a time *before* any of the batch is sent; the sent
+    states and the exchange-log rows of the batch are committed together after it. A
+    crash in between leaves pending rows that the next run settles (5109 = it went
+    through), so batching trades no safety for the commits it saves."""
     report = ExportReport()
+    log_buffer = ExchangeBuffer()
     with sessions() as session:
         system = session.get(ExternalSystem, system_id)
         if system is None or not system.is_active:
             raise RuntimeError("внешняя система Mango Office не найдена или отключена")
         if not system.campaign_id:
             raise RuntimeError("не задан ID кампании исходящего обзвона")
-        with make_client(system, sessions, options) as client:
-            if not field_ids(system):
-                from clinic.robot.systems import check_connection
+        zone = clinic_zone(session)
+        with make_client(system, sessions, options, on_exchange=log_buffer.record) as client:
+            try:
+                if not field_ids(system):
+                    from clinic.robot.systems import check_connection
 
-                result = check_connection(session, system, sessions, options)
-                session.commit()
-                if not result.ok:
-                    raise RuntimeError(result.message)
-            left = leftovers(session, system)
-            if left:
-                journal(f"Незавершённых отправок с прошлого запуска: {len(left)}")
-            for robot_task in left:
-                if should_stop():
-                    return report
-                outcome = send(session, client, system, robot_task, resuming=True)
-                report.resumed += 1
-                _count(report, outcome)
-            groups = select_groups(session, day)
-            report.found = sum(len(g) for g in groups)
-            journal(f"Найдено записей: {report.found}")
-            for group in groups:
-                if should_stop():
-                    break
-                robot_task = claim(session, system, group, source="task", run_id=run_id)
-                if robot_task is None:
-                    report.skipped += len(group)
-                    continue
-                _count(report, send(session, client, system, robot_task))
+                    result = check_connection(session, system, None, options, client=client)
+                    log_buffer.flush_into(session)
+                    session.commit()
+                    if not result.ok:
+                        raise RuntimeError(result.message)
+                left = leftovers(session, system)
+                if left:
+                    journal(f"Незавершённых отправок с прошлого запуска: {len(left)}")
+                for robot_task in left:
+                    if should_stop():
+                        return report
+                    outcome = send(
+                        session, client, system, robot_task, resuming=True, zone=zone, commit=False
+                    )
+                    log_buffer.flush_into(session)
+                    session.commit()
+                    report.resumed += 1
+                    _count(report, outcome)
+                groups = select_groups(session, day)
+                report.found = sum(len(g) for g in groups)
+                journal(f"Найдено записей: {report.found}")
+                for start in range(0, len(groups), batch):
+                    if should_stop():
+                        break
+                    chunk = groups[start : start + batch]
+                    claimed = claim_many(session, system, chunk, run_id=run_id)
+                    report.skipped += sum(len(g) for g in chunk) - sum(len(g) for _, g in claimed)
+                    try:
+                        for robot_task, group in claimed:
+                            outcome = send(
+                                session,
+                                client,
+                                system,
+                                robot_task,
+                                appointments=group,
+                                zone=zone,
+                                commit=False,
+                            )
+                            _count(report, outcome)
+                    finally:
+                        log_buffer.flush_into(session)
+                        session.commit()
+            finally:
+                if log_buffer.pending:
+                    session.rollback()
+                    log_buffer.flush_into(session)
+                    session.commit()
     return report
 
 

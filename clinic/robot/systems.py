@@ -235,6 +235,38 @@ def exchange_logger(sessions: sessionmaker[Session]):  # type: ignore[no-untyped
     return record
 
 
+class ExchangeBuffer:
+    """Exchange-log rows held until the caller's transaction commits them (the export
+    commits a batch's states and its log rows together)."""
+
+    def __init__(self) -> None:
+        self._rows: list[ExchangeLogEntry] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def record(self, exchange: Exchange) -> None:
+        response = (
+            exchange.response if exchange.error is None else f"{exchange.error}: {exchange.response or ''}"
+        )
+        self._rows.append(
+            ExchangeLogEntry(
+                at=utcnow(),
+                direction="out",
+                owner=f"Mango Office {exchange.path}"[:100],
+                payload=json.dumps(dict(exchange.request), ensure_ascii=False)[:20000],
+                response=(response or "")[:20000],
+                elapsed_ms=exchange.elapsed_ms,
+                http_status=exchange.http_status,
+            )
+        )
+
+    def flush_into(self, session: Session) -> None:
+        session.add_all(self._rows)
+        self._rows = []
+
+
 # ---------------------------------------------------------------- client
 
 
@@ -251,7 +283,11 @@ class ClientOptions:
 
 
 def make_client(
-    system: ExternalSystem, sessions: sessionmaker[Session] | None, options: ClientOptions | None = None
+    system: ExternalSystem,
+    sessions: sessionmaker[Session] | None,
+    options: ClientOptions | None = None,
+    *,
+    on_exchange: Any = None,
 ) -> MangoClient:
     options = options or ClientOptions()
     settings = MangoSettings(
@@ -267,7 +303,7 @@ def make_client(
         settings,
         clock=options.clock,
         transport=options.transport,
-        on_exchange=exchange_logger(sessions) if sessions is not None else None,
+        on_exchange=on_exchange or (exchange_logger(sessions) if sessions is not None else None),
     )
 
 
@@ -282,14 +318,20 @@ def check_connection(
     system: ExternalSystem,
     sessions: sessionmaker[Session] | None,
     options: ClientOptions | None = None,
+    *,
+    client: MangoClient | None = None,
 ) -> CheckResult:
     """«Проверить подключение»: a signed `custom-type/list`; on success the custom-field
-    ids are cached on the entry. The caller commits."""
+    ids are cached on the entry. The caller commits. `client`: reuse the caller's (its
+    rate limiter and exchange log)."""
     names = field_names(system)
     started = time.monotonic()
     try:
-        with make_client(system, sessions, options) as client:
+        if client is not None:
             ids = client.custom_field_ids(list(names.values()))
+        else:
+            with make_client(system, sessions, options) as own:
+                ids = own.custom_field_ids(list(names.values()))
     except MissingCustomFieldError as exc:
         result = CheckResult(False, "В кампании нет пользовательских полей: " + ", ".join(exc.missing))
     except MangoError as exc:

@@ -104,7 +104,8 @@ def authorize(system: ExternalSystem | None, remote_addr: str, token: str) -> st
 
 
 def handle(session: Session, *, content_type: str, raw: bytes, remote_addr: str, token: str) -> Reply:
-    """Everything but the exchange log; commits on a change."""
+    """Everything but the exchange log; the caller commits (the change and its log row
+    in one transaction)."""
     system = active_mango(session)
     refused = authorize(system, remote_addr, token)
     if refused:
@@ -119,7 +120,6 @@ def handle(session: Session, *, content_type: str, raw: bytes, remote_addr: str,
     outcome = apply_status(session, robot_task, status, SOURCE_CALLBACK)
     if outcome.result == NOT_FOUND:
         return Reply(404, {"error": "записи задачи не найдены", "id": ident})
-    session.commit()
     return Reply(
         200,
         {

@@ -201,10 +201,16 @@ def test_unparseable_body_is_400(hooks: FlaskClient, sent: int, raw: bytes) -> N
     assert reply.is_json and reply.json["error"]
 
 
-def test_oversized_body_is_413(hooks: FlaskClient, sent: int) -> None:
+def test_oversized_body_is_413_and_logged(
+    hooks: FlaskClient, sessions: sessionmaker[Session], sent: int
+) -> None:
     reply = hooks.post(f"{URL}?token={SECRET}", data=b"x" * 70_000, content_type="application/json")
 
     assert reply.status_code == 413 and reply.is_json
+    with sessions() as session:
+        row = session.scalars(select(ExchangeLogEntry).where(ExchangeLogEntry.direction == "in")).one()
+    assert row.http_status == 413 and "70000 байт не сохранено" in row.payload
+    assert SECRET not in row.payload
 
 
 def test_get_is_405_json(hooks: FlaskClient) -> None:
