@@ -23,7 +23,16 @@ from clinic.services import ValidationError, as_text, parse_bool, parse_int
 
 # Tabs of the page, in the order of the original «Элемент справочника» dialog.
 REQUISITES_FIELDS = ("name", "full_name", "address", "phone", "timezone")
-SERVICE_FIELDS = ("sms_api_key", "sms_sender", "sip_domain", "sip_port", "rtp_start", "rtp_end")
+SERVICE_FIELDS = (
+    "sms_api_key",
+    "sms_sender",
+    "sms_quiet_from",
+    "sms_quiet_to",
+    "sip_domain",
+    "sip_port",
+    "rtp_start",
+    "rtp_end",
+)
 SECURITY_FIELDS = ("lockout_enabled", "lockout_attempts", "strong_passwords")
 ALL_FIELDS = REQUISITES_FIELDS + SERVICE_FIELDS + SECURITY_FIELDS
 
@@ -42,6 +51,8 @@ LABELS = {
     "timezone": "Часовой пояс",
     "sms_api_key": "Ключ СМС-шлюза",
     "sms_sender": "Имя отправителя СМС",
+    "sms_quiet_from": "Тихие часы с",
+    "sms_quiet_to": "Тихие часы до",
     "sip_domain": "Домен SIP",
     "sip_port": "Порт SIP",
     "rtp_start": "RTP с",
@@ -204,6 +215,14 @@ def validate_settings(
             )
         else:
             clean["sms_sender"] = sender
+
+    for field in ("sms_quiet_from", "sms_quiet_to"):
+        if field in data and as_text(data[field]) != "":  # empty: keep the stored hour
+            hour = parse_int(data[field])
+            if hour is None or not 0 <= hour <= 23:
+                errors[field] = f"{LABELS[field]}: час от 0 до 23 (одинаковые значения — без тихих часов)"
+            else:
+                clean[field] = hour
 
     if "sip_domain" in data:
         domain = as_text(data["sip_domain"])

@@ -94,3 +94,17 @@ def test_demo_seed_sets_the_demo_key_and_templates(sessions: sessionmaker[Sessio
     with sessions() as s:
         assert s.scalars(select(ClinicSettings.sms_api_key)).one() == DEMO_API_ID
         assert default_template(s) is not None
+
+
+def test_quiet_hours_are_edited_in_the_clinic_settings(sessions: sessionmaker[Session]) -> None:
+    from clinic.services.settings import update_settings
+
+    with transaction(sessions) as s:
+        update_settings(s, {"sms_quiet_from": "22", "sms_quiet_to": "8"})
+    with sessions() as s:
+        row = s.scalars(select(ClinicSettings)).one()
+        assert (row.sms_quiet_from, row.sms_quiet_to) == (22, 8)
+        with pytest.raises(ValidationError) as info:
+            update_settings(s, {"sms_quiet_from": "24", "sms_quiet_to": "x"})
+    assert set(info.value.errors) == {"sms_quiet_from", "sms_quiet_to"}
+    assert "час от 0 до 23" in info.value.errors["sms_quiet_to"]

@@ -348,3 +348,8 @@ def test_patient_card_and_list_offer_the_dialog_and_show_the_flag(
     assert 'data-testid="sms-undeliverable"' in reg.text(f"/patients/{clinic['patient']}")
     day = reg.text(f"/schedule?date={(datetime.now() + timedelta(days=1)).date().isoformat()}")
     assert f"/sms/appointment/{clinic['appointment']}" in day
+
+
+def test_quiet_hours_are_on_the_settings_page(admin: Web) -> None:
+    page = admin.text("/admin/settings?tab=service")
+    assert 'name="sms_quiet_from" type="text" value="0"' in page and "Тихие часы с" in page
