@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -202,13 +203,9 @@ def claim_many(
                 source="task",
                 run_id=run_id,
                 error="",
+                items=[RobotTaskItem(appointment_id=a.id, starts_at=a.starts_at) for a in group],
             )
             session.add(robot_task)
-            session.flush()
-            session.add_all(
-                RobotTaskItem(robot_task_id=robot_task.id, appointment_id=a.id, starts_at=a.starts_at)
-                for a in group
-            )
             claimed.append((robot_task, group))
         session.commit()
     except IntegrityError:
@@ -237,6 +234,64 @@ def _appointments_of(session: Session, robot_task: RobotTask) -> list[Appointmen
     )
 
 
+def call_mango(client: MangoClient, campaign_id: int, task: Task) -> tuple[int | None, MangoError | None]:
+    """The request alone (safe on a worker thread: it touches no ORM object)."""
+    try:
+        return client.add_task(campaign_id, task), None
+    except MangoError as exc:
+        return None, exc
+
+
+def record_outcome(
+    session: Session,
+    robot_task: RobotTask,
+    ids: list[int],
+    task_id: int | None,
+    error: MangoError | None,
+    *,
+    resuming: bool,
+    commit: bool,
+) -> SendOutcome:
+    """Step 3: the request's outcome onto the row."""
+    if error is None:
+        robot_task.task_id = task_id
+        robot_task.state = ROBOT_SENT
+        robot_task.sent_at = utcnow()
+        robot_task.error = ""
+        _done(session, commit)
+        return SendOutcome(robot_task.id, ROBOT_SENT, f"задача Mango №{task_id}", ids)
+    if isinstance(error, DuplicateNumberError):
+        if resuming:
+            # our earlier request went through before the answer was lost
+            robot_task.state = ROBOT_SENT
+            robot_task.sent_at = robot_task.sent_at or utcnow()
+            robot_task.error = "повторная отправка: задача уже в кампании (5109), id неизвестен"
+            _done(session, commit)
+            return SendOutcome(robot_task.id, ROBOT_SENT, robot_task.error, ids)
+        merged = _merge_into_existing(session, robot_task, commit)
+        if merged is not None:
+            return SendOutcome(merged.id, "merged", f"добавлено к задаче №{merged.ref} того же номера", ids)
+        robot_task.state = ROBOT_FAILED
+        robot_task.error = "номер уже есть в кампании (5109)"
+    elif isinstance(error, OutcomeUnknownError):
+        robot_task.state = ROBOT_UNKNOWN
+        robot_task.error = error.message
+        _done(session, commit)
+        return SendOutcome(
+            robot_task.id, ROBOT_UNKNOWN, "ответ Mango Office не получен, будет проверено", ids
+        )
+    elif isinstance(error, (RateLimitError, TransportError)):
+        # nothing was done at Mango's end: leave it pending for the next run
+        robot_task.error = error.message
+        _done(session, commit)
+        return SendOutcome(robot_task.id, ROBOT_PENDING, f"не отправлено: {error.message}", ids)
+    else:
+        robot_task.state = ROBOT_FAILED
+        robot_task.error = f"{error.code}: {error.message}"
+    _done(session, commit)
+    return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
+
+
 def send(
     session: Session,
     client: MangoClient,
@@ -253,55 +308,15 @@ def send(
     row pending, which the next run settles."""
     if appointments is None:
         appointments = _appointments_of(session, robot_task)
-    ids = [a.id for a in appointments]
     task = build_task(system, robot_task, appointments, zone or clinic_zone(session))
-    try:
-        task_id = client.add_task(robot_task.campaign_id, task)
-    except DuplicateNumberError:
-        if resuming:
-            # our earlier request went through before the answer was lost
-            robot_task.state = ROBOT_SENT
-            robot_task.sent_at = robot_task.sent_at or utcnow()
-            robot_task.error = "повторная отправка: задача уже в кампании (5109), id неизвестен"
-            _done(session, commit)
-            return SendOutcome(robot_task.id, ROBOT_SENT, robot_task.error, ids)
-        merged = _merge_into_existing(session, robot_task, commit)
-        if merged is not None:
-            return SendOutcome(merged.id, "merged", f"добавлено к задаче №{merged.ref} того же номера", ids)
-        robot_task.state = ROBOT_FAILED
-        robot_task.error = "номер уже есть в кампании (5109)"
-        _done(session, commit)
-        return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
-    except OutcomeUnknownError as exc:
-        robot_task.state = ROBOT_UNKNOWN
-        robot_task.error = exc.message
-        _done(session, commit)
-        return SendOutcome(
-            robot_task.id, ROBOT_UNKNOWN, "ответ Mango Office не получен, будет проверено", ids
-        )
-    except (RateLimitError, TransportError) as exc:
-        # nothing was done at Mango's end: leave it pending for the next run
-        robot_task.error = exc.message
-        _done(session, commit)
-        return SendOutcome(robot_task.id, ROBOT_PENDING, f"не отправлено: {exc.message}", ids)
-    except MangoError as exc:
-        robot_task.state = ROBOT_FAILED
-        robot_task.error = f"{exc.code}: {exc.message}"
-        _done(session, commit)
-        return SendOutcome(robot_task.id, ROBOT_FAILED, robot_task.error, ids)
-    robot_task.task_id = task_id
-    robot_task.state = ROBOT_SENT
-    robot_task.sent_at = utcnow()
-    robot_task.error = ""
-    _done(session, commit)
-    return SendOutcome(robot_task.id, ROBOT_SENT, f"задача Mango №{task_id}", ids)
+    task_id, error = call_mango(client, robot_task.campaign_id, task)
+    ids = [a.id for a in appointments]
+    return record_outcome(session, robot_task, ids, task_id, error, resuming=resuming, commit=commit)
 
 
 def _done(session: Session, commit: bool) -> None:
     if commit:
-        session.commit()
-    else:
-        session.flush()
+        session.commit()  # otherwise the caller's batch commit writes it
 
 
 def _merge_into_existing(session: Session, robot_task: RobotTask, commit: bool) -> RobotTask | None:
@@ -349,6 +364,7 @@ class ExportReport:
 
 
 BATCH = 50  # groups claimed in one transaction; their states and log rows commit together
+CONCURRENCY = 4  # task/add requests in flight; the rate limit is what paces them
 
 
 def export_day(
@@ -361,6 +377,7 @@ def export_day(
     journal: Callable[[str], None] = lambda _m: None,
     should_stop: Callable[[], bool] = lambda: False,
     batch: int = BATCH,
+    concurrency: int = CONCURRENCY,
 ) -> ExportReport:
     """Settle leftovers, then send every eligible appointment of `day`.
 
@@ -377,7 +394,11 @@ def export_day(
         if not system.campaign_id:
             raise RuntimeError("не задан ID кампании исходящего обзвона")
         zone = clinic_zone(session)
-        with make_client(system, sessions, options, on_exchange=log_buffer.record) as client:
+        campaign_id = system.campaign_id
+        with (
+            make_client(system, sessions, options, on_exchange=log_buffer.record) as client,
+            ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="mango-export") as pool,
+        ):
             try:
                 if not field_ids(system):
                     from clinic.robot.systems import check_connection
@@ -410,15 +431,13 @@ def export_day(
                     claimed = claim_many(session, system, chunk, run_id=run_id)
                     report.skipped += sum(len(g) for g in chunk) - sum(len(g) for _, g in claimed)
                     try:
-                        for robot_task, group in claimed:
-                            outcome = send(
-                                session,
-                                client,
-                                system,
-                                robot_task,
-                                appointments=group,
-                                zone=zone,
-                                commit=False,
+                        tasks = [build_task(system, rt, group, zone) for rt, group in claimed]
+                        # requests in flight together; the client's limiter still spaces them
+                        results = pool.map(lambda t: call_mango(client, campaign_id, t), tasks)
+                        for (robot_task, group), (task_id, error) in zip(claimed, results, strict=True):
+                            ids = [a.id for a in group]
+                            outcome = record_outcome(
+                                session, robot_task, ids, task_id, error, resuming=False, commit=False
                             )
                             _count(report, outcome)
                     finally:

@@ -202,11 +202,11 @@ def test_kill_the_worker_mid_export_and_restart_sends_nothing_twice(
     twice = clinic.patient(phone="+79169999999")
     appointments += [clinic.appointment(twice, at=time(17, 0)), clinic.appointment(twice, at=time(18, 0))]
     # the 6th task/add is carried out by Mango, but its answer never leaves
-    admin(emu, "faults", {"path": "task/add", "kind": "delay_after", "seconds": 120, "skip": 5})
+    admin(emu, "faults", {"path": "task/add", "kind": "delay_after", "seconds": 600, "skip": 5})
 
     first = _worker(config)
     try:
-        assert emu.emulator.holds.wait_for_waiting(1, timeout=60), "the worker never reached the 6th task"
+        assert emu.emulator.holds.wait_for_waiting(1, timeout=300), "the worker never reached the 6th task"
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -217,17 +217,19 @@ def test_kill_the_worker_mid_export_and_restart_sends_nothing_twice(
     assert first.returncode == -signal.SIGKILL
 
     # The batch was claimed (committed) before sending; its sent states commit after the
-    # batch, so the kill left all 13 pending while Mango already holds 6 of them.
+    # batch, so the kill left all 13 pending while Mango already holds at least 6 of them
+    # (requests in flight next to the held one may have landed too).
     states = [t.state for t in robot_tasks(sessions)]
     assert states == [ROBOT_PENDING] * 13
-    assert len(emulator_tasks(emu)) == 6
+    already_at_mango = len(emulator_tasks(emu))
+    assert 6 <= already_at_mango < 13
     with sessions() as session:
         [run] = session.scalars(select(ServerTaskRun)).all()
         assert run.state == RUN_RUNNING
     assert "Поток разрушен" not in journal_lines(sessions)
 
     second = _worker(config)
-    output = second.communicate(timeout=120)[0].decode()
+    output = second.communicate(timeout=600)[0].decode()
     assert second.returncode == 0, output
 
     mango = emulator_tasks(emu)
@@ -240,7 +242,7 @@ def test_kill_the_worker_mid_export_and_restart_sends_nothing_twice(
     comments = sorted(t["fields"]["comment"] for t in mango)
     assert comments == sorted(r.ref for r in rows)
     settled_by_5109 = [r for r in rows if "5109" in r.error]
-    assert len(settled_by_5109) == 6  # Mango refused the repeats: they had gone through
+    assert len(settled_by_5109) == already_at_mango  # Mango refused the repeats: they had gone through
     lines = journal_lines(sessions)
     assert "Возобновляю прерванный поток" in lines
     assert "Незавершённых отправок с прошлого запуска: 13" in lines
