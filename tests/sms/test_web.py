@@ -353,3 +353,16 @@ def test_patient_card_and_list_offer_the_dialog_and_show_the_flag(
 def test_quiet_hours_are_on_the_settings_page(admin: Web) -> None:
     page = admin.text("/admin/settings?tab=service")
     assert 'name="sms_quiet_from" type="text" value="0"' in page and "Тихие часы с" in page
+
+
+def test_stop_list_page_blocks_sends(admin: Web, reg: Web, sms: Sms, clinic: dict[str, int]) -> None:
+    assert reg.get("/sms/stoplist").status_code == 403
+    bad = admin.post_form("/sms/stoplist", {"phone": "12", "note": ""})
+    assert bad.status_code == 422 and "Некорректный номер телефона" in bad.text
+    assert admin.post_form("/sms/stoplist", {"phone": "8 916 123-45-67", "note": "отказ"}).status_code == 302
+    assert "+79161234567" in admin.text("/sms/stoplist")
+    done = reg.post_form(
+        f"/sms/send?patient_id={clinic['patient']}", {"text": "Привет", "phone": "+79161234567", "key": "s"}
+    )
+    assert "Номер в стоп-листе клиники" in done.text
+    assert sms.messages() == []

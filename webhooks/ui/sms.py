@@ -44,6 +44,7 @@ from clinic.models import (
     SmsMailing,
     SmsMessage,
     SmsPhoneFlag,
+    SmsStopEntry,
     SmsTemplate,
     User,
 )
@@ -60,7 +61,8 @@ send_bp = Blueprint("sms_send", __name__, url_prefix="/sms")
 templates_bp = Blueprint("sms_templates", __name__, url_prefix="/sms/templates")
 mailings_bp = Blueprint("sms_mailings", __name__, url_prefix="/sms/mailings")
 history_bp = Blueprint("sms_history", __name__, url_prefix="/sms/history")
-for _admin in (templates_bp, mailings_bp, history_bp):
+stoplist_bp = Blueprint("sms_stoplist", __name__, url_prefix="/sms/stoplist")
+for _admin in (templates_bp, mailings_bp, history_bp, stoplist_bp):
     _admin.before_request(require_admin)
 
 
@@ -583,11 +585,49 @@ def history():  # type: ignore[no-untyped-def]
     )
 
 
+# -- our stop list ----------------------------------------------------------------------
+
+
+@stoplist_bp.route("", methods=["GET", "POST"])
+def stoplist():  # type: ignore[no-untyped-def]
+    """«Стоп-лист СМС»: numbers the clinic never sends to (checked before every send)."""
+    session = db()
+    errors: dict[str, str] = {}
+    values = {"phone": "", "note": ""}
+    status = 200
+    if request.method == "POST":
+        values = {"phone": request.form.get("phone", ""), "note": request.form.get("note", "").strip()[:200]}
+        try:
+            phone = rules.sms_phone(values["phone"])
+        except ValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            if session.scalar(select(SmsStopEntry.id).where(SmsStopEntry.phone == phone)) is None:
+                session.add(SmsStopEntry(phone=phone, note=values["note"]))
+                session.commit()
+            flash(f"Номер +{phone} в стоп-листе: СМС на него не отправляются", "success")
+            return redirect(url_for("sms_stoplist.stoplist"))
+    entries = session.scalars(select(SmsStopEntry).order_by(SmsStopEntry.phone)).all()
+    return render_template("sms/stoplist.html", entries=entries, values=values, errors=errors), status
+
+
+@stoplist_bp.post(f"/<{ROW_ID}:entry_id>/delete")
+def stoplist_delete(entry_id: int):  # type: ignore[no-untyped-def]
+    session = db()
+    entry = session.get(SmsStopEntry, entry_id)
+    if entry is None:
+        abort(404)
+    session.delete(entry)
+    session.commit()
+    flash(f"Номер +{entry.phone} убран из стоп-листа", "success")
+    return redirect(url_for("sms_stoplist.stoplist"))
+
+
 def register(app: Flask) -> None:
     """Blueprints, menu entries and the scheduler's context-menu action (from register_ui)."""
     from webhooks.ui.menu import add_appointment_action, add_menu_item
 
-    for blueprint in (send_bp, templates_bp, mailings_bp, history_bp):
+    for blueprint in (send_bp, templates_bp, mailings_bp, history_bp, stoplist_bp):
         app.register_blueprint(blueprint)
     add_menu_item(app, "Рассылка СМС", "sms_mailings.mailings_index", admin_only=True)
     add_menu_item(app, "Шаблоны СМС", "sms_templates.templates_index", admin_only=True)
