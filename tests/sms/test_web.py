@@ -4,8 +4,9 @@ the sms.ru callback on the hooks listener."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from flask import Flask
@@ -34,6 +35,7 @@ from clinic.worker.jobs import JobContext
 from webhooks.app import create_app
 
 PASSWORD = "Pa55-word-x"
+TOMORROW = date.today() + timedelta(days=1)
 
 
 @pytest.fixture()
@@ -41,9 +43,8 @@ def app(sessions: sessionmaker[Session], sms_config: Config, clinic: dict[str, i
     with transaction(sessions) as s:
         settings = s.scalars(select(ClinicSettings)).one()
         settings.sms_quiet_from = settings.sms_quiet_to = 0  # these tests run on the real clock
-        s.get(Appointment, clinic["appointment"]).starts_at = (  # type: ignore[union-attr]
-            datetime.now().replace(second=0, microsecond=0) + timedelta(days=1)
-        )
+        # tomorrow 10:00 clinic time: in the future whatever the hour of the run
+        s.get(Appointment, clinic["appointment"]).starts_at = datetime.combine(TOMORROW, time(10, 0))  # type: ignore[union-attr]
         for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
             s.add(
                 User(
@@ -178,14 +179,14 @@ def test_template_editor_rejects_unknown_placeholders_and_keeps_one_default(
 def test_mailing_from_draft_to_signed(
     admin: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session], sms_config: Config
 ) -> None:
-    tomorrow = (datetime.now() + timedelta(days=1)).date()
+    tomorrow = TOMORROW
     with transaction(sessions) as s:
         # a second booking tomorrow, for the patient without a phone
         s.add(
             Appointment(
                 patient_id=clinic["patient_no_phone"],
                 doctor_id=clinic["doctor"],
-                starts_at=datetime.combine(tomorrow, datetime.min.time()) + timedelta(hours=23),
+                starts_at=datetime.combine(tomorrow, time(11, 0)),
             )
         )
     header = {
@@ -201,7 +202,9 @@ def test_mailing_from_draft_to_signed(
     page = admin.text(url)
     assert page.count('data-testid="mailing-recipient"') == 2 and 'data-testid="no-phone"' in page
     refused = admin.post_form(url, {**header, "action": "send"})
-    assert refused.status_code == 422 and "Нет номера телефона в строках 2" in refused.text
+    assert refused.status_code == 422 and "Нет номера телефона в строках 2" in refused.text, re.findall(
+        r"data-error-for=\"[^\"]+\">[^<]*", refused.text
+    )
     with sessions() as s:
         mailing = s.scalars(select(SmsMailing)).one()
         rows = {r.patient_id: r.id for r in mailing.rows}
@@ -346,7 +349,7 @@ def test_patient_card_and_list_offer_the_dialog_and_show_the_flag(
             )
         )
     assert 'data-testid="sms-undeliverable"' in reg.text(f"/patients/{clinic['patient']}")
-    day = reg.text(f"/schedule?date={(datetime.now() + timedelta(days=1)).date().isoformat()}")
+    day = reg.text(f"/schedule?date={TOMORROW.isoformat()}")
     assert f"/sms/appointment/{clinic['appointment']}" in day
 
 
