@@ -71,8 +71,9 @@ def _spawn_smsru_emulator(config: Config, children: list[subprocess.Popen[bytes]
     if os.environ.get("MIS_SMSRU_URL", "").strip():
         return None
     callback = f"http://{config.hooks_host}:{config.hooks_port}/smsru/callback"
-    children.append(subprocess.Popen(emulator_command(sys.executable, callback), env=os.environ.copy()))
-    url = f"http://127.0.0.1:{emulator_port()}"
+    port = emulator_port()
+    children.append(subprocess.Popen(emulator_command(sys.executable, callback, port), env=os.environ.copy()))
+    url = f"http://127.0.0.1:{port}"
     os.environ["MIS_SMSRU_URL"] = url
     return url
 

@@ -4,6 +4,7 @@ the emulator's command line for `make run` (launcher/run.py)."""
 from __future__ import annotations
 
 import os
+import socket
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,14 +45,25 @@ def seed_sms(session: Session) -> None:
 
 
 def emulator_port() -> int:
-    return int(os.environ.get("MIS_SMSRU_EMULATOR_PORT", "9101"))
+    """MIS_SMSRU_EMULATOR_PORT, else 9101 if it is free, else any free port (so a second
+    `make run` on the same machine still starts)."""
+    if os.environ.get("MIS_SMSRU_EMULATOR_PORT", "").strip():
+        return int(os.environ["MIS_SMSRU_EMULATOR_PORT"])
+    for port in (9101, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port for the sms.ru emulator")
 
 
-def emulator_command(python: str, callback_url: str) -> list[str]:
+def emulator_command(python: str, callback_url: str, port: int) -> list[str]:
     """The sms.ru emulator for the demo: our demo api_id and sender, callbacks to the hooks
     listener, deliveries in a few seconds, a little latency."""
     return [
-        python, "-m", "emulators.smsru", "--host", "127.0.0.1", "--port", str(emulator_port()),
+        python, "-m", "emulators.smsru", "--host", "127.0.0.1", "--port", str(port),
         "--api-id", DEMO_API_ID, "--sender", DEMO_SENDER, "--balance", "5000", "--daily-limit", "100000",
         "--callback", callback_url, "--callback-format", "urlencoded", "--callback-retry-delay", "5",
         "--steps", "2,3,5", "--latency", "0.05", "--status-times",
