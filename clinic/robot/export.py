@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -424,31 +424,46 @@ def export_day(
                 groups = select_groups(session, day)
                 report.found = sum(len(g) for g in groups)
                 journal(f"Найдено записей: {report.found}")
-                for start in range(0, len(groups), batch):
-                    if should_stop():
-                        break
-                    chunk = groups[start : start + batch]
-                    claimed = claim_many(session, system, chunk, run_id=run_id)
-                    report.skipped += sum(len(g) for g in chunk) - sum(len(g) for _, g in claimed)
-                    try:
+                # Pipelined: batch k+1 is claimed and queued while batch k is in flight, so
+                # the rate limiter never idles during our database work.
+                in_flight: tuple[list[tuple[RobotTask, Sequence[Appointment]]], list[Future]] | None = None
+                try:
+                    for start in range(0, len(groups), batch):
+                        if should_stop():
+                            break
+                        chunk = groups[start : start + batch]
+                        claimed = claim_many(session, system, chunk, run_id=run_id)
+                        report.skipped += sum(len(g) for g in chunk) - sum(len(g) for _, g in claimed)
                         tasks = [build_task(system, rt, group, zone) for rt, group in claimed]
-                        # requests in flight together; the client's limiter still spaces them
-                        results = pool.map(lambda t: call_mango(client, campaign_id, t), tasks)
-                        for (robot_task, group), (task_id, error) in zip(claimed, results, strict=True):
-                            ids = [a.id for a in group]
-                            outcome = record_outcome(
-                                session, robot_task, ids, task_id, error, resuming=False, commit=False
-                            )
-                            _count(report, outcome)
-                    finally:
-                        log_buffer.flush_into(session)
-                        session.commit()
+                        futures = [pool.submit(call_mango, client, campaign_id, t) for t in tasks]
+                        if in_flight is not None:
+                            _record_batch(session, report, *in_flight)
+                            log_buffer.flush_into(session)
+                            session.commit()
+                        in_flight = (claimed, futures)
+                finally:
+                    if in_flight is not None:
+                        _record_batch(session, report, *in_flight)
+                    log_buffer.flush_into(session)
+                    session.commit()
             finally:
                 if log_buffer.pending:
                     session.rollback()
                     log_buffer.flush_into(session)
                     session.commit()
     return report
+
+
+def _record_batch(
+    session: Session,
+    report: ExportReport,
+    claimed: list[tuple[RobotTask, Sequence[Appointment]]],
+    futures: list[Future],
+) -> None:
+    for (robot_task, group), future in zip(claimed, futures, strict=True):
+        task_id, error = future.result()
+        ids = [a.id for a in group]
+        _count(report, record_outcome(session, robot_task, ids, task_id, error, resuming=False, commit=False))
 
 
 def _count(report: ExportReport, outcome: SendOutcome) -> None:
