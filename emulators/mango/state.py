@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .options import CampaignSpec
@@ -31,8 +32,8 @@ class TaskRecord:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def number_key(self) -> str:
+    @cached_property
+    def number_key(self) -> str:  # the number never changes; cached, it is read per task/add
         return number_key(self.fields["number"])
 
     def as_json(self) -> dict[str, Any]:
