@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.service import CallService
-from ari_app.calls.stasis import CallsStasis
+from ari_app.calls.stasis import EVENT_TYPES, CallsStasis
 from ari_app.calls.store import CallStore
-from ari_app.client import AriClient
+from ari_app.client import AriClient, AriError
 from ari_app.control import make_app
 from clinic import ami
 from clinic.config import Config
@@ -120,6 +120,8 @@ class AriApp:
         log.info("ari_app control API on http://%s:%s", url.hostname, self.port)
 
     async def _on_connect(self) -> None:
+        with contextlib.suppress(AriError):
+            await self.ari.set_event_filter(EVENT_TYPES)
         await self.service.resync()
 
     async def stop(self) -> None:
@@ -178,4 +180,5 @@ class ThreadedApp:
             self.run(self.app.stop(), timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
-        self.loop.close()
+        if not self.loop.is_running():
+            self.loop.close()

@@ -14,6 +14,7 @@ the browsers are told through `notifier`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -223,7 +224,6 @@ class CallService:
         app_args: str | None = None,
     ) -> None:
         self._track(call, leg)
-        self.store.add_leg(call.uid, leg.channel_id, leg.role, leg.endpoint)
         try:
             await self.ari.originate(
                 leg.endpoint,
@@ -238,6 +238,11 @@ class CallService:
             self.by_channel.pop(leg.channel_id, None)
             log.warning("originate %s failed: %s", leg.endpoint, exc)
             raise
+
+    async def _stop_ringing(self, call: LiveCall, channel_id: str) -> None:
+        if call.ringing is not None:
+            await call.ringing
+        await self._quiet(self.ari.call("ring_stop", channelId=channel_id))
 
     async def _quiet(self, coro: Awaitable[Any]) -> None:
         """An ARI call whose failure does not matter (the channel may be gone already)."""
@@ -258,26 +263,12 @@ class CallService:
         """Click-to-call: ring the registrar's phone; when he answers, call the target and
         bridge them."""
         t0 = time.monotonic()
-        actor = await self._actor(actor_id)
-        if not actor.has_telephony:
-            raise BadRequest(
-                "У вас не настроен добавочный номер SIP: попросите администратора заполнить "
-                "вкладку «IP-телефония» в карточке пользователя"
-            )
+        actor, tgt, patient_id, name = await self.store.read(
+            lambda s: self._dial_checks(s, actor_id, target, patient_id)
+        )  # one database round trip for every check
         for other in self.calls.values():
             if other.user_id == actor.id and not other.ended and not other.transferred:
                 raise Busy("Линия занята: сначала завершите текущий звонок")
-        tgt = await self._target(target, actor)
-        if patient_id is not None:
-            pid = patient_id
-            found = await self.store.read(
-                lambda s: s.get(Patient, pid).full_name if s.get(Patient, pid) else None
-            )
-            if found is None:
-                raise BadRequest("Пациент не найден")
-            name = found
-        else:
-            patient_id, name = tgt.patient_id, tgt.name
         if not self.ari.connected.is_set():
             raise PbxUnavailable("Нет связи с АТС (Asterisk): повторите через несколько секунд")
         uid = uuid.uuid4().hex[:16]
@@ -304,15 +295,74 @@ class CallService:
             actor.extension,
             user_id=actor.id,
         )
+        call.mark("checked")
+        self._notify(call)  # «Набор»: before anything happens in Asterisk
+        snapshot = call.snapshot()
         try:
             await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
             shown = f"{name or tgt.label} <{tgt.label}>"
             await self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds)
+            call.mark("registrar_originated")
         except AriError as exc:
             await self._end(call, RESULT_FAILED, f"АТС отклонила вызов: {exc.status or 'нет связи'}")
             raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
-        self._notify(call)
-        return call.snapshot()
+        return call.snapshot() if call.state != STATE_DIALING else snapshot
+
+    def _dial_checks(
+        self, s: Session, actor_id: int, target: str, patient_id: int | None
+    ) -> tuple[Actor, Target, int | None, str]:
+        """Everything click-to-call checks in the database, in one worker-thread call:
+        the acting user and his phone, the target, the patient. Raises CallError."""
+        u = s.get(User, actor_id)
+        if u is None or not u.is_active:
+            raise Forbidden("Пользователь не найден или отключён")
+        actor = Actor(
+            u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
+        )
+        if not actor.has_telephony:
+            raise BadRequest(
+                "У вас не настроен добавочный номер SIP: попросите администратора заполнить "
+                "вкладку «IP-телефония» в карточке пользователя"
+            )
+        text = (target or "").strip()
+        if not text:
+            raise BadRequest("Не указан номер: наберите номер телефона или добавочный")
+        if _EXTENSION.match(text):
+            other = calls_svc.telephony_user_by_extension(s, text)
+            if other is None:
+                raise BadRequest(f"Неизвестный добавочный номер {text}")
+            if other.id == actor.id:
+                raise BadRequest("Это ваш собственный добавочный номер")
+            tgt = Target(
+                self.registrar_endpoint.format(sip_id=other.sip_id),
+                text,
+                True,
+                name=other.full_name or other.login,
+            )
+        else:
+            try:
+                number = normalize(text)
+            except PhoneError as exc:
+                raise BadRequest(str(exc)) from None
+            if "@trunk" in self.number_endpoint and not calls_svc.trunk_configured(s):
+                raise BadRequest(
+                    "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
+                    "звонок на городской номер невозможен"
+                )
+            found = calls_svc.find_patients_by_number(s, number, limit=1)
+            tgt = Target(
+                self.number_endpoint.format(number=number),
+                number,
+                False,
+                found[0].id if found else None,
+                found[0].full_name if found else "",
+            )
+        if patient_id is not None:
+            patient = s.get(Patient, patient_id)
+            if patient is None:
+                raise BadRequest("Пациент не найден")
+            return actor, tgt, patient.id, patient.full_name
+        return actor, tgt, tgt.patient_id, tgt.name
 
     def _mark_called_back(self, missed_uid: str, new_uid: str) -> None:
         def fn(s: Session) -> None:
@@ -628,8 +678,6 @@ class CallService:
         rem = st.Leg(found["peer_id"], st.REMOTE, "", e164)
         self._track(call, reg)
         self._track(call, rem)
-        self.store.add_leg(uid, reg.channel_id, reg.role, reg.endpoint)
-        self.store.add_leg(uid, rem.channel_id, rem.role, rem.endpoint)
         await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
         await self.redirect_to_stasis(
             channel_id, found["peer_id"], {channel_id: f"{uid},registrar", found["peer_id"]: f"{uid},remote"}
@@ -673,7 +721,7 @@ class CallService:
 
         users, summary = await self.store.read(prepare)
         name = summary["name"] if summary else (channel.caller_name if channel.caller_name != number else "")
-        uid = uuid.uuid4().hex[:16]
+        uid = inbound_uid(channel.id)
         self.store.create_call(
             uid=uid,
             direction=DIRECTION_INBOUND,
@@ -697,7 +745,6 @@ class CallService:
         self.calls[uid] = call
         caller = st.Leg(channel.id, st.REMOTE, channel.name, e164)
         self._track(call, caller)
-        self.store.add_leg(uid, channel.id, st.REMOTE, channel.name)
         if not users:
             await self._end(call, RESULT_MISSED, "Нет регистраторов с настроенной телефонией")
             return
@@ -746,7 +793,8 @@ class CallService:
             await self._quiet(self.ari.hangup(channel.id))
             return
         leg.answered = True
-        self.store.update_leg(channel.id, answered_at=utcnow())
+        call.mark(f"{leg.role}_answered")
+        leg.answered_at = utcnow()
         if call.origin == "phone":
             await self.ari.add_to_bridge(call.bridge_id, channel.id)
             if all(leg.answered for leg in call.active_legs()):
@@ -754,28 +802,38 @@ class CallService:
                 self._notify(call)
             return
         if leg.role == st.REGISTRAR and call.direction == DIRECTION_OUTBOUND:
-            await self.ari.add_to_bridge(call.bridge_id, channel.id)
             call.state = STATE_CALLING
-            self.store.update_call(call.uid, state=STATE_CALLING)
             self._notify(call)
             tgt: Target = call.target
             remote = st.Leg(call.next_channel_id(st.REMOTE), st.REMOTE, tgt.endpoint, tgt.label)
-            await self._quiet(self.ari.call("ring", channelId=channel.id))
-            try:
-                await self._originate(
+            # bridge the registrar, play him ringing and call the patient: independent
+            # requests, sent together
+            results = await asyncio.gather(
+                self.ari.add_to_bridge(call.bridge_id, channel.id),
+                self._originate(
                     call,
                     remote,
                     caller_id=f"{leg.label} <{leg.label}>",
                     timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
                     originator=channel.id,
-                )
-            except AriError:
+                ),
+                return_exceptions=True,
+            )
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                log.warning("click-to-call %s: %r", call.uid, failed[0])
                 await self._end(call, RESULT_FAILED, "АТС не приняла вызов абонента")
+            elif call.live(st.REMOTE) is not None and not call.answered_at:
+                # ringback for the registrar while the patient's phone rings. It goes after
+                # the bridge request (Asterisk runs a channel's commands in order, and an
+                # indication on a busy channel is slow) and beside the call's event chain;
+                # ring_stop waits for it, so it can never arrive first
+                call.ringing = asyncio.create_task(self._quiet(self.ari.call("ring", channelId=channel.id)))
         elif leg.role == st.REMOTE:
             registrar = call.live(st.REGISTRAR)
-            if registrar is not None:
-                await self._quiet(self.ari.call("ring_stop", channelId=registrar.channel_id))
             await self.ari.add_to_bridge(call.bridge_id, channel.id)
+            if registrar is not None:
+                asyncio.create_task(self._stop_ringing(call, registrar.channel_id))
             await self._answered(call)
         elif leg.role == st.AGENT:
             if call.live(st.REGISTRAR) is not None:  # another registrar was quicker
@@ -822,6 +880,7 @@ class CallService:
         call.state, call.result = STATE_TALKING, RESULT_ANSWERED
         call.answered_at = utcnow()
         call.bridged_ms = (time.monotonic() - call.t0) * 1000
+        call.mark("bridged")
         self.store.update_call(
             call.uid, state=STATE_TALKING, result=RESULT_ANSWERED, answered_at=call.answered_at
         )
@@ -836,7 +895,7 @@ class CallService:
         if leg is None or leg.gone:
             return
         leg.gone, leg.cause = True, cause
-        self.store.update_leg(channel_id, ended_at=utcnow(), cause=cause)
+        leg.ended_at = utcnow()
         if call.ended:
             return
         if leg.role == st.AGENT:
@@ -920,7 +979,12 @@ class CallService:
             await self._quiet(self.ari.destroy_bridge(bridge))
         self._withdraw_pop(call, set(call.ringing_users), reason)
         await self.store.end_call(
-            call.uid, state=STATE_ENDED, result=call.result, reason=reason, ended_at=utcnow()
+            call.uid,
+            legs=[leg.row() for leg in call.legs.values()],
+            state=STATE_ENDED,
+            result=call.result,
+            reason=reason,
+            ended_at=utcnow(),
         )
         self.calls.pop(call.uid, None)
         self.ended[call.uid] = call
@@ -958,6 +1022,12 @@ class CallService:
             log.info("resync closed %d calls: %s", len(closed), closed)
         self.resyncs += 1  # completed resyncs
         return closed
+
+
+def inbound_uid(channel_id: str) -> str:
+    """An incoming call's uid comes from its channel's id, so every event of that channel,
+    before and after the call is known, lands on the same per-call chain (stasis.py)."""
+    return "in" + "".join(ch if ch.isalnum() else "x" for ch in channel_id)[:36]
 
 
 def _user_brief(user: User | None) -> dict[str, Any] | None:

@@ -1,13 +1,18 @@
 """ARI events → call service (Wazo's `stasis.py`): route by event type and the Stasis
 arguments our channels carry (`c2c,<uid>,<role>`, `agent,<uid>`, `inbound,<DID>`,
-`adopt,<uid>,<role>`)."""
+`adopt,<uid>,<role>`).
+
+Events are handled in order per call and concurrently across calls: `handle()` only
+schedules the work on the call's chain and returns, so the events socket is drained at once
+(a socket left unread stops answering pings) and one busy call never holds up another."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
-from ari_app.calls.service import CallService
+from ari_app.calls.service import CallService, inbound_uid
 from ari_app.client import AriClient, AriError
 from ari_app.events import (
     ChannelDestroyed,
@@ -21,13 +26,65 @@ from ari_app.events import (
 
 log = logging.getLogger(__name__)
 
+_HANDLED = (StasisStart, StasisEnd, ChannelDestroyed, ChannelDtmfReceived, RecordingFinished, RecordingFailed)
+# what the app asks Asterisk to send at all (application event filter)
+EVENT_TYPES = (
+    "StasisStart",
+    "StasisEnd",
+    "ChannelDestroyed",
+    "ChannelDtmfReceived",
+    "RecordingStarted",
+    "RecordingFinished",
+    "RecordingFailed",
+    "ApplicationReplaced",
+)
+
 
 class CallsStasis:
     def __init__(self, ari: AriClient, service: CallService) -> None:
         self.ari = ari
         self.service = service
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, event: Event) -> None:
+        """Schedule `event` after the earlier events of the same call; return at once."""
+        if not isinstance(event, _HANDLED):
+            return
+        key = self._key(event)
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._after(previous, event))
+        self._tails[key] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda t, k=key: self._done(k, t))
+
+    def _key(self, event: Event) -> str:
+        if isinstance(event, StasisStart):
+            args = event.args
+            if args and args[0] in ("c2c", "agent", "adopt") and len(args) >= 2:
+                return args[1]
+            return inbound_uid(event.channel.id)
+        if isinstance(event, RecordingFinished | RecordingFailed):
+            parts = event.recording.name.split("-")
+            return parts[1] if len(parts) >= 3 else event.recording.name
+        channel_id = event.channel.id  # type: ignore[attr-defined]
+        return self.service.by_channel.get(channel_id) or inbound_uid(channel_id)
+
+    def _done(self, key: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._tails.get(key) is task:
+            del self._tails[key]
+
+    async def _after(self, previous: asyncio.Task[None] | None, event: Event) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        try:
+            await self.dispatch(event)
+        except Exception:
+            log.exception("handling %s failed", event.type)
+
+    async def dispatch(self, event: Event) -> None:
         log.debug("ARI %s %s", event.type, getattr(getattr(event, "channel", None), "name", ""))
         if isinstance(event, StasisStart):
             await self._stasis_start(event)

@@ -32,6 +32,19 @@ class Leg:
     answered: bool = False
     gone: bool = False
     cause: int | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        """For the call log's call_legs, written when the call ends."""
+        return {
+            "channel_id": self.channel_id,
+            "role": self.role,
+            "endpoint": self.endpoint,
+            "answered_at": self.answered_at,
+            "ended_at": self.ended_at,
+            "cause": self.cause,
+        }
 
 
 @dataclass
@@ -65,7 +78,9 @@ class LiveCall:
     t0: float = field(default_factory=time.monotonic)
     bridged_ms: float | None = None
     seq: int = 0
+    marks: dict[str, float] = field(default_factory=dict)  # ms since t0, for the benchmark's breakdown
     target: Any = None  # click-to-call: what to dial once the registrar answers (service.Target)
+    ringing: Any = None  # click-to-call: the task playing ringback to the registrar
 
     @property
     def bridge_id(self) -> str:
@@ -82,6 +97,9 @@ class LiveCall:
     def next_channel_id(self, role: str) -> str:
         self.seq += 1
         return f"{self.uid}-{role[:3]}{self.seq}"
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, (time.monotonic() - self.t0) * 1000)
 
     def live(self, role: str) -> Leg | None:
         for leg in self.legs.values():
@@ -121,4 +139,5 @@ class LiveCall:
             ],
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
             "bridged_ms": self.bridged_ms,
+            "marks": self.marks,
         }

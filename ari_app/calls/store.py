@@ -43,7 +43,7 @@ class CallStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-store")
-        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="call-read")
+        self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="call-read")
 
     @staticmethod
     def _unit(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> Callable[[], T]:
@@ -77,8 +77,19 @@ class CallStore:
     def update_call(self, uid: str, **fields: Any) -> None:
         self.submit(lambda s: _set(s, uid, fields))
 
-    async def end_call(self, uid: str, **fields: Any) -> None:
-        await self.run(lambda s: _set(s, uid, fields))
+    async def end_call(self, uid: str, legs: list[dict[str, Any]] | None = None, **fields: Any) -> None:
+        """The call's final state and all its legs, in one transaction, awaited."""
+
+        def fn(s: Session) -> None:
+            _set(s, uid, fields)
+            call = s.scalars(select(Call).where(Call.uid == uid)).first()
+            if call is not None and legs:
+                now = fields.get("ended_at")
+                s.add_all(
+                    CallLeg(call_id=call.id, **{**leg, "ended_at": leg["ended_at"] or now}) for leg in legs
+                )
+
+        await self.run(fn)
 
     def add_leg(self, uid: str, channel_id: str, role: str, endpoint: str) -> None:
         def fn(s: Session) -> None:

@@ -1,0 +1,386 @@
+"""Benchmark: N concurrent click-to-call sessions through our control API, against the same
+originate + bridge sent straight to ARI as the baseline, in one run on the local Asterisk.
+
+    .venv/bin/python bench/calls.py [--calls 50] [--rounds 3]
+
+Both legs are Local channels into [clinic-loopback] (answer + echo), so the figures are
+Asterisk and our code, not a phone's answer delay. Latency = from the request to "both legs
+in the mixing bridge":
+
+- our path: POST /calls to the control API → ari_app originates the registrar leg, bridges it
+  on answer, originates the patient leg, bridges it → the "talking" event on the control API's
+  event stream (what the browser waits for);
+- baseline: POST /bridges, POST /channels (leg A), wait for its StasisStart, addChannel, POST
+  /channels (leg B), StasisStart, addChannel returns — from a bare client of our ARI module.
+
+Rounds alternate between the two paths; each round places `--calls` calls at once and hangs
+them all up before the next. The first round of each is a warm-up of 5 calls, not counted.
+ari_app runs in its own process, as in production; the clients of both paths run in this
+one. Asterisk is the local chroot, started for the run on a temporary database (it must not
+be running already), and stopped at the end whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ari_app.app import Options, serve  # noqa: E402
+from ari_app.client import AriClient, wait_connected  # noqa: E402
+from ari_app.events import Event, StasisStart  # noqa: E402
+from asterisk_conf import apply, runtime  # noqa: E402
+from clinic.config import Config  # noqa: E402
+from clinic.db import make_engine, make_session_factory, migrate, transaction  # noqa: E402
+from clinic.models import ROLE_ADMIN, ClinicSettings, User  # noqa: E402
+from clinic.security import hash_password, sip_md5_cred  # noqa: E402
+
+LOOP = "Local/answer@clinic-loopback/n"
+DEADLINE = 20.0  # seconds for one call to be bridged before it counts as a failure
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def setup(workdir: Path, users: int) -> Config:
+    os.environ.update(
+        {
+            "MIS_DATA_DIR": str(workdir),
+            "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "MIS_PBX_MODE": "local",
+            "MIS_CONTROL_URL": "http://127.0.0.1:0",
+        }
+    )
+    for var in ("MIS_ASTERISK_CONF_DIR", "MIS_ARI_URL"):
+        os.environ.pop(var, None)
+    config = Config.from_env()
+    migrate(config.database_url)
+    sessions = make_session_factory(make_engine(config.database_url))
+    with transaction(sessions) as s:
+        s.add(ClinicSettings())
+        s.add(User(login="bench-admin", password_hash=hash_password("x" * 12), role=ROLE_ADMIN))
+        for i in range(users):
+            ext, sip_id = str(3000 + i), f"bench{3000 + i}"
+            s.add(
+                User(
+                    login=f"bench{i}",
+                    password_hash="x",
+                    full_name=f"Регистратор {i}",
+                    extension=ext,
+                    sip_id=sip_id,
+                    sip_md5_cred=sip_md5_cred(sip_id, f"pw-{i}"),
+                )
+            )
+    written = apply.apply_from_db(config, sessions, None, reload=False)
+    if not written.ok:
+        raise SystemExit(written.message)
+    return config
+
+
+class OurPath:
+    """Click-to-call through the control API; "bridged" = the talking event on /events."""
+
+    def __init__(self, url: str, token: str, user_ids: list[int]) -> None:
+        # a lean asyncio client (aiohttp), so the client's own overhead stays out of the figures
+        self.url = url
+        self.http = aiohttp.ClientSession(
+            headers={"X-Control-Token": token},
+            timeout=aiohttp.ClientTimeout(total=DEADLINE),
+            connector=aiohttp.TCPConnector(limit=200),
+        )
+        self.user_ids = user_ids
+        self.seen: dict[str, dict[str, float]] = {}  # uid -> {state: time}
+        self.changed = asyncio.Condition()
+        self.ready = asyncio.Event()
+        self.reader: asyncio.Task[None] | None = None
+        self.marks: dict[str, dict[str, float]] = {}  # uid -> ari_app's own step times
+
+    def take_marks(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for marks in self.marks.values():
+            for name, ms in marks.items():
+                out.setdefault(name, []).append(ms)
+        self.marks = {}
+        return out
+
+    async def start(self) -> None:
+        self.reader = asyncio.create_task(self._read())
+        await asyncio.wait_for(self.ready.wait(), 10)
+
+    async def _read(self) -> None:
+        async with self.http.get(
+            self.url + "/events", params={"user": "all"}, timeout=aiohttp.ClientTimeout(total=None)
+        ) as resp:
+            kind = ""
+            async for raw in resp.content:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    now = time.perf_counter()
+                    if kind == "hello":
+                        self.ready.set()
+                    elif kind == "call":
+                        data = json.loads(line[6:])
+                        if data["state"] == "talking":
+                            self.marks[data["uid"]] = data.get("marks") or {}
+                        async with self.changed:
+                            self.seen.setdefault(data["uid"], {}).setdefault(data["state"], now)
+                            self.changed.notify_all()
+
+    async def _wait(self, uid: str, state: str) -> float | None:
+        async with self.changed:
+            try:
+                await asyncio.wait_for(
+                    self.changed.wait_for(
+                        lambda: state in self.seen.get(uid, {}) or "ended" in self.seen.get(uid, {})
+                    ),
+                    DEADLINE,
+                )
+            except TimeoutError:
+                return None
+            return self.seen[uid].get(state)
+
+    async def one(self, i: int) -> tuple[float | None, str | None]:
+        t0 = time.perf_counter()
+        try:
+            async with self.http.post(
+                self.url + "/calls",
+                json={"target": f"+7916000{i:04d}"},
+                headers={"X-Actor-Id": str(self.user_ids[i])},
+            ) as resp:
+                status, body = resp.status, await resp.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            print(f"our path: call {i}: {exc!r}", file=sys.stderr)
+            return None, None
+        if status != 201:
+            print(f"our path: call {i}: {status} {body}", file=sys.stderr)
+            return None, None
+        uid = body["uid"]
+        t1 = await self._wait(uid, "talking")
+        return (None if t1 is None else (t1 - t0) * 1000), uid
+
+    async def round(self, n: int) -> tuple[list[float], int]:
+        results = await asyncio.gather(*(self.one(i) for i in range(n)))
+        latencies = [ms for ms, _ in results if ms is not None]
+        for i, (_, uid) in enumerate(results):
+            if uid:
+                async with self.http.post(
+                    f"{self.url}/calls/{uid}/hangup", headers={"X-Actor-Id": str(self.user_ids[i])}
+                ) as resp:
+                    await resp.read()
+        for _, uid in results:
+            if uid:
+                await self._wait(uid, "ended")
+        return latencies, n - len(latencies)
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        await self.http.close()
+
+
+class Direct:
+    """The same originate + bridge straight to ARI, under its own Stasis app."""
+
+    def __init__(self, config: Config) -> None:
+        pbx = config.pbx
+        self.ari = AriClient(pbx.ari_url, pbx.ari_user, pbx.ari_password, "bench-direct")
+        self.started: dict[str, asyncio.Future[float]] = {}
+        self.reader: asyncio.Task[None] | None = None
+        self.seq = 0
+
+    async def start(self) -> None:
+        self.reader = asyncio.create_task(self.ari.run_events(self._on))
+        if not await wait_connected(self.ari, 10):
+            raise SystemExit("the baseline's ARI events socket did not connect")
+        await self.ari.set_event_filter(("StasisStart",))  # a lean client reads only what it needs
+
+    async def _on(self, event: Event) -> None:
+        if isinstance(event, StasisStart):
+            fut = self.started.get(event.channel.id)
+            if fut is not None and not fut.done():
+                fut.set_result(time.perf_counter())
+
+    async def _leg(self, channel_id: str, originator: str | None = None) -> None:
+        fut = self.started[channel_id] = asyncio.get_running_loop().create_future()
+        await self.ari.originate(LOOP, channel_id=channel_id, app_args="bench", originator=originator)
+        await asyncio.wait_for(fut, DEADLINE)
+
+    async def one(self, tag: str) -> float | None:
+        t0 = time.perf_counter()
+        try:
+            await self.ari.create_bridge(f"bb-{tag}")
+            await self._leg(f"ba-{tag}")
+            await self.ari.add_to_bridge(f"bb-{tag}", f"ba-{tag}")
+            await self._leg(f"bp-{tag}", originator=f"ba-{tag}")
+            await self.ari.add_to_bridge(f"bb-{tag}", f"bp-{tag}")
+        except Exception as exc:
+            print(f"baseline: call {tag}: {exc!r} {exc.__cause__!r}", file=sys.stderr)
+            return None
+        return (time.perf_counter() - t0) * 1000
+
+    async def round(self, n: int) -> tuple[list[float], int]:
+        self.seq += 1
+        tags = [f"{self.seq}-{i}" for i in range(n)]
+        results = await asyncio.gather(*(self.one(t) for t in tags))
+        for tag in tags:
+            for chan in (f"ba-{tag}", f"bp-{tag}"):
+                with contextlib.suppress(Exception):
+                    await self.ari.hangup(chan)
+            with contextlib.suppress(Exception):
+                await self.ari.destroy_bridge(f"bb-{tag}")
+        latencies = [ms for ms in results if ms is not None]
+        return latencies, n - len(latencies)
+
+    async def close(self) -> None:
+        await self.ari.close()
+        if self.reader is not None:
+            self.reader.cancel()
+
+
+async def wait_no_channels(ari: AriClient, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while await ari.channels():
+        if time.monotonic() > deadline:
+            raise SystemExit("channels of the previous round did not go away")
+        await asyncio.sleep(0.05)  # poll with a deadline
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_ari(port: int) -> None:
+    """The child process: ari_app with both legs on Local channels (env set by the parent)."""
+    options = Options(control_url=f"http://127.0.0.1:{port}", registrar_endpoint=LOOP, number_endpoint=LOOP)
+    asyncio.run(serve(Config.from_env(), options))
+
+
+def wait_healthy(url: str, child: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.is_alive():
+            raise SystemExit("ari_app exited before it was ready")
+        try:
+            if httpx.get(f"{url}/health", timeout=1, trust_env=False).json().get("ari_connected"):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)  # poll with a deadline
+    raise SystemExit("ari_app did not connect to ARI")
+
+
+async def measure(config: Config, url: str, calls: int, rounds: int) -> dict[str, Any]:
+    sessions = make_session_factory(make_engine(config.database_url))
+    with sessions() as s:
+        user_ids = [u.id for u in s.query(User).filter(User.extension.isnot(None)).order_by(User.id)]
+    ours = OurPath(url, config.pbx.control_token, user_ids)
+    direct = Direct(config)
+    await ours.start()
+    await direct.start()
+    out: dict[str, Any] = {"ours": [], "direct": [], "ours_fail": 0, "direct_fail": 0, "marks": {}}
+    try:
+        for _ in range(1):  # warm-up: connections, dialplan and codec caches
+            await ours.round(5)
+            await wait_no_channels(direct.ari)
+            await direct.round(5)
+            await wait_no_channels(direct.ari)
+        for _ in range(rounds):
+            lat, fail = await ours.round(calls)
+            out["ours"] += lat
+            out["ours_fail"] += fail
+            for name, values in ours.take_marks().items():
+                out["marks"].setdefault(name, []).extend(values)
+            await wait_no_channels(direct.ari)
+            lat, fail = await direct.round(calls)
+            out["direct"] += lat
+            out["direct_fail"] += fail
+            await wait_no_channels(direct.ari)
+    finally:
+        await ours.close()
+        await direct.close()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=50, help="concurrent calls per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
+        config = setup(Path(tmp), max(args.calls, 5))
+        runtime.provision(config.pbx, say=lambda _m: None)
+        try:
+            started = runtime.start(config.pbx, config.data_dir)
+        except runtime.PbxRuntimeError as exc:
+            print(f"bench/calls.py: {exc}", file=sys.stderr)
+            return 2
+        child = None
+        try:
+            # ari_app in its own process, as in production (`mis-telephony ari`)
+            port = free_port()
+            child = multiprocessing.get_context("spawn").Process(target=serve_ari, args=(port,), daemon=True)
+            child.start()
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, child)
+            result = asyncio.run(measure(config, url, args.calls, args.rounds))
+        finally:
+            try:
+                if child is not None and child.is_alive():
+                    child.terminate()  # SIGTERM: serve() stops cleanly
+                    child.join(10)
+            finally:
+                runtime.stop(config.pbx, config.data_dir)  # never leave Asterisk behind
+    version = runtime.asterisk_version_in(config.pbx.chroot)
+    rows = [
+        ("our control API path", result["ours"], result["ours_fail"]),
+        ("direct ARI baseline", result["direct"], result["direct_fail"]),
+    ]
+    print(
+        f"calls.py: {args.calls} concurrent click-to-call sessions x {args.rounds} rounds "
+        f"(Local channels), {version}; Asterisk start {started.seconds:.2f} s"
+    )
+    print(f"{'':24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'calls':>7}{'failures':>10}")
+    for name, lat, fail in rows:
+        worst = max(lat, default=float("nan"))
+        p50, p95 = percentile(lat, 50), percentile(lat, 95)
+        print(f"{name:24}{p50:9.1f}{p95:9.1f}{worst:9.1f}{len(lat):7d}{fail:10d}")
+    steps = ", ".join(
+        f"{name} {percentile(v, 50):.0f}"
+        for name, v in sorted(result["marks"].items(), key=lambda kv: percentile(kv[1], 50))
+    )
+    print(f"inside ari_app, ms from the request reaching it (p50): {steps}")
+    ratio = percentile(result["ours"], 95) / percentile(result["direct"], 95)
+    ratio50 = percentile(result["ours"], 50) / percentile(result["direct"], 50)
+    print(
+        f"ratio p95 ours/baseline: {ratio:.2f} (our path adds {(ratio - 1) * 100:+.0f}% at p95; "
+        f"target < +20%) · p50 ratio {ratio50:.2f}"
+    )
+    return 1 if result["ours_fail"] or result["direct_fail"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
