@@ -41,7 +41,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from clinic.config import Config
 from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
@@ -49,6 +49,7 @@ from clinic.phones import display, match_key
 from clinic.services import calls as calls_svc
 from webhooks.auth import current_user
 from webhooks.ui.db import ROW_ID, db
+from webhooks.ui.patient_search import search_patients
 
 bp = Blueprint("phone", __name__)
 
@@ -176,18 +177,8 @@ def find():  # type: ignore[no-untyped-def]
     if len(match_key(q)) == 10:
         rows = calls_svc.find_patients_by_number(db(), q, limit=10)
     else:
-        words = [w for w in q.split() if w]
-        query = select(Patient).order_by(Patient.last_name, Patient.first_name).limit(20)
-        for w in words[:3]:
-            like = f"%{w}%"
-            query = query.where(
-                or_(
-                    Patient.last_name.ilike(like),
-                    Patient.first_name.ilike(like),
-                    Patient.patronymic.ilike(like),
-                )
-            )
-        rows = list(db().scalars(query).all())
+        # the patients page's search: SQLite does not fold Cyrillic case, it does
+        rows = search_patients(db(), q, limit=20)
     now = datetime.now()
     return jsonify(
         {
