@@ -7,6 +7,7 @@ import asyncio
 import time
 from datetime import date
 
+import aiorun
 from sqlalchemy.orm import Session, sessionmaker
 
 from agi.server import FastAgiServer, PatientLookup, short_name
@@ -54,7 +55,7 @@ def test_lookup_sets_name_and_id_by_last_ten_digits(sessions: sessionmaker[Sessi
             await server.stop()
             lookup.close()
 
-    known, unknown, bad_route = asyncio.run(go())
+    known, unknown, bad_route = aiorun.run(go)
     assert known == [
         'SET VARIABLE CALLERID(name) "Иванов П.С."',
         f"SET VARIABLE PATIENT_ID {pid}",
@@ -83,7 +84,7 @@ def test_lookup_over_budget_fails_open() -> None:
             await server.stop()
             lookup.close()
 
-    cmds, _elapsed = asyncio.run(go())
+    cmds, _elapsed = aiorun.run(go)
     assert cmds == ["SET VARIABLE AGI_LOOKUP timeout"]
 
 
@@ -101,4 +102,4 @@ def test_connection_closed_before_headers_is_dropped() -> None:
         finally:
             await server.stop()
 
-    assert asyncio.run(asyncio.wait_for(go(), 10)) == 0
+    assert aiorun.run(go, timeout=10) == 0

@@ -206,6 +206,7 @@ class CallService:
         return actor, call
 
     def _notify(self, call: LiveCall, kind: str = "call", **extra: Any) -> None:
+        call.version += 1
         users = {call.user_id} if call.user_id is not None else set()
         self.notifier.publish(kind, {**call.snapshot(), **extra}, user_ids=users)
 

@@ -81,6 +81,7 @@ class LiveCall:
     marks: dict[str, float] = field(default_factory=dict)  # ms since t0, for the benchmark's breakdown
     target: Any = None  # click-to-call: what to dial once the registrar answers (service.Target)
     ringing: Any = None  # click-to-call: the task playing ringback to the registrar
+    version: int = 0  # bumped on every published change: browsers drop older snapshots
 
     @property
     def bridge_id(self) -> str:
@@ -113,6 +114,7 @@ class LiveCall:
     def snapshot(self) -> dict[str, Any]:
         return {
             "uid": self.uid,
+            "version": self.version,
             "direction": self.direction,
             "user_id": self.user_id,
             "number": self.number,

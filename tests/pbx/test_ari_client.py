@@ -11,6 +11,7 @@ import asyncio
 import re
 from typing import Any
 
+import aiorun
 import httpx
 import pytest
 
@@ -69,7 +70,7 @@ def test_a_parameter_outside_the_table_is_refused_before_sending(pbx: Pbx) -> No
         finally:
             await client.close()
 
-    asyncio.run(go())
+    aiorun.run(go)
 
 
 def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None:
@@ -125,7 +126,7 @@ def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None
             await client.close()
             reader.cancel()
 
-    seen = asyncio.run(go())
+    seen = aiorun.run(go)
     assert any(isinstance(e, StasisStart) and e.args == ("contract",) for e in seen)
     assert sent, "the recorder saw nothing"
     for name, method, params in sent:

@@ -9,6 +9,7 @@
   var csrf = csrfInput ? csrfInput.value : "";
   var win = document.querySelector("[data-phone-window]");
   var call = null; // the current call's snapshot (window only)
+  var lastEnded = null; // uid of the call that ended last (a late answer must not revive it)
 
   function post(path, body) {
     return fetch(path, {
@@ -107,6 +108,10 @@
 
   function show(snap) {
     if (call && snap.uid !== call.uid && snap.state === "ended") return;
+    // a command's answer can arrive after newer events of the same call: keep the newest
+    if (call && snap.uid === call.uid && (snap.version || 0) < (call.version || 0)) return;
+    if (!call && lastEnded === snap.uid) return;
+    if (snap.state === "ended") lastEnded = snap.uid;
     call = snap;
     var label = snap.state_title;
     if (snap.state === "ended") label = "Свободна";
