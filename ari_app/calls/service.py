@@ -116,6 +116,8 @@ class CallService:
         self.by_channel: dict[str, str] = {}
         self.ended: OrderedDict[str, LiveCall] = OrderedDict()  # recent ended calls: 409 with the reason
         self.resyncs = 0
+        self._dir: Directory | None = None
+        self._dir_refresh: asyncio.Future[Directory] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -264,9 +266,20 @@ class CallService:
         """Click-to-call: ring the registrar's phone; when he answers, call the target and
         bridge them."""
         t0 = time.monotonic()
-        actor, tgt, patient_id, name = await self.store.read(
-            lambda s: self._dial_checks(s, actor_id, target, patient_id)
-        )  # one database round trip for every check
+        # users, extensions and the trunk from a directory refreshed every few seconds: the
+        # checks cost no database round trip on the way to dialling
+        actor, tgt = self._dial_checks(await self._directory(), actor_id, target)
+        name = ""
+        if patient_id is not None:
+            pid = patient_id
+            found = await self.store.read(
+                lambda s: s.get(Patient, pid).full_name if s.get(Patient, pid) else None
+            )
+            if found is None:
+                raise BadRequest("Пациент не найден")
+            name = found
+        elif tgt.is_extension:
+            name = tgt.name
         for other in self.calls.values():
             if other.user_id == actor.id and not other.ended and not other.transferred:
                 raise Busy("Линия занята: сначала завершите текущий звонок")
@@ -298,7 +311,11 @@ class CallService:
         )
         call.mark("checked")
         self._notify(call)  # «Набор»: before anything happens in Asterisk
-        snapshot = call.snapshot()
+        # who has this number: looked up beside the dialling, not before it
+        lookup = None
+        if patient_id is None and not tgt.is_extension:
+            number = tgt.label
+            lookup = asyncio.ensure_future(self.store.read(lambda s: _patient_by_number(s, number)))
         try:
             await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
             shown = f"{name or tgt.label} <{tgt.label}>"
@@ -307,19 +324,32 @@ class CallService:
         except AriError as exc:
             await self._end(call, RESULT_FAILED, f"АТС отклонила вызов: {exc.status or 'нет связи'}")
             raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
-        return call.snapshot() if call.state != STATE_DIALING else snapshot
+        finally:
+            if lookup is not None:
+                found_id, found_name = await lookup
+                if found_id is not None and call.patient_id is None:
+                    call.patient_id, call.caller_name = found_id, found_name
+                    self.store.update_call(uid, patient_id=found_id, caller_name=found_name)
+                    self._notify(call)
+        return call.snapshot()
 
-    def _dial_checks(
-        self, s: Session, actor_id: int, target: str, patient_id: int | None
-    ) -> tuple[Actor, Target, int | None, str]:
-        """Everything click-to-call checks in the database, in one worker-thread call:
-        the acting user and his phone, the target, the patient. Raises CallError."""
-        u = s.get(User, actor_id)
-        if u is None or not u.is_active:
+    async def _directory(self) -> Directory:
+        """Active users and the trunk flag, cached for DIRECTORY_TTL seconds; concurrent
+        callers share one refresh."""
+        cached = self._dir
+        if cached is not None and time.monotonic() - cached.at < DIRECTORY_TTL:
+            return cached
+        if self._dir_refresh is None or self._dir_refresh.done():
+            self._dir_refresh = asyncio.ensure_future(self.store.read(_load_directory))
+        self._dir = await asyncio.shield(self._dir_refresh)
+        return self._dir
+
+    def _dial_checks(self, d: Directory, actor_id: int, target: str) -> tuple[Actor, Target]:
+        """Everything click-to-call checks before dialling: the acting user and his phone,
+        the target (an extension, or a number and the trunk). Raises CallError."""
+        actor = d.users.get(actor_id)
+        if actor is None:
             raise Forbidden("Пользователь не найден или отключён")
-        actor = Actor(
-            u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
-        )
         if not actor.has_telephony:
             raise BadRequest(
                 "У вас не настроен добавочный номер SIP: попросите администратора заполнить "
@@ -329,41 +359,24 @@ class CallService:
         if not text:
             raise BadRequest("Не указан номер: наберите номер телефона или добавочный")
         if _EXTENSION.match(text):
-            other = calls_svc.telephony_user_by_extension(s, text)
+            other = d.by_extension.get(text)
             if other is None:
                 raise BadRequest(f"Неизвестный добавочный номер {text}")
             if other.id == actor.id:
                 raise BadRequest("Это ваш собственный добавочный номер")
-            tgt = Target(
-                self.registrar_endpoint.format(sip_id=other.sip_id),
-                text,
-                True,
-                name=other.full_name or other.login,
+            return actor, Target(
+                self.registrar_endpoint.format(sip_id=other.sip_id), text, True, name=other.name
             )
-        else:
-            try:
-                number = normalize(text)
-            except PhoneError as exc:
-                raise BadRequest(str(exc)) from None
-            if "@trunk" in self.number_endpoint and not calls_svc.trunk_configured(s):
-                raise BadRequest(
-                    "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
-                    "звонок на городской номер невозможен"
-                )
-            found = calls_svc.find_patients_by_number(s, number, limit=1)
-            tgt = Target(
-                self.number_endpoint.format(number=number),
-                number,
-                False,
-                found[0].id if found else None,
-                found[0].full_name if found else "",
+        try:
+            number = normalize(text)
+        except PhoneError as exc:
+            raise BadRequest(str(exc)) from None
+        if "@trunk" in self.number_endpoint and not d.trunk:
+            raise BadRequest(
+                "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
+                "звонок на городской номер невозможен"
             )
-        if patient_id is not None:
-            patient = s.get(Patient, patient_id)
-            if patient is None:
-                raise BadRequest("Пациент не найден")
-            return actor, tgt, patient.id, patient.full_name
-        return actor, tgt, tgt.patient_id, tgt.name
+        return actor, Target(self.number_endpoint.format(number=number), number, False)
 
     def _mark_called_back(self, missed_uid: str, new_uid: str) -> None:
         def fn(s: Session) -> None:
@@ -1023,6 +1036,37 @@ class CallService:
             log.info("resync closed %d calls: %s", len(closed), closed)
         self.resyncs += 1  # completed resyncs
         return closed
+
+
+DIRECTORY_TTL = 2.0  # seconds a user or trunk change may take to reach click-to-call
+
+
+@dataclass(frozen=True)
+class Directory:
+    users: dict[int, Actor]  # active users
+    by_extension: dict[str, Actor]  # users with a working SIP account, by extension
+    trunk: bool
+    at: float
+
+
+def _load_directory(s: Session) -> Directory:
+    from sqlalchemy import select
+
+    users = {}
+    by_extension = {}
+    for u in s.scalars(select(User).where(User.is_active.is_(True))).all():
+        actor = Actor(
+            u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
+        )
+        users[u.id] = actor
+        if actor.has_telephony:
+            by_extension[actor.extension] = actor
+    return Directory(users, by_extension, calls_svc.trunk_configured(s), time.monotonic())
+
+
+def _patient_by_number(s: Session, number: str) -> tuple[int | None, str]:
+    found = calls_svc.find_patients_by_number(s, number, limit=1)
+    return (found[0].id, found[0].full_name) if found else (None, "")
 
 
 def inbound_uid(channel_id: str) -> str:

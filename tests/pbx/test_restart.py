@@ -16,7 +16,7 @@ from sip_phone import BaresipPhone, event_type
 from sqlalchemy import select
 
 from ari_app.app import ThreadedApp
-from asterisk_conf import runtime
+from asterisk_conf import apply, runtime
 from clinic.models import Call
 
 from .callkit import Control, SseReader, wait_until
@@ -63,6 +63,9 @@ def test_asterisk_restart_mid_call_is_survived(
         busy = control.post(actor, f"/calls/{uid}/hold")
         assert busy.status_code == 503 and "Нет связи с АТС" in busy.json()["error"]
 
+        # as `pbx start` does: our configuration first (the chroot's conf folder is shared
+        # with whatever else on this machine renders into it)
+        assert apply.apply_from_db(pbx.config, pbx.sessions, None, reload=False).ok
         started = runtime.start(pbx.config.pbx, pbx.config.data_dir)
         assert started.ok, started.message
         wait_until(lambda: app.ari.connected.is_set() and app.service.resyncs > resyncs, 30, "reconnected")
