@@ -69,12 +69,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-# One Playwright per test session: its sync API cannot run twice at once in a process, so
-# every browser test (tests/browser, the telephony tests in tests/pbx) shares this browser.
-@pytest.fixture(scope="session")
+# One Playwright per test module: its sync API cannot run twice at once in a process, and
+# while it runs it keeps an event loop running in the main thread, so asyncio.run() fails
+# there. Module scope confines that to the browser modules (tests/browser, and the
+# telephony browser tests in tests/pbx) instead of every test that comes after them.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    # `make test` installs chromium; a missing browser is a broken setup, not a reason to skip.
+    assert CHROMIUM.exists(), "Debian's chromium is missing at /usr/bin/chromium (apt-get install chromium)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
