@@ -309,17 +309,27 @@ class AriClient:
         originator: str | None = None,
         variables: dict[str, str] | None = None,
     ) -> Channel:
-        data = await self.call(
-            "originate",
-            body=variables,
-            endpoint=endpoint,
-            app=self.app,
-            appArgs=app_args,
-            channelId=channel_id,
-            callerId=caller_id or None,
-            timeout=timeout,
-            originator=originator,
-        )
+        try:
+            data = await self.call(
+                "originate",
+                body=variables,
+                endpoint=endpoint,
+                app=self.app,
+                appArgs=app_args,
+                channelId=channel_id,
+                # our id for a Local channel's other half too: left to Asterisk, concurrent
+                # originates now and then got "409 Channel with given unique ID already exists"
+                otherChannelId=f"{channel_id}-2",
+                callerId=caller_id or None,
+                timeout=timeout,
+                originator=originator,
+            )
+        except AriConflict as exc:
+            # our ids are unique, so "already exists" means an earlier attempt of this very
+            # request got through (a connection dropped before its answer): it is ours
+            if "already exists" not in str(exc):
+                raise
+            return await self.channel(channel_id)
         return Channel.from_json(data)
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:

@@ -33,6 +33,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +243,7 @@ class Direct:
 
     async def round(self, n: int) -> tuple[list[float], int]:
         self.seq += 1
-        tags = [f"{self.seq}-{i}" for i in range(n)]
+        tags = [f"{uuid.uuid4().hex[:10]}-{i}" for i in range(n)]
         results = await asyncio.gather(*(self.one(t) for t in tags))
         for tag in tags:
             for chan in (f"ba-{tag}", f"bp-{tag}"):

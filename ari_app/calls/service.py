@@ -1065,8 +1065,7 @@ def _load_directory(s: Session) -> Directory:
 
 
 def _patient_by_number(s: Session, number: str) -> tuple[int | None, str]:
-    found = calls_svc.find_patients_by_number(s, number, limit=1)
-    return (found[0].id, found[0].full_name) if found else (None, "")
+    return calls_svc.patient_brief_by_number(s, number)
 
 
 def inbound_uid(channel_id: str) -> str:

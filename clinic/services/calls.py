@@ -44,6 +44,23 @@ def find_patients_by_number(session: Session, number: str, limit: int = 5) -> li
     return list(rows)
 
 
+def patient_brief_by_number(session: Session, number: str) -> tuple[int | None, str]:
+    """(id, full name) of the first patient with this number, or (None, ""): a plain column
+    query, cheap enough for the call path."""
+    key = match_key(number or "")
+    if len(key) < 10:
+        return None, ""
+    row = session.execute(
+        select(Patient.id, Patient.last_name, Patient.first_name, Patient.patronymic)
+        .where(or_(Patient.phone.like(f"%{key}"), Patient.phone_extra.like(f"%{key}")))
+        .order_by(Patient.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, ""
+    return row[0], " ".join(p for p in row[1:] if p)
+
+
 def upcoming_appointments(
     session: Session, patient_id: int, now: datetime, limit: int = 5
 ) -> list[Appointment]:
