@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,13 +60,21 @@ class Running:
             self.lines.put(line)
 
     def wait_for_line(self, needle: str, timeout: float) -> None:
-        while True:
+        """Wait for `needle` in the output; give up at the deadline or as soon as the process
+        has exited and everything it printed has been read."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
-                line = self.lines.get(timeout=timeout)
+                line = self.lines.get(timeout=0.5)
             except queue.Empty:
-                raise AssertionError(f"no {needle!r} within {timeout} s:\n{''.join(self.output)}") from None
+                if self.proc.poll() is not None and self.lines.empty():
+                    raise AssertionError(
+                        f"exited with {self.proc.returncode} before {needle!r}:\n{''.join(self.output)}"
+                    ) from None
+                continue
             if needle in line:
                 return
+        raise AssertionError(f"no {needle!r} within {timeout} s:\n{''.join(self.output)}")
 
 
 @pytest.fixture()
