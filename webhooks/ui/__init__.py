@@ -23,7 +23,7 @@ from webhooks.auth import current_user, init_auth, is_token_auth_request
 from webhooks.ui.db import db, init_db_session
 from webhooks.ui.errors import init_errors
 from webhooks.ui.formatting import init_filters
-from webhooks.ui.menu import add_menu_item, visible_menu
+from webhooks.ui.menu import GROUP_ADMIN, add_menu_item, visible_menu
 
 csrf = CSRFProtect()
 
@@ -77,8 +77,8 @@ def register_ui(app: Flask) -> None:
 
     add_menu_item(app, "Планировщик", "schedule.day")
     add_menu_item(app, "Пациенты", "patients.search")
-    add_menu_item(app, "ЛПУ → Параметры", "admin_settings.edit", admin_only=True)
-    add_menu_item(app, "Пользователи системы", "admin_users.index", admin_only=True)
+    add_menu_item(app, "ЛПУ → Параметры", "admin_settings.edit", admin_only=True, group=GROUP_ADMIN)
+    add_menu_item(app, "Пользователи системы", "admin_users.index", admin_only=True, group=GROUP_ADMIN)
     robot.register(app)  # «Внешние информационные системы», server tasks, exchange log, robot send
     sms.register(app)  # «Отправить СМС», «Шаблоны для отправки СМС», «Рассылка СМС», история
     phone.register(app)  # «Прием по телефону», журнал и пропущенные звонки, всплывающая карточка

@@ -8,30 +8,62 @@ from flask import Flask, current_app, request
 
 from clinic.models import User
 
+# Menu groups, in the order they appear; the manual's words («Сервис → Администрирование»).
+GROUP_PHONE = "Телефония"
+GROUP_SMS = "СМС"
+GROUP_ADMIN = "Администрирование"
+
 
 @dataclass(frozen=True)
 class MenuItem:
     title: str
     endpoint: str
     admin_only: bool = False
+    group: str = ""  # "" = a top-level link
 
     @property
     def blueprint(self) -> str:
         return self.endpoint.rpartition(".")[0]
 
 
-def add_menu_item(app: Flask, title: str, endpoint: str, *, admin_only: bool = False) -> None:
-    app.extensions.setdefault("mis_menu", []).append(MenuItem(title, endpoint, admin_only))
+@dataclass(frozen=True)
+class MenuEntry:
+    """A top-level link (`group` empty, one item) or a drop-down group of links."""
+
+    group: str
+    items: list[tuple[MenuItem, bool]]  # (item, is_current)
+
+    @property
+    def is_current(self) -> bool:
+        return any(current for _, current in self.items)
 
 
-def visible_menu(user: User | None) -> list[tuple[MenuItem, bool]]:
-    """(item, is_current) pairs the user may open; admin pages are hidden from registrars."""
+def add_menu_item(
+    app: Flask, title: str, endpoint: str, *, admin_only: bool = False, group: str = ""
+) -> None:
+    app.extensions.setdefault("mis_menu", []).append(MenuItem(title, endpoint, admin_only, group))
+
+
+def visible_menu(user: User | None) -> list[MenuEntry]:
+    """What the user may open, grouped; admin pages are hidden from registrars."""
     if user is None:
         return []
-    items: list[MenuItem] = current_app.extensions.get("mis_menu", [])
-    return [
-        (item, item.blueprint == request.blueprint) for item in items if user.is_admin or not item.admin_only
-    ]
+    entries: list[MenuEntry] = []
+    groups: dict[str, MenuEntry] = {}
+    for item in current_app.extensions.get("mis_menu", []):
+        if item.admin_only and not user.is_admin:
+            continue
+        pair = (item, item.blueprint == request.blueprint)
+        if not item.group:
+            entries.append(MenuEntry("", [pair]))
+        elif item.group in groups:
+            groups[item.group].items.append(pair)
+        else:
+            groups[item.group] = MenuEntry(item.group, [pair])
+            entries.append(groups[item.group])
+    # Top-level links first, then the groups in their fixed order (others after, as added).
+    order = {"": 0, GROUP_PHONE: 1, GROUP_SMS: 2, GROUP_ADMIN: 4}
+    return sorted(entries, key=lambda entry: order.get(entry.group, 3))
 
 
 @dataclass(frozen=True)

@@ -303,12 +303,14 @@ def _clinic_dt(value: datetime | None) -> str:
 
 def register(app: Flask) -> None:
     """Blueprints and menu entries; called from webhooks.ui.register_ui."""
-    from webhooks.ui.menu import add_appointment_action, add_menu_item
+    from webhooks.ui.menu import GROUP_ADMIN, add_appointment_action, add_menu_item
 
     app.register_blueprint(admin_bp)
     app.register_blueprint(bp)
     app.jinja_env.filters["clinic_dt"] = _clinic_dt
-    add_menu_item(app, "Внешние информационные системы", "robot_admin.systems", admin_only=True)
-    add_menu_item(app, "Серверные задачи", "robot_admin.tasks", admin_only=True)
-    add_menu_item(app, "Журнал обмена", "robot_admin.exchange_log", admin_only=True)
+    add_menu_item(
+        app, "Внешние информационные системы", "robot_admin.systems", admin_only=True, group=GROUP_ADMIN
+    )
+    add_menu_item(app, "Серверные задачи", "robot_admin.tasks", admin_only=True, group=GROUP_ADMIN)
+    add_menu_item(app, "Журнал обмена", "robot_admin.exchange_log", admin_only=True, group=GROUP_ADMIN)
     add_appointment_action(app, "Отправить голосовому роботу", "robot.appointment")

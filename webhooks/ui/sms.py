@@ -625,13 +625,14 @@ def stoplist_delete(entry_id: int):  # type: ignore[no-untyped-def]
 
 def register(app: Flask) -> None:
     """Blueprints, menu entries and the scheduler's context-menu action (from register_ui)."""
-    from webhooks.ui.menu import add_appointment_action, add_menu_item
+    from webhooks.ui.menu import GROUP_SMS, add_appointment_action, add_menu_item
 
     for blueprint in (send_bp, templates_bp, mailings_bp, history_bp, stoplist_bp):
         app.register_blueprint(blueprint)
-    add_menu_item(app, "Рассылка СМС", "sms_mailings.mailings_index", admin_only=True)
-    add_menu_item(app, "Шаблоны СМС", "sms_templates.templates_index", admin_only=True)
-    add_menu_item(app, "История СМС", "sms_history.history", admin_only=True)
+    add_menu_item(app, "Рассылка СМС", "sms_mailings.mailings_index", admin_only=True, group=GROUP_SMS)
+    add_menu_item(app, "Шаблоны СМС", "sms_templates.templates_index", admin_only=True, group=GROUP_SMS)
+    add_menu_item(app, "История СМС", "sms_history.history", admin_only=True, group=GROUP_SMS)
+    add_menu_item(app, "Стоп-лист СМС", "sms_stoplist.stoplist", admin_only=True, group=GROUP_SMS)
     add_appointment_action(app, "Отправить СМС", "sms_send.appointment")
     app.jinja_env.globals["sms_phone_flag"] = _phone_flag
 

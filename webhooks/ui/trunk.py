@@ -43,7 +43,7 @@ def save():  # type: ignore[no-untyped-def]
 
 
 def register(app: Flask) -> None:
-    from webhooks.ui.menu import add_menu_item
+    from webhooks.ui.menu import GROUP_ADMIN, add_menu_item
 
     app.register_blueprint(bp)
-    add_menu_item(app, "Транк", "trunk.edit", admin_only=True)
+    add_menu_item(app, "Транк", "trunk.edit", admin_only=True, group=GROUP_ADMIN)
