@@ -1,12 +1,15 @@
-"""The call log's writes, run in one worker thread so the event loop never waits on the
+"""The call log's writes, run in one writer thread so the event loop never waits on the
 database and SQLite sees one writer at a time."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import sys
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -27,45 +30,96 @@ def _set(s: Session, uid: str, fields: dict[str, Any]) -> None:
     s.execute(update(Call).where(Call.uid == uid).values(**fields))
 
 
-def _log_failure(fut: Future[Any]) -> None:
-    exc = fut.exception()
-    if exc is not None:
-        log.error("call log write failed: %r", exc)
+Pending = tuple[Callable[[Session], Any], "asyncio.AbstractEventLoop | None", "asyncio.Future[Any] | None"]
+
+
+def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
 
 
 class CallStore:
-    """Writes go through one worker thread in order. Most are queued without waiting
-    (`submit`): the live call state is in memory, the log follows it. Writes that end a call
-    are awaited, and since the queue is ordered, every earlier write of that call is in the
-    database by then. Reads use their own small pool (SQLite WAL readers do not block)."""
+    """Writes go through one writer thread, in order, and are committed in groups: whatever
+    queued up while the previous group ran goes into one transaction (a burst of 50 new
+    calls is one commit, not 50; this thread shares the GIL with the event loop that is
+    placing those calls). Most writes are queued without waiting (`submit`): the live call
+    state is in memory, the log follows it. Writes that end a call are awaited (`run`), and
+    since the queue is ordered, every earlier write of that call is in the database by then.
+    Reads use their own small pool (SQLite WAL readers do not block)."""
+
+    GROUP = 500  # writes per transaction at most
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="call-store")
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="call-store", daemon=True)
+        self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="call-read")
 
-    @staticmethod
-    def _unit(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> Callable[[], T]:
-        def work() -> T:
-            with transaction(sessions) as session:
-                return fn(session)
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self.GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                group.append(item)
+            self._write_group(group)
+            if stop:
+                return
 
-        return work
+    def _write_group(self, group: list[Pending]) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                results = [fn(session) for fn, _, _ in group]
+        except Exception:
+            if len(group) > 1:  # find the bad one: each write alone
+                for item in group:
+                    self._write_group([item])
+                return
+            fn, loop, fut = group[0]
+            log.exception("call log write failed")
+            if loop is not None and fut is not None:
+                exc = sys.exc_info()[1]
+                loop.call_soon_threadsafe(_resolve, fut, None, exc)
+            return
+        for (_, loop, fut), result in zip(group, results, strict=True):
+            if loop is not None and fut is not None:
+                loop.call_soon_threadsafe(_resolve, fut, result, None)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """A write, awaited (ordered after every write submitted before it)."""
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._unit(self.sessions, fn))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, loop, fut))
+        return await fut
 
     async def read(self, fn: Callable[[Session], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, self._unit(self.sessions, fn))
+        def work() -> T:
+            with transaction(self.sessions) as session:
+                return fn(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, work)
 
     def submit(self, fn: Callable[[Session], Any]) -> None:
         """A write queued in order, not awaited; a failure is logged."""
-        fut = self._writer.submit(self._unit(self.sessions, fn))
-        fut.add_done_callback(_log_failure)
+        self._queue.put((fn, None, None))
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._queue.put(None)
+        self._writer.join(timeout=30)
         self._readers.shutdown(wait=True)
 
     # -- writes --------------------------------------------------------------------------
