@@ -111,7 +111,7 @@ class OurPath:
         )
         self.user_ids = user_ids
         self.seen: dict[str, dict[str, float]] = {}  # uid -> {state: time}
-        self.changed = asyncio.Condition()
+        self.changed: dict[str, asyncio.Event] = {}  # uid -> set on each of its events
         self.ready = asyncio.Event()
         self.reader: asyncio.Task[None] | None = None
         self.marks: dict[str, dict[str, float]] = {}  # uid -> ari_app's own step times
@@ -145,22 +145,23 @@ class OurPath:
                         data = json.loads(line[6:])
                         if data["state"] == "talking":
                             self.marks[data["uid"]] = data.get("marks") or {}
-                        async with self.changed:
-                            self.seen.setdefault(data["uid"], {}).setdefault(data["state"], now)
-                            self.changed.notify_all()
+                        # wake only that call's waiter: a shared condition woke all 50 per event
+                        # and the reader itself fell behind (inflating the timestamps)
+                        self.seen.setdefault(data["uid"], {}).setdefault(data["state"], now)
+                        self.changed.setdefault(data["uid"], asyncio.Event()).set()
 
     async def _wait(self, uid: str, state: str) -> float | None:
-        async with self.changed:
+        deadline = time.monotonic() + DEADLINE
+        while state not in self.seen.get(uid, {}) and "ended" not in self.seen.get(uid, {}):
+            event = self.changed.setdefault(uid, asyncio.Event())
+            event.clear()
+            if state in self.seen.get(uid, {}) or "ended" in self.seen.get(uid, {}):
+                break
             try:
-                await asyncio.wait_for(
-                    self.changed.wait_for(
-                        lambda: state in self.seen.get(uid, {}) or "ended" in self.seen.get(uid, {})
-                    ),
-                    DEADLINE,
-                )
+                await asyncio.wait_for(event.wait(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 return None
-            return self.seen[uid].get(state)
+        return self.seen[uid].get(state)
 
     async def one(self, i: int) -> tuple[float | None, str | None]:
         t0 = time.perf_counter()
