@@ -86,9 +86,15 @@ def test_asterisk_restart_mid_call_is_survived(
             wait_until(
                 lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "idle"
             )
-        for phone in phones.values():
-            phone.reregister()
-        wait_registered(pbx.config, {"reg101", "reg102"})
+        for attempt in range(3):  # baresip's fresh user agent now and then misses its first REGISTER
+            for phone in phones.values():
+                phone.reregister()
+            try:
+                wait_registered(pbx.config, {"reg101", "reg102"}, timeout=5)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
         mark = sse.mark()
         m = pstn.ctrl.mark()
         again = control.ok(actor, "/calls", {"target": PSTN_NUMBER})
