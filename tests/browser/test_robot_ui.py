@@ -71,6 +71,7 @@ def mango(config: Config, sessions: sessionmaker[Session]) -> Iterator[str]:
 
 def test_directory_form_and_check_connection(page: Any, live_url: str, users: Any, mango: str) -> None:
     log_in(page, live_url, "admin", ADMIN_PASSWORD)
+    page.locator("summary", has_text="Администрирование").click()  # open the menu group
     page.get_by_role("link", name="Внешние информационные системы").click()
     expect(page.get_by_role("heading", name="Внешние информационные системы")).to_be_visible()
     page.get_by_role("link", name="Добавить Mango Office").click()

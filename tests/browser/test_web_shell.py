@@ -66,6 +66,7 @@ def test_settings_saved_and_bad_port_refused(
 ) -> None:
     log_in(page, live_url, "admin", ADMIN_PASSWORD)
     expect(page.get_by_test_id("current-role")).to_have_text("Администратор")
+    page.locator("summary", has_text="Администрирование").click()  # open the menu group
     page.get_by_role("link", name="ЛПУ → Параметры").click()
     expect(page.get_by_role("heading", name="ЛПУ → Параметры")).to_be_visible()
 
