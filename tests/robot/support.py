@@ -2,51 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+# The same server thread and emulator handle as the Mango client tests (re-exported).
+from mango.support import RunningEmulator as RunningEmulator
+from mango.support import ServerThread as ServerThread
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from clinic.mango import ManualClock
 from clinic.models import JournalEntry, RobotTask
-from emulators.mango import MangoEmulator
 
 KEY = "robot-vpbx-key-0001"
 SALT = "robot-vpbx-salt-s3cr3t"
 CAMPAIGN = 56919
-
-
-class ServerThread:
-    """A WSGI app on a free 127.0.0.1 port in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
-@dataclass
-class RunningEmulator:
-    url: str
-    emulator: MangoEmulator
-    clock: ManualClock
-
-    @property
-    def api_base(self) -> str:
-        return self.url + "/vpbx/"
 
 
 def emulator_tasks(emu: RunningEmulator) -> list[dict[str, Any]]:
