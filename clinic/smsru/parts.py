@@ -47,8 +47,20 @@ class SmsParts:
         return self.parts > MAX_PARTS
 
 
+GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
+
+
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return GSM7_ALL.issuperset(text)
+
+
+def _units(text: str, encoding: Encoding) -> int:
+    """The total of `_unit_widths` without building the list (the common, unsplit case)."""
+    if encoding == "gsm7":
+        return len(text) + sum(text.count(ch) for ch in GSM7_EXTENSION.intersection(text))
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _unit_widths(text: str, encoding: Encoding) -> list[int]:
@@ -70,14 +82,13 @@ def count_parts(text: str) -> SmsParts:
     """Count the SMS parts `text` takes; see the module docstring for the rules."""
     encoding: Encoding = "gsm7" if is_gsm7(text) else "ucs2"
     single, part = (GSM7_SINGLE, GSM7_PART) if encoding == "gsm7" else (UCS2_SINGLE, UCS2_PART)
-    widths = _unit_widths(text, encoding)
-    units = sum(widths)
+    units = _units(text, encoding)
     if units == 0:
         parts = 0
     elif units <= single:
         parts = 1
     else:
-        parts = _split(widths, part)
+        parts = _split(_unit_widths(text, encoding), part)
     return SmsParts(encoding=encoding, units=units, parts=parts, single_limit=single, part_limit=part)
 
 

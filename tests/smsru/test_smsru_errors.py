@@ -184,6 +184,16 @@ def test_212_text_not_utf8(sms: Sms) -> None:
     assert sms.messages() == []
 
 
+def test_212_when_a_character_is_split_across_parameters(sms: Sms) -> None:
+    # "П" is %D0%9F: cut in two by "&", neither parameter is UTF-8 though the bytes joined are
+    body = f"api_id={API_ID}&json=1&to=79161234567&msg=%D0&x=%9F"
+    reply = sms.raw("sms/send", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.json()["status_code"] == 212
+    whole = f"api_id={API_ID}&json=1&to=79161234567&msg=%D0%9F"
+    reply = sms.raw("sms/send", content=whole, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert reply.json()["status_code"] == 100
+
+
 def test_213_or_207_for_more_than_100_numbers(make_sms) -> None:  # type: ignore[no-untyped-def]
     numbers = ",".join(f"7916{n:07d}" for n in range(101))
     old = make_sms(too_many_mode="207")
