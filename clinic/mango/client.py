@@ -61,6 +61,8 @@ class MangoSettings:
     read_timeout: float = 30.0
     # Requests per second per path ("*" = all requests); None turns client throttling off.
     rate_limits: Mapping[str, float] | None = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    rate_margin: float = 1.0  # pace at this fraction of rate_limits
+    rate_guard: float = 0.0  # seconds added to the one-second window the client counts in
     max_retries: int = 3  # extra attempts after a rate-limit answer or a safe failure
     backoff_base: float = 1.0  # seconds; doubles on each retry
     backoff_max: float = 30.0
@@ -132,7 +134,11 @@ class MangoClient:
         self._clock = clock or SystemClock()
         self._on_exchange = on_exchange
         self._limiter = (
-            RateLimiter(settings.rate_limits, self._clock) if settings.rate_limits is not None else None
+            RateLimiter(
+                settings.rate_limits, self._clock, margin=settings.rate_margin, guard=settings.rate_guard
+            )
+            if settings.rate_limits is not None
+            else None
         )
         base = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
         self._base_url = base

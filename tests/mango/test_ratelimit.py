@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from clinic.mango import MangoClient, ManualClock, RateLimiter, RateLimitError, Task, TokenBucket
+from clinic.mango.ratelimit import SlidingWindowGuard
 
 from .support import CAMPAIGN, RunningEmulator, admin
 
@@ -82,6 +83,36 @@ def test_limiter_applies_global_and_per_path_limits() -> None:
     after_lists = clock.monotonic() - t0 - after_adds
     assert after_adds == pytest.approx(0.8)  # 5 adds: slots 0, .2, .4, .6, .8
     assert after_lists == pytest.approx(0.4)  # list slots 0.8 .. 1.2, the global 0.1 s spacing
+
+
+def test_window_guard_counts_admissions_in_a_sliding_window() -> None:
+    guard = SlidingWindowGuard(limit=3, window=1.0, clock=ManualClock())
+    for t in (0, 100, 150):  # ms
+        assert guard.wait_needed(t * 1_000_000) == 0
+        guard.admit(t * 1_000_000)
+    # a late thread catching up at 160 ms must wait until the first admission is a window
+    # old (plus one nanosecond: the window is half-open, as Mango's is taken to be)
+    assert guard.wait_needed(160_000_000) == 840_000_001
+    assert guard.wait_needed(1_000_000_001) == 0
+
+
+def test_limiter_guard_holds_back_past_the_bucket_pace() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter({"task/add": 5}, clock, guard=0.5)
+    times = []
+    for _ in range(7):
+        limiter.acquire("task/add")
+        times.append(clock.monotonic())
+    # the bucket alone would give 1.0 and 1.2; five per 1.5 s window pushes them out
+    assert times == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.5, 1.7])
+
+
+def test_limiter_margin_paces_under_the_documented_rate() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter({"task/add": 5}, clock, margin=0.8)
+    for _ in range(3):
+        limiter.acquire("task/add")
+    assert clock.monotonic() == pytest.approx(2 * 0.25)
 
 
 def _task(i: int) -> Task:
