@@ -217,14 +217,60 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+@dataclass
+class Claimed:
+    """A claimed row, as the request needs it."""
+
+    id: int
+    phone: str
+    text: str
+    expires_at: datetime | None
+    attempts: int
+
+
+_CLAIMED_COLUMNS = (
+    SmsMessage.id,
+    SmsMessage.phone,
+    SmsMessage.text,
+    SmsMessage.expires_at,
+    SmsMessage.attempts,
+)
+
+
+@dataclass
+class BatchResult:
+    """What one request did to its rows: counts, the row updates and the numbers to flag."""
+
+    outcome: dict[str, int]
+    updates: list[dict[str, object]]
+    flags: list[tuple[str, int | None, str]]
+
+
 def claim(
     factory: sessionmaker[Session], *, now: datetime, ids: Iterable[int] | None = None, limit: int = BATCH
 ) -> list[int]:
     """Move up to `limit` due rows (distinct phones) to `sending` and commit: the ledger says
     "in flight" before any request is made. Returns the claimed ids."""
+    return [row.id for row in _claim_and_record(factory, None, now=now, ids=ids, limit=limit)]
+
+
+def _claim_and_record(
+    factory: sessionmaker[Session],
+    previous: BatchResult | None,
+    *,
+    now: datetime,
+    ids: Iterable[int] | None,
+    limit: int,
+) -> list[Claimed]:
+    """One transaction: write the outcome of the previous batch (if any), claim the next."""
+    wanted = list(ids) if ids is not None else None
     for attempt in range(5):
         try:
-            return _claim(factory, now=now, ids=ids, limit=limit)
+            with factory() as session, session.begin():
+                if previous is not None:
+                    # written first, so the transaction holds the write lock before it reads
+                    _record(session, previous)
+                return _claim_in(session, now=now, ids=wanted, limit=limit)
         except OperationalError:  # SQLite: another process wrote since our read; try again
             if attempt == 4:
                 raise
@@ -232,36 +278,33 @@ def claim(
     return []
 
 
-def _claim(
-    factory: sessionmaker[Session], *, now: datetime, ids: Iterable[int] | None, limit: int
-) -> list[int]:
-    with factory() as session, session.begin():
-        query = select(SmsMessage.id, SmsMessage.phone).where(_due(now)).order_by(SmsMessage.id)
-        if ids is not None:
-            query = query.where(SmsMessage.id.in_(list(ids)))
-        picked: list[int] = []
-        phones: set[str] = set()
-        for msg_id, phone in session.execute(query.limit(limit * 3)):
-            if phone in phones:
-                continue  # one text per number per request: the next batch takes it
-            phones.add(phone)
-            picked.append(msg_id)
-            if len(picked) >= limit:
-                break
-        if not picked:
-            return []
-        session.execute(
-            update(SmsMessage)
-            .where(SmsMessage.id.in_(picked), SmsMessage.state == MSG_QUEUED)
-            .values(state=MSG_SENDING, claimed_at=now, attempts=SmsMessage.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        claimed = session.scalars(
-            select(SmsMessage.id).where(
-                SmsMessage.id.in_(picked), SmsMessage.state == MSG_SENDING, SmsMessage.claimed_at == now
-            )
-        ).all()
-    return list(claimed)
+def _claim_in(session: Session, *, now: datetime, ids: list[int] | None, limit: int) -> list[Claimed]:
+    query = select(SmsMessage.id, SmsMessage.phone).where(_due(now)).order_by(SmsMessage.id)
+    if ids is not None:
+        query = query.where(SmsMessage.id.in_(ids))
+    picked: list[int] = []
+    phones: set[str] = set()
+    for msg_id, phone in session.execute(query.limit(limit * 3)):
+        if phone in phones:
+            continue  # one text per number per request: the next batch takes it
+        phones.add(phone)
+        picked.append(msg_id)
+        if len(picked) >= limit:
+            break
+    if not picked:
+        return []
+    session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id.in_(picked), SmsMessage.state == MSG_QUEUED)
+        .values(state=MSG_SENDING, claimed_at=now, attempts=SmsMessage.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(SmsMessage.id, SmsMessage.phone, SmsMessage.text, SmsMessage.expires_at, SmsMessage.attempts)
+        .where(SmsMessage.id.in_(picked), SmsMessage.state == MSG_SENDING, SmsMessage.claimed_at == now)
+        .order_by(SmsMessage.id)
+    ).all()
+    return [Claimed(r.id, r.phone, r.text, r.expires_at, r.attempts) for r in rows]
 
 
 def _answer(entry: dict[str, object], api_id: str) -> str:
@@ -277,13 +320,27 @@ def send_claimed(
     clock: Clock = utcnow,
 ) -> dict[str, int]:
     """One sms/send for the claimed rows (per-number texts), then record each row's outcome."""
-    now = clock()
     with factory() as session:
-        rows = session.execute(
-            select(
-                SmsMessage.id, SmsMessage.phone, SmsMessage.text, SmsMessage.expires_at, SmsMessage.attempts
-            ).where(SmsMessage.id.in_(ids), SmsMessage.state == MSG_SENDING)
-        ).all()
+        rows = [
+            Claimed(r.id, r.phone, r.text, r.expires_at, r.attempts)
+            for r in session.execute(
+                select(
+                    SmsMessage.id,
+                    SmsMessage.phone,
+                    SmsMessage.text,
+                    SmsMessage.expires_at,
+                    SmsMessage.attempts,
+                ).where(SmsMessage.id.in_(ids), SmsMessage.state == MSG_SENDING)
+            )
+        ]
+    result = _send(client, rows, api_id=api_id, now=clock())
+    with factory() as session, session.begin():
+        _record(session, result)
+    return result.outcome
+
+
+def _send(client: SmsRuClient, rows: list[Claimed], *, api_id: str, now: datetime) -> BatchResult:
+    """The request for claimed rows and what it means for each of them; no database work."""
     expired = [r.id for r in rows if r.expires_at is not None and rules.ttl_minutes(r.expires_at, now) == 0]
     live = [r for r in rows if r.id not in set(expired)]
     ttls = [t for r in live if (t := rules.ttl_minutes(r.expires_at, now)) is not None]
@@ -294,96 +351,97 @@ def send_claimed(
         updates.append(
             {"id": msg_id, "state": MSG_SKIPPED, "note": "Приём уже начался: напоминание не отправлено"}
         )
-    if live:
-        try:
-            result = client.send_each({r.phone: r.text for r in live}, ttl=min(ttls) if ttls else None)
-        except SmsRuError as exc:
-            text = f"{exc.code or ''} {exc.text or exc}".strip()
-            answer = _answer(
-                {"error": exc.__class__.__name__, "status_code": exc.code, "status_text": exc.text}, api_id
+    if not live:
+        return BatchResult(outcome, updates, flags)
+    try:
+        result = client.send_each({r.phone: r.text for r in live}, ttl=min(ttls) if ttls else None)
+    except SmsRuError as exc:
+        text = f"{exc.code or ''} {exc.text or exc}".strip()
+        answer = _answer(
+            {"error": exc.__class__.__name__, "status_code": exc.code, "status_text": exc.text}, api_id
+        )
+        for r in live:
+            if exc.outcome_unknown:
+                outcome["unknown"] += 1
+                updates.append(
+                    {"id": r.id, "state": MSG_UNKNOWN, "note": UNKNOWN_NOTE, "gateway_answer": answer}
+                )
+            elif isinstance(exc, SmsRuRetryableError) and r.attempts < MAX_ATTEMPTS:
+                outcome["retry"] += 1
+                wait = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (r.attempts - 1))
+                updates.append(
+                    {
+                        "id": r.id,
+                        "state": MSG_QUEUED,
+                        "not_before": now + timedelta(seconds=wait),
+                        "note": f"Повторная попытка: {mask_text(text, api_id)[:200]}",
+                        "gateway_answer": answer,
+                    }
+                )
+            else:
+                outcome["failed"] += 1
+                updates.append(
+                    {
+                        "id": r.id,
+                        "state": MSG_FAILED,
+                        "gateway_code": exc.code,
+                        "note": mask_text(text, api_id)[:300],
+                        "gateway_answer": answer,
+                    }
+                )
+        return BatchResult(outcome, updates, flags)
+    # SendRecipient.phone is the number as we passed it: a dict keeps this O(n)
+    # (result.for_phone scans the list, which is quadratic over a batch of 100).
+    by_phone = {rec.phone: rec for rec in result.recipients}
+    for r in live:
+        rec = by_phone.get(r.phone) or result.for_phone(r.phone)
+        if rec is None or rec.missing:
+            outcome["unknown"] += 1
+            updates.append({"id": r.id, "state": MSG_UNKNOWN, "note": UNKNOWN_NOTE, "gateway_answer": ""})
+            continue
+        entry = {"status": "OK" if rec.ok else "ERROR", "status_code": rec.code, "sms_id": rec.sms_id}
+        if rec.text:
+            entry["status_text"] = rec.text
+        answer = _answer(entry, api_id)
+        if rec.accepted:
+            outcome["sent"] += 1
+            updates.append(
+                {
+                    "id": r.id,
+                    "state": MSG_SENT,
+                    "sms_id": rec.sms_id,
+                    "gateway_code": rec.code,
+                    "gateway_answer": answer,
+                    "sent_at": now,
+                    "note": "Тестовый режим: СМС не отправлено" if result.test else "",
+                }
             )
-            for r in live:
-                if exc.outcome_unknown:
-                    outcome["unknown"] += 1
-                    updates.append(
-                        {"id": r.id, "state": MSG_UNKNOWN, "note": UNKNOWN_NOTE, "gateway_answer": answer}
-                    )
-                elif isinstance(exc, SmsRuRetryableError) and r.attempts < MAX_ATTEMPTS:
-                    outcome["retry"] += 1
-                    wait = min(MAX_BACKOFF_S, BACKOFF_S * 2 ** (r.attempts - 1))
-                    updates.append(
-                        {
-                            "id": r.id,
-                            "state": MSG_QUEUED,
-                            "not_before": now + timedelta(seconds=wait),
-                            "note": f"Повторная попытка: {mask_text(text, api_id)[:200]}",
-                            "gateway_answer": answer,
-                        }
-                    )
-                else:
-                    outcome["failed"] += 1
-                    updates.append(
-                        {
-                            "id": r.id,
-                            "state": MSG_FAILED,
-                            "gateway_code": exc.code,
-                            "note": mask_text(text, api_id)[:300],
-                            "gateway_answer": answer,
-                        }
-                    )
         else:
-            # SendRecipient.phone is the number as we passed it: a dict keeps this O(n)
-            # (result.for_phone scans the list, which is quadratic over a batch of 100).
-            by_phone = {rec.phone: rec for rec in result.recipients}
-            for r in live:
-                rec = by_phone.get(r.phone) or result.for_phone(r.phone)
-                if rec is None or rec.missing:
-                    outcome["unknown"] += 1
-                    updates.append(
-                        {"id": r.id, "state": MSG_UNKNOWN, "note": UNKNOWN_NOTE, "gateway_answer": ""}
-                    )
-                    continue
-                entry = {"status": "OK" if rec.ok else "ERROR", "status_code": rec.code, "sms_id": rec.sms_id}
-                if rec.text:
-                    entry["status_text"] = rec.text
-                answer = _answer(entry, api_id)
-                if rec.accepted:
-                    outcome["sent"] += 1
-                    updates.append(
-                        {
-                            "id": r.id,
-                            "state": MSG_SENT,
-                            "sms_id": rec.sms_id,
-                            "gateway_code": rec.code,
-                            "gateway_answer": answer,
-                            "sent_at": now,
-                            "note": "Тестовый режим: СМС не отправлено" if result.test else "",
-                        }
-                    )
-                else:
-                    outcome["failed"] += 1
-                    updates.append(
-                        {
-                            "id": r.id,
-                            "state": MSG_FAILED,
-                            "gateway_code": rec.code,
-                            "gateway_answer": answer,
-                            "note": (rec.text or f"Код {rec.code}")[:300],
-                        }
-                    )
-                    if isinstance(rec.error, SmsRuRecipientError):
-                        flags.append((r.phone, rec.code, rec.text or ""))
-    with factory() as session, session.begin():
-        if updates:
-            # executemany per set of columns
-            by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
-            for u in updates:
-                by_keys.setdefault(tuple(sorted(u)), []).append(u)
-            for group in by_keys.values():
-                session.execute(update(SmsMessage), group)
-        for phone, code, reason in flags:
-            flag_phone(session, phone, code, reason)
-    return outcome
+            outcome["failed"] += 1
+            updates.append(
+                {
+                    "id": r.id,
+                    "state": MSG_FAILED,
+                    "gateway_code": rec.code,
+                    "gateway_answer": answer,
+                    "note": (rec.text or f"Код {rec.code}")[:300],
+                }
+            )
+            if isinstance(rec.error, SmsRuRecipientError):
+                flags.append((r.phone, rec.code, rec.text or ""))
+    return BatchResult(outcome, updates, flags)
+
+
+def _record(session: Session, result: BatchResult) -> None:
+    if result.updates:
+        # one executemany per set of columns
+        by_keys: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for u in result.updates:
+            by_keys.setdefault(tuple(sorted(u)), []).append(u)
+        for group in by_keys.values():
+            session.execute(update(SmsMessage), group)
+    for phone, code, reason in result.flags:
+        flag_phone(session, phone, code, reason)
 
 
 def flag_phone(session: Session, phone: str, code: int | None, reason: str) -> None:
@@ -408,24 +466,34 @@ def dispatch_due(
 ) -> dict[str, int]:
     """Send every due queued row in batches of up to 100, `concurrency` requests in flight.
 
-    Each sender thread claims a batch (committed), sends it and records the outcome, then
-    takes the next, so one thread's database work overlaps the others' network waits."""
+    Each sender thread claims a batch (committed), sends it, then in one transaction writes
+    that batch's outcome and claims its next: one commit per request instead of two, which
+    is what SQLite's single writer can keep up with while 8 requests are in flight."""
     total = {"sent": 0, "failed": 0, "unknown": 0, "retry": 0, "skipped": 0, "requests": 0}
     wanted = list(ids) if ids is not None else None
     claim_lock = threading.Lock()
     total_lock = threading.Lock()
 
     def sender() -> None:
-        while not stop():
-            with claim_lock:
-                got = claim(factory, now=clock(), ids=wanted)
-            if not got:
-                return
-            outcome = send_claimed(factory, client, got, api_id=api_id, clock=clock)
-            with total_lock:
-                total["requests"] += 1
-                for k, v in outcome.items():
-                    total[k] += v
+        done: BatchResult | None = None
+        try:
+            while True:
+                with claim_lock:
+                    rows = _claim_and_record(
+                        factory, done, now=clock(), ids=wanted, limit=0 if stop() else BATCH
+                    )
+                done = None
+                if not rows:
+                    return
+                done = _send(client, rows, api_id=api_id, now=clock())
+                with total_lock:
+                    total["requests"] += 1
+                    for k, v in done.outcome.items():
+                        total[k] += v
+        finally:
+            if done is not None:  # an exception on the way out: keep what the request did
+                with factory() as session, session.begin():
+                    _record(session, done)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for future in [pool.submit(sender) for _ in range(max(1, concurrency))]:
