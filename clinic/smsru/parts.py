@@ -87,6 +87,8 @@ def count_parts(text: str) -> SmsParts:
         parts = 0
     elif units <= single:
         parts = 1
+    elif units == len(text):
+        parts = -(-units // part)  # every character is one unit: nothing to keep together
     else:
         parts = _split(_unit_widths(text, encoding), part)
     return SmsParts(encoding=encoding, units=units, parts=parts, single_limit=single, part_limit=part)

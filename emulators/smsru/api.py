@@ -5,12 +5,12 @@ for every API outcome (§1, §12). Injected faults are applied here."""
 from __future__ import annotations
 
 import time
-from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, request
 
 from emulators.smsru import render
 from emulators.smsru.emulator import Emulator
+from emulators.smsru.form import parse_urlencoded
 from emulators.smsru.options import FaultRule
 from emulators.smsru.state import Params
 
@@ -35,23 +35,14 @@ def _fault_response(rule: FaultRule) -> Response | None:
     return None
 
 
-def _not_utf8() -> bool:
-    """True if a parameter is not UTF-8 (sms.ru answers 212).
-
-    werkzeug leaves undecodable %XX sequences as they are rather than failing, so urlencoded
-    bytes are checked here; multipart parts come decoded with U+FFFD for bad bytes.
-    """
-    raws = [request.query_string]
+def _params() -> tuple[Params, bool]:
+    """The query and body parameters, and whether any of them is not UTF-8 (212)."""
+    query, query_ok = parse_urlencoded(request.query_string)
     if request.mimetype == "application/x-www-form-urlencoded":
-        raws.append(request.get_data(cache=True))  # cached, so request.form still parses it
-    for raw in raws:
-        # One decode for all pairs: an ASCII newline in place of each "&" cannot complete a
-        # multi-byte sequence, so the whole decodes exactly when every pair does.
-        try:
-            unquote_to_bytes(raw.replace(b"+", b" ").replace(b"&", b"\n")).decode("utf-8")
-        except UnicodeDecodeError:
-            return True
-    return any("\ufffd" in value for value in request.form.values())
+        body, body_ok = parse_urlencoded(request.get_data())
+        return Params([*query, *body]), not (query_ok and body_ok)
+    form = list(request.form.items(multi=True))  # multipart: bad bytes come as U+FFFD
+    return Params([*query, *form]), not query_ok or any("\ufffd" in value for _, value in form)
 
 
 @bp.route("/", defaults={"method": ""}, methods=["GET", "POST"])
@@ -59,8 +50,7 @@ def _not_utf8() -> bool:
 def call(method: str) -> Response:
     emu = emulator()
     method = method.strip("/")
-    not_utf8 = _not_utf8()
-    params = Params([*request.args.items(multi=True), *request.form.items(multi=True)])
+    params, not_utf8 = _params()
     rule = emu.pick_fault(method)
     if emu.options.latency > 0:
         time.sleep(emu.options.latency)  # simulated network latency, for the demo
