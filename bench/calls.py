@@ -14,7 +14,9 @@ in the mixing bridge":
   /channels (leg B), StasisStart, addChannel returns — from a bare client of our ARI module.
 
 Rounds alternate between the two paths; each round places `--calls` calls at once and hangs
-them all up before the next. The first round of each is a warm-up of 5 calls, not counted.
+them all up before the next. The first round of each is a warm-up at full size (warm connection
+pools on both sides: a cold pool opening 50 connections at once met SYN drops and 1 s
+retransmits), not counted.
 ari_app runs in its own process, as in production; the clients of both paths run in this
 one. Asterisk is the local chroot, started for the run on a temporary database (it must not
 be running already), and stopped at the end whatever happens.
@@ -275,8 +277,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def serve_ari(port: int) -> None:
     """The child process: ari_app with both legs on Local channels (env set by the parent)."""
+    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
     options = Options(control_url=f"http://127.0.0.1:{port}", registrar_endpoint=LOOP, number_endpoint=LOOP)
     asyncio.run(serve(Config.from_env(), options))
 
@@ -305,10 +314,10 @@ async def measure(config: Config, url: str, calls: int, rounds: int) -> dict[str
     await direct.start()
     out: dict[str, Any] = {"ours": [], "direct": [], "ours_fail": 0, "direct_fail": 0, "marks": {}}
     try:
-        for _ in range(1):  # warm-up: connections, dialplan and codec caches
-            await ours.round(5)
+        for _ in range(1):  # warm-up at full size: connection pools, dialplan and codec caches
+            await ours.round(calls)
             await wait_no_channels(direct.ari)
-            await direct.round(5)
+            await direct.round(calls)
             await wait_no_channels(direct.ari)
         for _ in range(rounds):
             lat, fail = await ours.round(calls)
@@ -348,7 +357,9 @@ def main() -> int:
             child.start()
             url = f"http://127.0.0.1:{port}"
             wait_healthy(url, child)
+            cpu0 = cpu_seconds(child.pid or 0)
             result = asyncio.run(measure(config, url, args.calls, args.rounds))
+            ari_cpu = cpu_seconds(child.pid or 0) - cpu0
         finally:
             try:
                 if child is not None and child.is_alive():
@@ -375,6 +386,9 @@ def main() -> int:
         for name, v in sorted(result["marks"].items(), key=lambda kv: percentile(kv[1], 50))
     )
     print(f"inside ari_app, ms from the request reaching it (p50): {steps}")
+    placed = (args.rounds + 1) * args.calls  # the warm-up round included
+    per_call = ari_cpu / placed * 1000
+    print(f"ari_app CPU: {ari_cpu:.2f} s for {placed} calls = {per_call:.1f} ms a call (hang-up included)")
     ratio = percentile(result["ours"], 95) / percentile(result["direct"], 95)
     ratio50 = percentile(result["ours"], 50) / percentile(result["direct"], 50)
     print(
