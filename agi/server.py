@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from panoramisk.fast_agi import Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,6 +95,63 @@ class PatientLookup:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _int(value: str | None) -> int:
+    try:
+        return int(float(value or 0))
+    except ValueError:
+        return 0
+
+
+class CallLog:
+    """`call_log`, run by the dialplan's hangup handler for calls placed with Dial() (from a
+    registrar's phone, or an incoming call while the ARI app was away): one call-log row.
+
+        AGI(${AGI_URL}/call_log,<kind>,<endpoint>,<number>,${DIALSTATUS},${ANSWEREDTIME},
+            ${DIALEDTIME},${UNIQUEID},${DIALEDPEERNAME})
+
+    The channel has hung up already, so nothing is sent back; a slow or failed write is
+    logged and given up after the budget, never retried into a duplicate (the row is keyed
+    by the channel's UNIQUEID)."""
+
+    def __init__(self, sessions: sessionmaker[Session], budget: float = 2.0) -> None:
+        self.sessions = sessions
+        self.budget = budget
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="agi-log")
+
+    def _write(self, report: calls_svc.PhoneCallReport) -> None:
+        with self.sessions() as session, session.begin():
+            calls_svc.log_phone_call(session, report, now=datetime.now(UTC))
+
+    async def __call__(self, request: Request) -> None:
+        h = request.headers
+        kind, endpoint = h.get("agi_arg_1", ""), h.get("agi_arg_2", "")
+        peer = h.get("agi_arg_8", "")  # "PJSIP/reg101-0000002a": who answered an inbound call
+        if kind == "inbound" and peer.startswith("PJSIP/"):
+            endpoint = peer[len("PJSIP/") :].rsplit("-", 1)[0]
+        report = calls_svc.PhoneCallReport(
+            uniqueid=h.get("agi_arg_7") or h.get("agi_uniqueid", ""),
+            kind=kind,
+            endpoint=endpoint,
+            number=h.get("agi_arg_3", ""),
+            dial_status=h.get("agi_arg_4", ""),
+            answered_s=_int(h.get("agi_arg_5")),
+            dialed_s=_int(h.get("agi_arg_6")),
+        )
+        if not report.uniqueid or kind not in calls_svc.PHONE_CALL_KINDS:
+            log.error("call_log: bad arguments %r", {k: v for k, v in h.items() if k.startswith("agi_arg")})
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._pool, self._write, report), self.budget)
+        except TimeoutError:
+            log.warning("call_log over budget (%.1f s) for %s", self.budget, report.uniqueid)
+        except Exception:
+            log.exception("call_log failed for %s", report.uniqueid)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 class FastAgiServer:
     def __init__(self, routes: dict[str, Route], header_timeout: float = 2.0) -> None:
         self.routes: OrderedDict[str, Route] = OrderedDict(routes)
@@ -135,14 +193,26 @@ class FastAgiServer:
             await self._server.wait_closed()
 
 
-def make_server(sessions: sessionmaker[Session], budget: float = 0.5) -> tuple[FastAgiServer, PatientLookup]:
-    lookup = PatientLookup(sessions, budget)
-    return FastAgiServer({"patient_lookup": lookup}), lookup
+class Routes:
+    """The server's handlers, closed together."""
+
+    def __init__(self, sessions: sessionmaker[Session], budget: float) -> None:
+        self.lookup = PatientLookup(sessions, budget)
+        self.call_log = CallLog(sessions)
+
+    def close(self) -> None:
+        self.lookup.close()
+        self.call_log.close()
+
+
+def make_server(sessions: sessionmaker[Session], budget: float = 0.5) -> tuple[FastAgiServer, Routes]:
+    routes = Routes(sessions, budget)
+    return FastAgiServer({"patient_lookup": routes.lookup, "call_log": routes.call_log}), routes
 
 
 async def serve(config: Config) -> None:
     sessions = make_session_factory(make_engine(config.database_url))
-    server, lookup = make_server(sessions)
+    server, routes = make_server(sessions)
     port = await server.start("127.0.0.1", config.pbx.agi_port)
     log.info("FastAGI on 127.0.0.1:%d", port)
     stop = asyncio.Event()
@@ -154,4 +224,4 @@ async def serve(config: Config) -> None:
         await stop.wait()
     finally:
         await server.stop()
-        lookup.close()
+        routes.close()

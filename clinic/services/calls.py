@@ -181,3 +181,70 @@ def call_row(call: Call, names: dict[int, str] | None = None) -> dict[str, Any]:
 
 def user_names(session: Session) -> dict[int, str]:
     return {u.id: (u.full_name or u.login) for u in session.scalars(select(User)).all()}
+
+
+# -- calls placed and answered on the phones alone (no ARI) ------------------------------
+
+# Dial()'s DIALSTATUS → our result; anything else (CONGESTION, CHANUNAVAIL, …) failed.
+_DIAL_RESULTS = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "missed", "CANCEL": "missed"}
+_DIAL_REASONS = {
+    "BUSY": "Занято",
+    "NOANSWER": "Нет ответа",
+    "CANCEL": "Вызов отменён",
+    "CONGESTION": "Линия перегружена или не настроена",
+    "CHANUNAVAIL": "Абонент недоступен",
+}
+PHONE_CALL_KINDS = ("internal", "outbound", "inbound")
+
+
+@dataclass(frozen=True)
+class PhoneCallReport:
+    """What the dialplan's hangup handler knows about a call it placed with Dial()."""
+
+    uniqueid: str  # the calling channel's UNIQUEID: one log row per call, however often reported
+    kind: str  # internal | outbound (from a registrar's phone) | inbound (ARI was down)
+    endpoint: str  # the registrar's endpoint (sip_id): the caller's, or for inbound who answered
+    number: str  # the other party: an extension, or a number as dialled / as it called
+    dial_status: str
+    answered_s: int  # ANSWEREDTIME: seconds talked
+    dialed_s: int  # DIALEDTIME: seconds from Dial() to its end
+
+
+def log_phone_call(session: Session, report: PhoneCallReport, *, now: datetime) -> Call | None:
+    """Write the call log row of a call that never went through the ARI app; None if this
+    call is already logged (a repeated report)."""
+    if report.kind not in PHONE_CALL_KINDS:
+        raise ValueError(f"unknown call kind {report.kind!r}")
+    uid = f"p-{report.uniqueid}"[:40]
+    if session.scalar(select(Call.id).where(Call.uid == uid)) is not None:
+        return None
+    user = (
+        session.scalars(select(User).where(User.sip_id == report.endpoint)).first()
+        if report.endpoint
+        else None
+    )
+    status = report.dial_status.upper()
+    result = _DIAL_RESULTS.get(status, "failed")
+    number = report.number.strip()
+    patient_id, name = (None, "")
+    if report.kind != "internal":
+        patient_id, name = patient_brief_by_number(session, number)
+    answered = result == "answered"
+    call = Call(
+        uid=uid,
+        direction=DIRECTION_INBOUND if report.kind == "inbound" else "outbound",
+        user_id=user.id if user is not None else None,
+        patient_id=patient_id,
+        number=number[:32],
+        caller_name=name[:200],
+        origin="inbound" if report.kind == "inbound" else "phone",
+        state=STATE_ENDED,
+        result=result,
+        reason="" if answered else _DIAL_REASONS.get(status, "Вызов не удался"),
+        started_at=now - timedelta(seconds=max(0, report.dialed_s)),
+        answered_at=now - timedelta(seconds=max(0, report.answered_s)) if answered else None,
+        ended_at=now,
+    )
+    session.add(call)
+    session.flush()
+    return call
