@@ -314,10 +314,11 @@ def test_attended_transfer_cancel_returns_to_the_patient(
 
 
 def test_call_from_the_registrars_own_phone_is_taken_under_control(
-    pbx: Pbx, lines: dict[str, Any], control: Control, call_users: dict[str, int]
+    pbx: Pbx, lines: dict[str, Any], control: Control, call_users: dict[str, int], agi_server: Any
 ) -> None:
     reg, pstn = lines["101"], lines["pstn"]
     actor = call_users["101"]
+    logged_before = _phone_logged(pbx)
     m_reg, m_pstn = reg.ctrl.mark(), pstn.ctrl.mark()
     reg.dial("sip:89161234567@127.0.0.1:5060")  # through the dialplan and the trunk, no ARI
     pstn.wait_for_event(event_type("CALL_ESTABLISHED"), 10, m_pstn)
@@ -337,3 +338,13 @@ def test_call_from_the_registrars_own_phone_is_taken_under_control(
     row = _call_row(pbx, uid)
     assert (row.origin, row.result, row.number) == ("phone", "answered", PSTN_NUMBER)
     assert reg.wait_for_event(event_type("CALL_CLOSED"), 10, m_reg)
+    # the phone's channel runs its hangup handler before it is destroyed: once it is gone, a
+    # second (dialplan) log row would be there; the adopted call is the app's alone
+    wait_until(lambda: not _ari(pbx, "/channels"), 10, "channels destroyed")
+    assert _phone_logged(pbx) == logged_before
+
+
+def _phone_logged(pbx: Pbx) -> int:
+    """Rows written by the dialplan's hangup handler (calls that never reached the app)."""
+    with pbx.sessions() as s:
+        return len(s.scalars(select(Call.id).where(Call.uid.like("p-%"))).all())
