@@ -260,6 +260,36 @@ def test_conference_has_three_parties(
     assert control.get(actor, f"/calls/{uid}").json()["state"] == "talking"
 
 
+def test_conference_adds_an_outside_number_through_the_trunk(
+    pbx: Pbx, lines: dict[str, Any], control: Control, call_users: dict[str, int]
+) -> None:
+    call = _connect(control, lines, call_users["101"], target="102")  # 101 talks to 102
+    uid, actor = call["uid"], call_users["101"]
+    m_pstn = lines["pstn"].ctrl.mark()
+    control.ok(actor, f"/calls/{uid}/conference", {"target": "8 (916) 123-45-67"})
+    lines["pstn"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m_pstn)
+    wait_until(
+        lambda: _bridge_parties(pbx, uid) == ["PJSIP/reg101", "PJSIP/reg102", "PJSIP/trunk"], 10, "three"
+    )
+    snapshot = control.get(actor, f"/calls/{uid}").json()
+    assert PSTN_NUMBER in [p["label"] for p in snapshot["parties"]]
+
+
+def test_blind_transfer_to_an_outside_number(
+    pbx: Pbx, lines: dict[str, Any], control: Control, call_users: dict[str, int]
+) -> None:
+    call = _connect(control, lines, call_users["101"], target="102")
+    uid, actor = call["uid"], call_users["101"]
+    m101, m_pstn = lines["101"].ctrl.mark(), lines["pstn"].ctrl.mark()
+    control.ok(actor, f"/calls/{uid}/transfer", {"target": PSTN_NUMBER, "mode": "blind"})
+    lines["101"].wait_for_event(event_type("CALL_CLOSED"), 10, m101)
+    lines["pstn"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m_pstn)
+    wait_until(lambda: _bridge_parties(pbx, uid) == ["PJSIP/reg102", "PJSIP/trunk"], 10, "102 and the number")
+    lines["sse"].wait_for(
+        lambda k, d: k == "call" and d["uid"] == uid and d["reason"] == f"Переведён на {PSTN_NUMBER}"
+    )
+
+
 def test_blind_transfer_leaves_patient_with_the_target(
     pbx: Pbx, lines: dict[str, Any], control: Control, call_users: dict[str, int]
 ) -> None:
