@@ -6,6 +6,7 @@ never a skip."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,23 +140,41 @@ def ami_events(pbx: Pbx) -> Iterator[AmiEvents]:
         events.close()
 
 
+class AgiHandle:
+    """The FastAGI server running on its own loop; `down()` takes it away for a while."""
+
+    def __init__(self, server: Any, loop: asyncio.AbstractEventLoop, port: int) -> None:
+        self.server, self.loop, self.port = server, loop, port
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        self._run(self.server.stop())
+        try:
+            yield
+        finally:
+            self._run(self.server.start("127.0.0.1", self.port))
+
+
 @pytest.fixture(scope="session")
-def agi_server(pbx: Pbx) -> Iterator[Any]:
+def agi_server(pbx: Pbx) -> Iterator[AgiHandle]:
     """The real FastAGI server on the dialplan's port, on its own event loop."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="agi", daemon=True)
     thread.start()
 
     async def make() -> Any:
-        server, lookup = make_agi_server(pbx.sessions)
+        server, routes = make_agi_server(pbx.sessions)
         await server.start("127.0.0.1", pbx.config.pbx.agi_port)
-        return server, lookup
+        return server, routes
 
-    server, lookup = asyncio.run_coroutine_threadsafe(make(), loop).result(10)
+    server, routes = asyncio.run_coroutine_threadsafe(make(), loop).result(10)
     try:
-        yield server
+        yield AgiHandle(server, loop, pbx.config.pbx.agi_port)
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        lookup.close()
+        routes.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)

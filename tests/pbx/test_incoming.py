@@ -116,6 +116,31 @@ def test_incoming_call_pops_the_card_for_the_ringing_registrar_only(
     )
 
 
+def test_with_the_agi_server_down_the_call_still_reaches_the_registrar(
+    pbx: Pbx,
+    inbound: dict[str, SseReader],
+    pstn: BaresipPhone,
+    phones: dict[str, BaresipPhone],
+    patient: int,
+    agi_server: Any,
+    ami_events: AmiEvents,
+) -> None:
+    with agi_server.down():
+        mark = ami_events.mark()
+        m101 = phones["101"].ctrl.mark()
+        pstn.dial("sip:101@127.0.0.1:5060")
+        status = ami_events.wait_for(
+            lambda e: e.get("Event") == "VarSet" and e.get("Variable") == "AGISTATUS", 10, mark
+        )
+        assert status["Value"] == "FAILURE"  # the lookup failed open: the dialplan went on
+        phones["101"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m101)
+        talking = inbound["101"].wait_for(lambda k, d: k == "call" and d["state"] == "talking")
+        # the ARI app found the patient itself: the card pops without the dialplan's help
+        assert talking["patient_id"] == patient
+        pstn.hangup()
+        inbound["101"].state(talking["uid"], "ended")
+
+
 def test_unknown_caller_pops_new_patient(
     pbx: Pbx, inbound: dict[str, SseReader], pstn: BaresipPhone, patient: int
 ) -> None:
