@@ -11,16 +11,39 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from clinic.config import Config
-from clinic.models import Appointment, Patient, SmsMessage, SmsPhoneFlag, SmsTemplate
-from clinic.models.sms import MSG_QUEUED, MSG_SENT, RECIPIENT_PATIENT
+from clinic.models import Appointment, Employee, Patient, SmsMessage, SmsPhoneFlag, SmsTemplate
+from clinic.models.people import EMPLOYEE_CHIEF
+from clinic.models.sms import (
+    MSG_QUEUED,
+    MSG_SENT,
+    RECIPIENT_CHIEF,
+    RECIPIENT_DOCTOR,
+    RECIPIENT_PATIENT,
+    RECIPIENT_TYPES,
+)
 from clinic.services import ValidationError
 from clinic.services.settings import read_settings
 from clinic.sms import gateway, ledger, rules, templating
 from clinic.sms.templates import default_template
 
-NO_DEFAULT = (
-    "Нет шаблона по умолчанию для пациента: задайте его в «Шаблоны для отправки СМС» или введите текст"
-)
+_WHOM = {RECIPIENT_PATIENT: "пациента", RECIPIENT_DOCTOR: "врача", RECIPIENT_CHIEF: "главного врача"}
+
+
+def no_default(recipient: str) -> str:
+    return (
+        f"Нет шаблона по умолчанию для {_WHOM[recipient]}: задайте его в «Шаблоны для отправки СМС» "
+        "(«Абонент») или введите текст"
+    )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Whom «Отправить СМС» writes to: the template's «Абонент» (Пациент, Врач, Гл.Врач)."""
+
+    kind: str
+    title: str  # «Пациент», «Врач», «Гл.Врач»
+    name: str  # the person's full name
+    phone: str
 
 
 @dataclass(frozen=True)
@@ -33,6 +56,12 @@ class DialogData:
     flag: SmsPhoneFlag | None
     already_sent: SmsMessage | None
     problem: str | None  # e.g. no default template
+    recipient: Recipient | None = None
+    recipients: tuple[Recipient, ...] = ()  # the choice offered: patient, the doctor, the chief
+
+    @property
+    def to_patient(self) -> bool:
+        return self.recipient is None or self.recipient.kind == RECIPIENT_PATIENT
 
 
 def reminder_key(appointment: Appointment) -> str:
@@ -53,9 +82,37 @@ def load_appointment(session: Session, appointment_id: int) -> Appointment | Non
     )
 
 
+def recipients_for(
+    session: Session, patient: Patient | None, appointment: Appointment | None
+) -> tuple[Recipient, ...]:
+    """Who can get an SMS from this dialog: the patient, the appointment's doctor and the
+    chief doctor (each only if there is one)."""
+    found: list[Recipient] = []
+    if patient is not None:
+        found.append(Recipient(RECIPIENT_PATIENT, "Пациент", patient.full_name, patient.phone or ""))
+    if appointment is not None and appointment.doctor is not None:
+        doctor = appointment.doctor
+        found.append(Recipient(RECIPIENT_DOCTOR, "Врач", doctor.full_name, doctor.phone or ""))
+    chief = session.scalar(
+        select(Employee)
+        .where(Employee.role == EMPLOYEE_CHIEF, Employee.is_active.is_(True))
+        .order_by(Employee.id)
+        .limit(1)
+    )
+    if chief is not None:
+        found.append(Recipient(RECIPIENT_CHIEF, "Гл.Врач", chief.full_name, chief.phone or ""))
+    return tuple(found)
+
+
 def dialog_data(
-    session: Session, *, appointment_id: int | None = None, patient_id: int | None = None
+    session: Session,
+    *,
+    appointment_id: int | None = None,
+    patient_id: int | None = None,
+    to: str = RECIPIENT_PATIENT,
 ) -> DialogData | None:
+    """What the dialog shows; None when the appointment, the patient or the recipient `to`
+    is not there."""
     appointment = load_appointment(session, appointment_id) if appointment_id else None
     if appointment_id and appointment is None:
         return None
@@ -64,19 +121,23 @@ def dialog_data(
     )
     if patient_id and patient is None:
         return None
+    choice = recipients_for(session, patient, appointment)
+    recipient = next((r for r in choice if r.kind == to), None)
+    if to not in RECIPIENT_TYPES or (recipient is None and to != RECIPIENT_PATIENT):
+        return None
     settings = read_settings(session)
-    template = default_template(session, RECIPIENT_PATIENT)
+    template = default_template(session, to)
     text = (
         templating.render(template.body, templating.appointment_values(appointment, settings, patient))
         if template
         else ""
     )
-    phone = patient.phone if patient and patient.phone else ""
+    phone = recipient.phone if recipient else ""
     flag = (
         session.scalar(select(SmsPhoneFlag).where(SmsPhoneFlag.phone == phone.lstrip("+"))) if phone else None
     )
     already = None
-    if appointment is not None:
+    if appointment is not None and to == RECIPIENT_PATIENT:
         already = session.scalar(
             select(SmsMessage)
             .where(SmsMessage.appointment_id == appointment.id, SmsMessage.state == MSG_SENT)
@@ -84,7 +145,16 @@ def dialog_data(
             .limit(1)
         )
     return DialogData(
-        text, phone, patient, appointment, template, flag, already, None if template else NO_DEFAULT
+        text,
+        phone,
+        patient,
+        appointment,
+        template,
+        flag,
+        already,
+        None if template else no_default(to),
+        recipient,
+        choice,
     )
 
 
@@ -123,7 +193,7 @@ def send_single(
             if template_id and template is None:
                 raise ValidationError({"template_id": "Шаблон не найден"})
             if template is None:
-                raise ValidationError({"text": NO_DEFAULT})
+                raise ValidationError({"text": no_default(RECIPIENT_PATIENT)})
             text = templating.render(
                 template.body, templating.appointment_values(appointment, settings, patient)
             )

@@ -23,6 +23,7 @@ from clinic.models import (
     ROLE_REGISTRAR,
     Appointment,
     ClinicSettings,
+    Employee,
     SmsMailing,
     SmsMessage,
     SmsPhoneFlag,
@@ -369,3 +370,40 @@ def test_stop_list_page_blocks_sends(admin: Web, reg: Web, sms: Sms, clinic: dic
     )
     assert "Номер в стоп-листе клиники" in done.text
     assert sms.messages() == []
+
+
+def test_dialog_writes_to_the_doctor_or_the_chief_with_their_templates(
+    reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
+) -> None:
+    with transaction(sessions) as s:
+        appointment = s.get(Appointment, clinic["appointment"])
+        assert appointment is not None and appointment.doctor is not None
+        appointment.doctor.phone = "+79035550011"
+        s.add(Employee(last_name="Главный", first_name="Павел", role="chief_doctor", phone="+79035550022"))
+        s.add(
+            SmsTemplate(
+                name="Врачу", recipient_type="doctor", is_default=True, body="К вам {patient_name} {date} в {time}"
+            )
+        )
+    url = f"/sms/send?appointment_id={clinic['appointment']}"
+    patient_page = reg.text(url)
+    assert (
+        'data-testid="sms-to-doctor"' in patient_page and 'data-testid="sms-to-chief_doctor"' in patient_page
+    )
+    doctor_page = reg.text(url + "&to=doctor")
+    assert "+79035550011" in doctor_page and "Смирнов Андрей Викторович" in doctor_page
+    assert "К вам Иванова Мария Петровна" in doctor_page  # the doctor's default template
+    chief_page = reg.text(url + "&to=chief_doctor")
+    assert "+79035550022" in chief_page and "Нет шаблона по умолчанию для главного врача" in chief_page
+    assert reg.get(url + "&to=nobody").status_code == 404
+    done = reg.post_form(
+        url + "&to=doctor",
+        {"text": "К вам пациент завтра", "phone": "+79035550011", "key": "d1", "to": "doctor"},
+    )
+    assert done.status_code == 200 and "Отправлено" in done.text
+    assert [m["text"] for m in sms.messages(phone="79035550011")] == ["К вам пациент завтра"]
+    with sessions() as s:
+        row = s.scalars(select(SmsMessage)).one()
+        # not the patient's SMS: no patient in the history, and no "reminder already sent"
+        assert (row.patient_id, row.appointment_id) == (None, None)
+    assert 'data-testid="sms-already"' not in reg.text(url)

@@ -103,7 +103,8 @@ def _int_arg(name: str) -> int | None:
 @send_bp.route("/send", methods=["GET", "POST"])
 def dialog():  # type: ignore[no-untyped-def]
     appointment_id, patient_id = _int_arg("appointment_id"), _int_arg("patient_id")
-    data = sending.dialog_data(db(), appointment_id=appointment_id, patient_id=patient_id)
+    to = request.values.get("to", "patient").strip() or "patient"
+    data = sending.dialog_data(db(), appointment_id=appointment_id, patient_id=patient_id, to=to)
     if data is None:
         abort(404)
     errors: dict[str, str] = {}
@@ -123,8 +124,9 @@ def dialog():  # type: ignore[no-untyped-def]
                 text=values["text"],
                 key=f"ui:{values['key']}",
                 user_id=user.id if user else None,
-                patient_id=data.patient.id if data.patient else None,
-                appointment_id=data.appointment.id if data.appointment else None,
+                # an SMS to the doctor is not the patient's: no consent rule, no reminder mark
+                patient_id=data.patient.id if data.patient and data.to_patient else None,
+                appointment_id=data.appointment.id if data.appointment and data.to_patient else None,
             )
         except ValidationError as exc:
             errors, status = exc.errors, 422
@@ -137,6 +139,7 @@ def dialog():  # type: ignore[no-untyped-def]
         render_template(
             "sms/send.html",
             data=data,
+            to=to,
             values=values,
             errors=errors,
             result=result,
