@@ -262,6 +262,8 @@ class MangoClient:
     def _send_once(self, path: str, form: dict[str, str], *, repeatable: bool) -> dict[str, Any]:
         s = self.settings
         started = time.perf_counter()
+        if self._limiter is not None:
+            self._limiter.mark_sent()
         try:
             response = self._http.post(self._base_url + path, data=form)
         except httpx.HTTPError as exc:

@@ -72,15 +72,18 @@ class TokenBucket:
 
 
 class SlidingWindowGuard:
-    """At most `limit` admissions in any `window` seconds, counted at the moment a caller
-    is let through, which is what the server sees (give or take the network).
+    """At most `limit` requests in any `window` seconds, counted at the moment each one
+    leaves, which is what the server sees (give or take the network).
 
     The token bucket spaces reservations evenly, but a thread that wakes late from its
-    sleep still sends, and the next thread on time right after it: after a stall of a few
-    tens of milliseconds three or four requests leave together and a strict sliding window
-    at Mango's end counts one too many (seen in bench/mango.py: 51 in one second at a
-    paced 47.5/s). This guard holds such a catch-up back; a window a little longer than
-    Mango's second also absorbs the jitter between our clock and theirs.
+    sleep still sends, and the next thread on time right after it; and a pause of the
+    whole process (a full garbage collection took up to 130 ms in bench/mango.py) holds a
+    request that was already let through. Either way a few requests leave close together
+    and a strict sliding window at Mango's end counts one too many (seen: 51 in one second
+    at a paced 47.5/s). So an admission is stamped when it is granted and again when the
+    request really goes (`RateLimiter.mark_sent`), and the next one waits for the window
+    measured from those stamps; a window a little longer than Mango's second absorbs the
+    jitter between our clock and theirs.
     """
 
     def __init__(self, limit: int, window: float, clock: Clock) -> None:
@@ -89,16 +92,20 @@ class SlidingWindowGuard:
         self.limit = limit
         self._window_ns = round(window * 1e9)
         self._clock = clock
-        self._admitted: deque[int] = deque(maxlen=limit)
+        # one mutable cell [ns] per admission, so a late send can move its own stamp
+        self._admitted: deque[list[int]] = deque(maxlen=limit)
 
     def wait_needed(self, now_ns: int) -> int:
         """Nanoseconds until one more admission fits (0: now). Caller holds the lock."""
         if len(self._admitted) < self.limit:
             return 0
-        return max(0, self._admitted[0] + self._window_ns - now_ns + 1)
+        oldest = min(cell[0] for cell in self._admitted)
+        return max(0, oldest + self._window_ns - now_ns + 1)
 
-    def admit(self, now_ns: int) -> None:
-        self._admitted.append(now_ns)
+    def admit(self, now_ns: int) -> list[int]:
+        cell = [now_ns]
+        self._admitted.append(cell)
+        return cell
 
 
 class RateLimiter:
@@ -131,6 +138,7 @@ class RateLimiter:
             for path, rate in self.limits.items()
         }
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def acquire(self, path: str) -> float:
         """Wait for the global bucket, then for the path's own one, then until the guards
@@ -144,8 +152,18 @@ class RateLimiter:
                 now_ns = round(self._clock.monotonic() * 1e9)
                 wait_ns = max((self._guards[key].wait_needed(now_ns) for key in keys), default=0)
                 if wait_ns == 0:
-                    for key in keys:
-                        self._guards[key].admit(now_ns)
+                    self._local.cells = [self._guards[key].admit(now_ns) for key in keys]
                     return waited
             self._clock.sleep(wait_ns / 1e9)
             waited += wait_ns / 1e9
+
+    def mark_sent(self) -> None:
+        """The request this thread was last admitted for is leaving now: restamp it."""
+        cells = getattr(self._local, "cells", None)
+        if not cells:
+            return
+        with self._lock:
+            now_ns = round(self._clock.monotonic() * 1e9)
+            for cell in cells:
+                cell[0] = max(cell[0], now_ns)
+        self._local.cells = None

@@ -96,6 +96,21 @@ def test_window_guard_counts_admissions_in_a_sliding_window() -> None:
     assert guard.wait_needed(1_000_000_001) == 0
 
 
+def test_a_late_send_moves_its_stamp_and_the_next_admission_waits_for_it() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter({"task/add": 1}, clock)
+    limiter.acquire("task/add")  # granted at 0 ...
+    clock.advance(0.3)  # ... but the process stalled: it leaves at 0.3
+    limiter.mark_sent()
+    limiter.acquire("task/add")
+    # the bucket alone would grant at 1.0; one per second counted from when it left
+    assert clock.monotonic() == pytest.approx(1.3 + 1e-9)
+    limiter.mark_sent()
+    limiter.mark_sent()  # a second mark without a new admission changes nothing
+    limiter.acquire("task/add")
+    assert clock.monotonic() == pytest.approx(2.3 + 2e-9)
+
+
 def test_limiter_guard_holds_back_past_the_bucket_pace() -> None:
     clock = ManualClock()
     limiter = RateLimiter({"task/add": 5}, clock, guard=0.5)

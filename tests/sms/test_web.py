@@ -382,7 +382,10 @@ def test_dialog_writes_to_the_doctor_or_the_chief_with_their_templates(
         s.add(Employee(last_name="Главный", first_name="Павел", role="chief_doctor", phone="+79035550022"))
         s.add(
             SmsTemplate(
-                name="Врачу", recipient_type="doctor", is_default=True, body="К вам {patient_name} {date} в {time}"
+                name="Врачу",
+                recipient_type="doctor",
+                is_default=True,
+                body="К вам {patient_name} {date} в {time}",
             )
         )
     url = f"/sms/send?appointment_id={clinic['appointment']}"
