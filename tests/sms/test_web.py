@@ -410,3 +410,26 @@ def test_dialog_writes_to_the_doctor_or_the_chief_with_their_templates(
         # not the patient's SMS: no patient in the history, and no "reminder already sent"
         assert (row.patient_id, row.appointment_id) == (None, None)
     assert 'data-testid="sms-already"' not in reg.text(url)
+
+
+def test_delivery_report_addresses_are_registered_at_sms_ru(admin: Web, reg: Web, sms: Sms) -> None:
+    page = admin.text("/sms/callbacks")
+    assert "Ни одного адреса" in page and "http://127.0.0.1:" in page  # our hooks address suggested
+    url = "https://clinic.example.ru:55055/smsru/callback"
+    added = admin.post_form("/sms/callbacks", {"action": "add", "url": url})
+    assert added.status_code == 302
+    assert sms.call("callback/get")["callback"] == [url]  # sms.ru itself has it now
+    listed = admin.text("/sms/callbacks")
+    assert 'data-testid="callback-row"' in listed and url in listed and API_ID not in listed
+    for bad, message in (
+        ("ftp://x.ru/cb", "http:// или https://"),
+        ("https://user:pw@x.ru/cb", "логин и пароль"),
+        ("https://x.ru:99999/cb", "Некорректный"),
+        ("   ", "Введите адрес"),
+    ):
+        refused = admin.post_form("/sms/callbacks", {"action": "add", "url": bad})
+        assert refused.status_code == 422 and message in refused.text
+    assert sms.call("callback/get")["callback"] == [url]  # nothing half-registered
+    admin.post_form("/sms/callbacks", {"action": "delete", "url": url})
+    assert sms.call("callback/get").get("callback", []) == []
+    assert reg.get("/sms/callbacks").status_code in (302, 403)  # admins only, on the server

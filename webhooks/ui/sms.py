@@ -50,6 +50,7 @@ from clinic.models import (
 )
 from clinic.services import ValidationError
 from clinic.services.settings import read_settings
+from clinic.sms import callback_urls as sms_callbacks
 from clinic.sms import gateway, ledger, mailings, rules, sending, templating
 from clinic.sms import templates as template_service
 from clinic.smsru import SmsRuError, mask_text
@@ -62,7 +63,8 @@ templates_bp = Blueprint("sms_templates", __name__, url_prefix="/sms/templates")
 mailings_bp = Blueprint("sms_mailings", __name__, url_prefix="/sms/mailings")
 history_bp = Blueprint("sms_history", __name__, url_prefix="/sms/history")
 stoplist_bp = Blueprint("sms_stoplist", __name__, url_prefix="/sms/stoplist")
-for _admin in (templates_bp, mailings_bp, history_bp, stoplist_bp):
+callbacks_bp = Blueprint("sms_callbacks", __name__, url_prefix="/sms/callbacks")
+for _admin in (templates_bp, mailings_bp, history_bp, stoplist_bp, callbacks_bp):
     _admin.before_request(require_admin)
 
 
@@ -626,16 +628,72 @@ def stoplist_delete(entry_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("sms_stoplist.stoplist"))
 
 
+# -- «Отчёты о доставке»: the status-callback URLs registered at sms.ru ---------------------
+
+
+def _suggested_callback_url() -> str:
+    config = current_app.config["MIS"]
+    return f"http://{config.hooks_host}:{config.hooks_port}/smsru/callback"
+
+
+@callbacks_bp.route("", methods=["GET", "POST"])
+def callbacks():  # type: ignore[no-untyped-def]
+    """What sms.ru calls with delivery statuses (callback/get, callback/add, callback/del)."""
+    settings = read_settings(db())
+    errors: dict[str, str] = {}
+    values = {"url": _suggested_callback_url()}
+    status = 200
+    registered: list[str] | None = None
+    problem = ""
+    try:
+        client = gateway.make_client(current_app.config["MIS"], settings, read_timeout=10.0)
+    except ValidationError as exc:
+        return render_template(
+            "sms/callbacks.html",
+            registered=None,
+            values=values,
+            errors={},
+            problem=next(iter(exc.errors.values())),
+        )
+    try:
+        if request.method == "POST":
+            action = request.form.get("action", "add")
+            values = {"url": request.form.get("url", "").strip()}
+            try:
+                url = sms_callbacks.clean_url(values["url"])
+            except ValidationError as exc:
+                errors, status = exc.errors, 422
+            else:
+                if action == "delete":
+                    client.callback_del(url)
+                    flash(f"sms.ru больше не присылает отчёты на {url}", "success")
+                else:
+                    client.callback_add(url)
+                    flash(f"sms.ru будет присылать отчёты о доставке на {url}", "success")
+                return redirect(url_for("sms_callbacks.callbacks"))
+        registered = client.callback_get()
+    except SmsRuError as exc:
+        problem = mask_text(f"sms.ru не ответил: {exc.text or exc.__class__.__name__}", settings.sms_api_key)
+        status = 502 if request.method == "POST" and not errors else status
+    finally:
+        client.close()
+    page = render_template(
+        "sms/callbacks.html", registered=registered, values=values, errors=errors, problem=problem
+    )
+    return page, status
+
+
 def register(app: Flask) -> None:
     """Blueprints, menu entries and the scheduler's context-menu action (from register_ui)."""
     from webhooks.ui.menu import GROUP_SMS, add_appointment_action, add_menu_item
 
-    for blueprint in (send_bp, templates_bp, mailings_bp, history_bp, stoplist_bp):
+    for blueprint in (send_bp, templates_bp, mailings_bp, history_bp, stoplist_bp, callbacks_bp):
         app.register_blueprint(blueprint)
     add_menu_item(app, "Рассылка СМС", "sms_mailings.mailings_index", admin_only=True, group=GROUP_SMS)
     add_menu_item(app, "Шаблоны СМС", "sms_templates.templates_index", admin_only=True, group=GROUP_SMS)
     add_menu_item(app, "История СМС", "sms_history.history", admin_only=True, group=GROUP_SMS)
     add_menu_item(app, "Стоп-лист СМС", "sms_stoplist.stoplist", admin_only=True, group=GROUP_SMS)
+    add_menu_item(app, "Отчёты о доставке", "sms_callbacks.callbacks", admin_only=True, group=GROUP_SMS)
     add_appointment_action(app, "Отправить СМС", "sms_send.appointment")
     app.jinja_env.globals["sms_phone_flag"] = _phone_flag
 
