@@ -276,9 +276,11 @@ def apply_from_db(
         if not problems:
             msg = (f"Конфигурация применена: абонентов {len(inp.users)}, изменены файлы: "
                    f"{', '.join(changed) or 'нет'}")
-            rid = _record(session_factory, author_id, REVISION_APPLIED, files, msg, secrets)
+            warning = restart_warning(before, files)
+            noted = f"{msg}. {warning}" if warning else msg
+            rid = _record(session_factory, author_id, REVISION_APPLIED, files, noted, secrets)
             log.info("pbx config applied, revision %s", rid)
-            return ApplyResult(True, msg, rid)
+            return ApplyResult(True, msg, rid, warning)
 
         # roll back to what Asterisk had before, and make it load that again
         restored = write_files(pbx, before)
@@ -291,6 +293,34 @@ def apply_from_db(
         rid = _record(session_factory, author_id, REVISION_FAILED, files, msg, secrets)
         log.warning("pbx config failed the check, revision %s rolled back", rid)
         return ApplyResult(False, mask_secrets(msg, secrets), rid)
+
+
+RESTART_NEEDED = (
+    "Порт SIP и адрес SIP-сервера вступят в силу только после перезапуска Asterisk "
+    "(pjsip не перечитывает транспорт при перезагрузке); до тех пор телефоны работают на прежнем порту"
+)
+
+
+def _section(text: str | None, name: str) -> str:
+    """The lines of `[name]` in a config file, without comments and blank lines."""
+    out: list[str] = []
+    inside = False
+    for raw in (text or "").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("["):
+            inside = line.split("]", 1)[0] == f"[{name}"
+            continue
+        if inside and line:
+            out.append(line)
+    return "\n".join(out)
+
+
+def restart_warning(before: dict[str, str | None], files: dict[str, str]) -> str:
+    """A reload keeps pjsip's transport as it was: say so when the new one differs."""
+    old, new = before.get("pjsip.conf"), files.get("pjsip.conf")
+    if old is None or new is None:
+        return ""
+    return RESTART_NEEDED if _section(old, "transport-udp") != _section(new, "transport-udp") else ""
 
 
 def make_applier(config: Config, session_factory: sessionmaker[Session]) -> PbxApplier:

@@ -15,6 +15,7 @@ class ApplyResult:
     ok: bool
     message: str  # Russian, shown to the admin as is
     revision_id: int | None = None
+    warning: str = ""  # applied, but something only takes effect later (Russian)
 
 
 class PbxApplier(Protocol):

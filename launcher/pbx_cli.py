@@ -62,6 +62,8 @@ def cmd_status(_args: argparse.Namespace, config: Config) -> int:
 def cmd_apply(args: argparse.Namespace, config: Config) -> int:
     res = apply.apply_from_db(config, _sessions(config), args.author_id)
     print(f"revision {res.revision_id}: {res.message}")
+    if res.warning:
+        print(f"warning: {res.warning}")
     return 0 if res.ok else 1
 
 

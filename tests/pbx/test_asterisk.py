@@ -162,6 +162,7 @@ def test_apply_good_change_adds_endpoint(pbx: Pbx, phones: dict[str, BaresipPhon
     result = apply.apply_from_db(pbx.config, pbx.sessions, None)
     print(f"\n[pbx] apply (add 103) took {time.monotonic() - started:.2f} s")
     assert result.ok, result.message
+    assert result.warning == ""  # nothing that waits for a restart
     rev = _revision(pbx, result.revision_id)
     assert rev.status == REVISION_APPLIED
     assert "pjsip.conf" in rev.message and "extensions.conf" in rev.message
@@ -174,6 +175,26 @@ def test_apply_good_change_adds_endpoint(pbx: Pbx, phones: dict[str, BaresipPhon
     assert "103" in extensions
     # the phones were not disturbed by the reload
     wait_registered(pbx.config, {"reg101", "reg102"}, timeout=2)
+
+
+def test_a_new_sip_port_is_applied_with_a_restart_warning(pbx: Pbx, phones: dict[str, BaresipPhone]) -> None:
+    def set_port(port: int) -> None:
+        with pbx.sessions() as s:
+            s.scalars(select(ClinicSettings)).one().sip_port = port
+            s.commit()
+
+    set_port(5062)
+    try:
+        result = apply.apply_from_db(pbx.config, pbx.sessions, None)
+        assert result.ok, result.message
+        assert "после перезапуска Asterisk" in result.warning
+        assert "перезапуска" in _revision(pbx, result.revision_id).message
+        # as the warning says: the running Asterisk still takes the phones on 5060
+        wait_registered(pbx.config, {"reg101", "reg102"}, timeout=2)
+        assert "bind=127.0.0.1:5062" in (pbx.config.pbx.conf_dir / "pjsip.conf").read_text()
+    finally:
+        set_port(5060)
+        assert apply.apply_from_db(pbx.config, pbx.sessions, None).ok
 
 
 def test_apply_rejected_by_asterisk_rolls_back(

@@ -269,6 +269,13 @@ def test_applier_failure_is_shown_in_russian(saved: Web, applier: RecordingAppli
     assert snapshot(sessions)["sip_port"] == 5070  # the settings themselves are kept
 
 
+def test_a_change_that_waits_for_a_restart_is_said_so(saved: Web, applier: RecordingApplier) -> None:
+    applier.result = ApplyResult(ok=True, message="конфигурация применена", warning="нужен перезапуск")
+    page = saved.text(save(saved, sip_port="5070").location)
+    assert "АТС: конфигурация применена" in page and "АТС: нужен перезапуск" in page
+    assert "flash-warning" in page
+
+
 def test_applier_crash_does_not_break_the_page(saved: Web, applier: RecordingApplier, sessions: Any) -> None:
     applier.error = RuntimeError("boom")
     response = save(saved, sip_port="5070")

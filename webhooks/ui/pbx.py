@@ -33,4 +33,6 @@ def apply_telephony(author_id: int | None) -> ApplyResult | None:
         flash(FAILED, "error")
         return ApplyResult(ok=False, message=FAILED)
     flash(f"АТС: {result.message}", "success" if result.ok else "error")
+    if result.warning:
+        flash(f"АТС: {result.warning}", "warning")
     return result
