@@ -99,3 +99,37 @@ def test_registrar_sees_the_russian_403(page: Any, live_url: str, users: Any) ->
     response = page.goto(live_url + "/admin/settings")
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", name="Доступ запрещён")).to_be_visible()
+
+
+def test_long_names_stay_inside_their_doctors_column(
+    page: Any, live_url: str, users: Any, day_schedule: Any, sessions: sessionmaker[Session]
+) -> None:
+    from clinic.models import Patient, Service
+
+    with transaction(sessions) as s:
+        for service in s.query(Service):
+            service.name = "Приём (осмотр, консультация) врача-терапевта первичный с оформлением справки " * 2
+        for patient in s.query(Patient):
+            patient.last_name = "Константинопольская-Преображенская"
+    page.set_viewport_size({"width": 1024, "height": 800})
+    log_in(page, live_url, "reg", REGISTRAR_PASSWORD)
+    page.goto(live_url + "/schedule?date=2025-05-22")
+    expect(page.get_by_test_id("appointment")).to_have_count(2)
+    # each doctor's table fits its column: nothing (the «⋯» menu included) spills under the
+    # next doctor's column
+    overflow = page.eval_on_selector_all(
+        "[data-testid=doctor-column]",
+        "cols => cols.map(c => c.querySelector('table').scrollWidth - c.clientWidth)",
+    )
+    assert overflow and max(overflow) <= 1, overflow
+    boxes = page.eval_on_selector_all(
+        "[data-testid=doctor-column]",
+        "cols => cols.map(c => [c.getBoundingClientRect().left, c.getBoundingClientRect().right,"
+        " c.querySelector('summary').getBoundingClientRect().right])",
+    )
+    for left, right, menu_right in boxes:
+        assert left < menu_right <= right  # the «⋯» of each row inside its own column
+    # the long service name is cut to three lines, the whole of it in the tooltip
+    service = page.locator("[data-testid=appointment] .clamp").first
+    assert service.get_attribute("title").startswith("Приём (осмотр, консультация)")
+    assert service.evaluate("e => e.getBoundingClientRect().height") < 4 * 24
