@@ -16,6 +16,7 @@ Protocol, per Mango task (one phone, one or more appointments of the day):
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -422,6 +423,10 @@ def export_day(
                     report.resumed += 1
                     _count(report, outcome)
                 groups = select_groups(session, day)
+                # The day's appointments stay loaded for the whole run; frozen, they are left
+                # out of full garbage collections, which otherwise paused every thread for
+                # 100-300 ms at 10,000 appointments and let paced requests leave in a bunch.
+                gc.freeze()
                 report.found = sum(len(g) for g in groups)
                 journal(f"Найдено записей: {report.found}")
                 # Pipelined: batch k+1 is claimed and queued while batch k is in flight, so
@@ -447,6 +452,7 @@ def export_day(
                     log_buffer.flush_into(session)
                     session.commit()
             finally:
+                gc.unfreeze()  # the run's objects can be collected again
                 if log_buffer.pending:
                     session.rollback()
                     log_buffer.flush_into(session)
