@@ -312,7 +312,9 @@ async def measure(config: Config, url: str, calls: int, rounds: int) -> dict[str
     direct = Direct(config)
     await ours.start()
     await direct.start()
+    await asyncio.wait_for(direct.ari.rest_ready.wait(), 10)
     out: dict[str, Any] = {"ours": [], "direct": [], "ours_fail": 0, "direct_fail": 0, "marks": {}}
+    out["transport"] = direct.ari.rest_transport  # ari_app's own client chooses the same way
     try:
         for _ in range(1):  # warm-up at full size: connection pools, dialplan and codec caches
             await ours.round(calls)
@@ -376,6 +378,7 @@ def main() -> int:
         f"calls.py: {args.calls} concurrent click-to-call sessions x {args.rounds} rounds "
         f"(Local channels), {version}; Asterisk start {started.seconds:.2f} s"
     )
+    print(f"ARI REST over {result['transport']} on both paths")
     print(f"{'':24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'calls':>7}{'failures':>10}")
     for name, lat, fail in rows:
         worst = max(lat, default=float("nan"))

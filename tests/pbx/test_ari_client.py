@@ -73,9 +73,11 @@ def test_a_parameter_outside_the_table_is_refused_before_sending(pbx: Pbx) -> No
     aiorun.run(go)
 
 
-def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "http"])
+def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx, transport: str) -> None:
     """Originate to a Local channel that answers, bridge it, hang up; every request sent is
-    checked, and the errors come back typed."""
+    checked, and the errors come back typed — with REST over the events websocket (what
+    Asterisk 22.10 gets) and over HTTP (an Asterisk before 22.4)."""
     cfg = pbx.config.pbx
     sent: list[tuple[str, str, dict[str, Any]]] = []
     docs = _api_docs(pbx)
@@ -87,6 +89,7 @@ def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None
             cfg.ari_password,
             "clinic-contract",
             recorder=lambda n, m, p: sent.append((n, m, p)),
+            rest_over_ws=transport == "websocket",
         )
         events: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -95,7 +98,8 @@ def test_sent_requests_match_api_docs_and_errors_map_by_status(pbx: Pbx) -> None
 
         reader = asyncio.create_task(client.run_events(on_event))
         try:
-            assert await asyncio.wait_for(client.connected.wait(), 10) is True
+            assert await asyncio.wait_for(client.rest_ready.wait(), 10) is True
+            assert client.rest_transport == transport
             await client.create_bridge("contract-br")
             # a Local channel whose ;2 half answers and echoes (clinic-loopback); ;1 is ours
             await client.originate(
