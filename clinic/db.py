@@ -7,7 +7,10 @@ the tests and production run the same migrations.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +39,24 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def writer_lock(factory: sessionmaker[Session]) -> contextlib.AbstractContextManager[object]:
+    """Held around a short write transaction by threads of one process that write often
+    (the webhooks). SQLite lets one writer in at a time and makes the others poll with a
+    growing sleep (up to 100 ms between tries): queued on a lock instead, they go one after
+    the other with no sleep (UpdateStatus p95 85 → see bench/mango.py). PostgreSQL needs
+    none."""
+    engine = factory.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    lock = _WRITE_LOCKS.get(engine)
+    if lock is None:
+        lock = _WRITE_LOCKS.setdefault(engine, threading.Lock())
+    return lock
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.db import writer_lock
 from clinic.models import ExchangeLogEntry, utcnow
 from clinic.robot.systems import write_exchange
 from clinic.robot.webhook import Reply, handle
@@ -60,7 +61,7 @@ def update_status():  # type: ignore[no-untyped-def]
     if not raw and (request.content_length or 0) > MAX_BODY or len(raw) > MAX_BODY:
         return _refuse(sessions, 413, "тело запроса больше 64 КБ", started)
     try:
-        with sessions() as session:
+        with writer_lock(sessions), sessions() as session:
             reply = handle(
                 session,
                 content_type=request.content_type or "",

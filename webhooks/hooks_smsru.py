@@ -13,6 +13,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from clinic.db import writer_lock
 from clinic.sms.delivery import handle_callback
 from clinic.smsru.webhook import REPLY
 
@@ -30,7 +31,9 @@ def smsru_callback():  # type: ignore[no-untyped-def]
         return Response(REPLY, mimetype="text/plain")
     try:
         form = {key: request.form.get(key, "") for key in request.form}
-        handle_callback(current_app.extensions["mis_sessions"], form)
+        sessions = current_app.extensions["mis_sessions"]
+        with writer_lock(sessions):  # sms.ru sends batches from several connections at once
+            handle_callback(sessions, form)
     except SQLAlchemyError:
         # sms.ru polls are the fallback: the worker re-checks statuses with sms/status.
         log.exception("sms.ru callback: ошибка базы данных; статус будет получен опросом sms/status")
