@@ -16,13 +16,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinic.mango import Clock, MangoClient, MangoError, MangoSettings, MissingCustomFieldError
+from clinic.mango import (
+    Clock,
+    MangoClient,
+    MangoError,
+    MangoSettings,
+    MissingCustomFieldError,
+    TransportError,
+)
 from clinic.mango.client import Exchange
 from clinic.models import ExchangeLogEntry, ExternalSystem, utcnow
 from clinic.models.robot import SYSTEM_MANGO
 from clinic.services.settings import read_settings
 
 log = logging.getLogger(__name__)
+
+NO_CONNECTION = "Не удалось подключиться к Mango Office: проверьте адрес API и доступ к нему из сети клиники"
 
 # role → (label in the form, default name of the Mango custom field)
 FIELD_ROLES: dict[str, tuple[str, str]] = {
@@ -340,14 +349,20 @@ def check_connection(
         if client is not None:
             ids = client.custom_field_ids(list(names.values()))
         else:
-            with make_client(system, sessions, options) as own:
+            # an admin is waiting on the button: one attempt, not the export's back-off
+            interactive = options or ClientOptions(max_retries=0, read_timeout=10.0)
+            with make_client(system, sessions, interactive) as own:
                 ids = own.custom_field_ids(list(names.values()))
     except MissingCustomFieldError as exc:
         result = CheckResult(False, "В кампании нет пользовательских полей: " + ", ".join(exc.missing))
+    except TransportError as exc:
+        log.warning("Mango check: %s", exc.message)
+        result = CheckResult(False, NO_CONNECTION)
     except MangoError as exc:
         result = CheckResult(False, f"Mango Office ответил ошибкой {exc.code}: {exc.message}")
     except Exception as exc:  # a bad URL and the like: the admin needs to see it, not a 500
-        result = CheckResult(False, f"Не удалось подключиться: {exc.__class__.__name__}")
+        log.warning("Mango check failed: %r", exc)
+        result = CheckResult(False, NO_CONNECTION)
     else:
         by_role = {role: ids[name] for role, name in names.items()}
         system.field_ids = json.dumps(by_role)

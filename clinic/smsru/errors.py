@@ -118,3 +118,17 @@ def error_for_code(code: int | None, text: str | None = None, method: str = "") 
     shown = "?" if code is None else str(code)
     message = f"sms.ru {method}: {shown} {wording}"
     return error_class_for(code)(message, code=code, text=wording, method=method)
+
+
+def russian_reason(exc: SmsRuError) -> str:
+    """What to tell a user about `exc`: sms.ru's own (Russian) text when it gave one, else
+    what happened to the connection; never a class name."""
+    if exc.text:
+        return exc.text
+    if isinstance(exc, SmsRuConnectError):
+        return "нет соединения с sms.ru: проверьте адрес сервиса и доступ в интернет"
+    if isinstance(exc, SmsRuTimeout):
+        return "sms.ru не ответил вовремя"
+    if isinstance(exc, SmsRuBadResponse):
+        return "sms.ru вернул непонятный ответ"
+    return f"ошибка sms.ru (код {exc.code})" if exc.code is not None else "ошибка sms.ru"

@@ -4,6 +4,7 @@ and «Проверить подключение», server tasks, journal, exchan
 from __future__ import annotations
 
 import re
+import socket
 from datetime import time
 
 import pytest
@@ -222,6 +223,21 @@ def test_check_connection_reports_a_bad_salt_and_a_missing_field(
     assert "Mango Office ответил ошибкой 3102" in bad_sign
     assert "not-the-salt" not in bad_sign
     assert "В кампании нет пользовательских полей: Процедура" in missing
+
+
+def test_check_connection_to_nowhere_says_so_in_russian(admin_web: Web) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens there now: connection refused
+    edit_url = admin_web.post(
+        "/admin/external-systems/new",
+        _system_form(f"http://127.0.0.1:{port}/vpbx/"),
+        page="/admin/external-systems/new",
+    ).headers["Location"]
+    page = admin_web.get(admin_web.post(edit_url + "/check", {}, page=edit_url).headers["Location"]).text
+    assert "Не удалось подключиться к Mango Office: проверьте адрес API" in page
+    assert "Error" not in page  # no exception class names for the admin
 
 
 def test_server_task_is_created_with_a_schedule(

@@ -433,3 +433,14 @@ def test_delivery_report_addresses_are_registered_at_sms_ru(admin: Web, reg: Web
     admin.post_form("/sms/callbacks", {"action": "delete", "url": url})
     assert sms.call("callback/get").get("callback", []) == []
     assert reg.get("/sms/callbacks").status_code in (302, 403)  # admins only, on the server
+
+
+def test_callbacks_page_explains_an_unreachable_sms_ru(
+    admin: Web, app: Flask, sms_config: Config, sessions: sessionmaker[Session]
+) -> None:
+    import dataclasses
+
+    app.config["MIS"] = dataclasses.replace(sms_config, smsru_url="http://127.0.0.1:9/")  # discard port
+    page = admin.text("/sms/callbacks")
+    assert "Запрос к sms.ru не выполнен: нет соединения с sms.ru" in page
+    assert "Error" not in page and API_ID not in page

@@ -54,6 +54,7 @@ from clinic.sms import callback_urls as sms_callbacks
 from clinic.sms import gateway, ledger, mailings, rules, sending, templating
 from clinic.sms import templates as template_service
 from clinic.smsru import SmsRuError, mask_text
+from clinic.smsru.errors import russian_reason
 from webhooks.auth import current_user, require_admin
 from webhooks.ui.clinic_time import clinic_now
 from webhooks.ui.db import ROW_ID, db
@@ -163,7 +164,7 @@ def balance():  # type: ignore[no-untyped-def]
         value = client.balance()
     except SmsRuError as exc:
         return jsonify(
-            error=mask_text(f"sms.ru не ответил: {exc.text or exc.__class__.__name__}", settings.sms_api_key)
+            error=mask_text(f"Баланс не получен: {russian_reason(exc)}", settings.sms_api_key)
         )
     finally:
         client.close()
@@ -673,7 +674,7 @@ def callbacks():  # type: ignore[no-untyped-def]
                 return redirect(url_for("sms_callbacks.callbacks"))
         registered = client.callback_get()
     except SmsRuError as exc:
-        problem = mask_text(f"sms.ru не ответил: {exc.text or exc.__class__.__name__}", settings.sms_api_key)
+        problem = mask_text(f"Запрос к sms.ru не выполнен: {russian_reason(exc)}", settings.sms_api_key)
         status = 502 if request.method == "POST" and not errors else status
     finally:
         client.close()
