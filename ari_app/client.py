@@ -210,6 +210,8 @@ def supports_rest_over_ws(version: str) -> bool:
     except ValueError:
         return False
     return major >= 23 or (major, minor) >= {20: (20, 14), 21: (21, 9), 22: (22, 4)}.get(major, (99, 0))
+
+
 EventHandler = Callable[[Event], Awaitable[None]]
 
 

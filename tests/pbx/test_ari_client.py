@@ -15,7 +15,7 @@ import aiorun
 import httpx
 import pytest
 
-from ari_app.client import OPS, AriClient, AriConflict, AriNotFound, error_for
+from ari_app.client import OPS, AriClient, AriConflict, AriNotFound, error_for, supports_rest_over_ws
 from ari_app.events import ChannelDestroyed, StasisStart, parse_event
 
 from .pbxkit import Pbx
@@ -169,3 +169,23 @@ def test_parse_event_and_error_mapping_offline() -> None:
         "AriServerError",
         "AriServerError",
     ]
+
+
+@pytest.mark.parametrize(
+    ("version", "websocket"),
+    [
+        ("22.10.1+dfsg+~cs6.17.60671434-1", True),  # the chroot's Debian build
+        ("22.4.0", True),
+        ("22.3.0", False),
+        ("21.9.0", True),
+        ("21.8.2", False),
+        ("20.14.1", True),
+        ("20.13.0", False),
+        ("18.26.0", False),
+        ("23.0.0-rc1", True),
+        ("GIT-master-abc123", False),
+        ("", False),
+    ],
+)
+def test_rest_over_websocket_is_used_from_the_versions_that_have_it(version: str, websocket: bool) -> None:
+    assert supports_rest_over_ws(version) is websocket
