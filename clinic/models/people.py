@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from clinic.models.base import Base, Timestamped
+from clinic.phones import match_key
 
 ROLE_ADMIN = "admin"
 ROLE_REGISTRAR = "registrar"
@@ -83,6 +84,10 @@ class Patient(Timestamped, Base):
     # E.164; `phone` is the mobile used for SMS and calls.
     phone: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     phone_extra: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # the last 10 digits of each, kept in step by `_keep_keys`: an incoming caller ID (in
+    # any notation) is matched by an indexed equality, not a LIKE '%…' scan of every patient
+    phone_key: Mapped[str] = mapped_column(String(10), default="", server_default="", index=True)
+    phone_extra_key: Mapped[str] = mapped_column(String(10), default="", server_default="", index=True)
     consent_sms: Mapped[bool] = mapped_column(Boolean, default=True)
     consent_calls: Mapped[bool] = mapped_column(Boolean, default=True)
     notes: Mapped[str] = mapped_column(Text, default="")
@@ -94,6 +99,17 @@ class Patient(Timestamped, Base):
     @property
     def full_name(self) -> str:
         return " ".join(p for p in (self.last_name, self.first_name, self.patronymic) if p)
+
+    @validates("phone", "phone_extra")
+    def _keep_keys(self, name: str, value: str | None) -> str | None:
+        setattr(self, f"{name}_key", phone_key(value))
+        return value
+
+
+def phone_key(number: str | None) -> str:
+    """The indexed match key of a stored number: its last 10 digits ("" when shorter)."""
+    key = match_key(number or "")
+    return key if len(key) == 10 else ""
 
 
 class ApiToken(Timestamped, Base):

@@ -37,7 +37,7 @@ def find_patients_by_number(session: Session, number: str, limit: int = 5) -> li
         return []
     rows = session.scalars(
         select(Patient)
-        .where(or_(Patient.phone.like(f"%{key}"), Patient.phone_extra.like(f"%{key}")))
+        .where(or_(Patient.phone_key == key, Patient.phone_extra_key == key))
         .order_by(Patient.id)
         .limit(limit)
     ).all()
@@ -52,7 +52,7 @@ def patient_brief_by_number(session: Session, number: str) -> tuple[int | None, 
         return None, ""
     row = session.execute(
         select(Patient.id, Patient.last_name, Patient.first_name, Patient.patronymic)
-        .where(or_(Patient.phone.like(f"%{key}"), Patient.phone_extra.like(f"%{key}")))
+        .where(or_(Patient.phone_key == key, Patient.phone_extra_key == key))
         .order_by(Patient.id)
         .limit(1)
     ).first()

@@ -158,7 +158,7 @@ def search_patients(
         key = match_key(phone)
         if len(key) < 10 or len(phone) > 32:
             raise ValidationError({"phone": "Укажите номер телефона: не менее 10 цифр"})
-        query = query.where(or_(Patient.phone.endswith(key), Patient.phone_extra.endswith(key)))
+        query = query.where(or_(Patient.phone_key == key, Patient.phone_extra_key == key))
     return paginate(session, query, limit, offset)
 
 
