@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -241,6 +242,9 @@ class AriClient:
         self._ws_rest = False  # REST requests go over the websocket now
         self.rest_ready = asyncio.Event()  # set once the REST transport is chosen for a connection
         self._pending: dict[str, asyncio.Future[Json]] = {}
+        # a counter, not uuid4 per request: unique per client all the same, without a syscall
+        self._request_prefix = uuid.uuid4().hex[:8] + "-"
+        self._request_seq = itertools.count(1)
         self.reconnects = 0
 
     async def close(self) -> None:
@@ -318,7 +322,7 @@ class AriClient:
     ) -> tuple[int, str, bytes]:
         """One REST request as a `RESTRequest` message on the events websocket; the reader
         loop resolves it when the matching `RESTResponse` arrives."""
-        request_id = uuid.uuid4().hex
+        request_id = f"{self._request_prefix}{next(self._request_seq)}"
         message: Json = {
             "type": "RESTRequest",
             "transaction_id": request_id,
