@@ -98,7 +98,7 @@ class PatientLookup:
 def _int(value: str | None) -> int:
     try:
         return int(float(value or 0))
-    except ValueError:
+    except (ValueError, OverflowError):  # "", "nan", "inf": not a duration
         return 0
 
 

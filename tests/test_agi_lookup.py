@@ -103,3 +103,46 @@ def test_connection_closed_before_headers_is_dropped() -> None:
             await server.stop()
 
     assert aiorun.run(go, timeout=10) == 0
+
+
+async def _agi_raw(port: int, headers: dict[str, str]) -> None:
+    """Act as Asterisk running a hangup handler: headers only, then wait for the hang-up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(("".join(f"{k}: {v}\n" for k, v in headers.items()) + "\n").encode())
+    await writer.drain()
+    await reader.read()  # the server closes when it is done
+    writer.close()
+
+
+def test_call_log_route_writes_one_row_and_ignores_bad_arguments(sessions: sessionmaker[Session]) -> None:
+    from sqlalchemy import select
+
+    from agi.server import CallLog
+    from clinic.models import Call
+
+    def headers(uniqueid: str, kind: str, answered: str) -> dict[str, str]:
+        args = [kind, "", "+79161234567", "ANSWER", answered, "40", uniqueid, "PJSIP/reg101-0000002a"]
+        return {"agi_network": "yes", "agi_network_script": "call_log"} | {
+            f"agi_arg_{i}": v for i, v in enumerate(args, start=1)
+        }
+
+    async def go() -> None:
+        call_log = CallLog(sessions, budget=5.0)
+        server = FastAgiServer({"call_log": call_log})
+        port = await server.start("127.0.0.1", 0)
+        try:
+            await _agi_raw(port, headers("1764.1", "inbound", "25"))
+            await _agi_raw(port, headers("1764.1", "inbound", "25"))  # reported twice: one row
+            await _agi_raw(port, headers("1764.2", "sideways", "25"))  # unknown kind: nothing
+            await _agi_raw(port, headers("1764.3", "outbound", "inf"))  # a duration that is not one
+        finally:
+            await server.stop()
+            call_log.close()
+
+    aiorun.run(go)
+    with sessions() as s:
+        rows = {c.uid: c for c in s.scalars(select(Call))}
+    assert set(rows) == {"p-1764.1", "p-1764.3"}
+    inbound = rows["p-1764.1"]
+    assert (inbound.direction, inbound.result, inbound.number) == ("inbound", "answered", "+79161234567")
+    assert rows["p-1764.3"].answered_at == rows["p-1764.3"].ended_at  # 0 s talked

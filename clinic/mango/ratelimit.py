@@ -77,7 +77,7 @@ class SlidingWindowGuard:
 
     The token bucket spaces reservations evenly, but a thread that wakes late from its
     sleep still sends, and the next thread on time right after it; and a pause of the
-    whole process (a full garbage collection took up to 130 ms in bench/mango.py) holds a
+    whole process (a full garbage collection took 100-300 ms in bench/mango.py) holds a
     request that was already let through. Either way a few requests leave close together
     and a strict sliding window at Mango's end counts one too many (seen: 51 in one second
     at a paced 47.5/s). So an admission is stamped when it is granted and again when the
