@@ -430,6 +430,13 @@ def test_delivery_report_addresses_are_registered_at_sms_ru(admin: Web, reg: Web
         refused = admin.post_form("/sms/callbacks", {"action": "add", "url": bad})
         assert refused.status_code == 422 and message in refused.text
     assert sms.call("callback/get")["callback"] == [url]  # nothing half-registered
+    # sms.ru itself may refuse an address (901): shown at the field, nothing registered
+    sms.faults({"kind": "api_error", "path": "callback/add", "code": 901, "count": 1})
+    refused_by_smsru = admin.post_form(
+        "/sms/callbacks", {"action": "add", "url": "https://other.example.ru/cb"}
+    )
+    assert refused_by_smsru.status_code == 422 and 'data-error-for="url"' in refused_by_smsru.text
+    assert sms.call("callback/get")["callback"] == [url]
     admin.post_form("/sms/callbacks", {"action": "delete", "url": url})
     assert sms.call("callback/get").get("callback", []) == []
     assert reg.get("/sms/callbacks").status_code in (302, 403)  # admins only, on the server

@@ -53,8 +53,8 @@ from clinic.services.settings import read_settings
 from clinic.sms import callback_urls as sms_callbacks
 from clinic.sms import gateway, ledger, mailings, rules, sending, templating
 from clinic.sms import templates as template_service
-from clinic.smsru import SmsRuError, mask_text
-from clinic.smsru.errors import russian_reason
+from clinic.smsru import SmsRuClient, SmsRuError, mask_text
+from clinic.smsru.errors import SmsRuCallbackError, russian_reason
 from webhooks.auth import current_user, require_admin
 from webhooks.ui.clinic_time import clinic_now
 from webhooks.ui.db import ROW_ID, db
@@ -644,44 +644,46 @@ def callbacks():  # type: ignore[no-untyped-def]
     errors: dict[str, str] = {}
     values = {"url": _suggested_callback_url()}
     status = 200
-    registered: list[str] | None = None
-    problem = ""
     try:
         client = gateway.make_client(current_app.config["MIS"], settings, read_timeout=10.0)
     except ValidationError as exc:
+        no_key = next(iter(exc.errors.values()))
         return render_template(
-            "sms/callbacks.html",
-            registered=None,
-            values=values,
-            errors={},
-            problem=next(iter(exc.errors.values())),
+            "sms/callbacks.html", registered=None, values=values, errors={}, problem=no_key
         )
     try:
         if request.method == "POST":
-            action = request.form.get("action", "add")
             values = {"url": request.form.get("url", "").strip()}
             try:
-                url = sms_callbacks.clean_url(values["url"])
+                done = _change_callback(client, request.form.get("action", "add"), values["url"])
             except ValidationError as exc:
                 errors, status = exc.errors, 422
+            except SmsRuCallbackError as exc:  # 901/902: sms.ru refused this address
+                errors, status = {"url": russian_reason(exc)}, 422
             else:
-                if action == "delete":
-                    client.callback_del(url)
-                    flash(f"sms.ru больше не присылает отчёты на {url}", "success")
-                else:
-                    client.callback_add(url)
-                    flash(f"sms.ru будет присылать отчёты о доставке на {url}", "success")
+                flash(done, "success")
                 return redirect(url_for("sms_callbacks.callbacks"))
-        registered = client.callback_get()
+        registered, problem = client.callback_get(), ""
     except SmsRuError as exc:
+        registered = None
         problem = mask_text(f"Запрос к sms.ru не выполнен: {russian_reason(exc)}", settings.sms_api_key)
-        status = 502 if request.method == "POST" and not errors else status
+        status = 502 if status == 200 and request.method == "POST" else status
     finally:
         client.close()
     page = render_template(
         "sms/callbacks.html", registered=registered, values=values, errors=errors, problem=problem
     )
     return page, status
+
+
+def _change_callback(client: SmsRuClient, action: str, raw_url: str) -> str:
+    """callback/add or callback/del for a checked address; returns the message for the admin."""
+    url = sms_callbacks.clean_url(raw_url)
+    if action == "delete":
+        client.callback_del(url)
+        return f"sms.ru больше не присылает отчёты на {url}"
+    client.callback_add(url)
+    return f"sms.ru будет присылать отчёты о доставке на {url}"
 
 
 def register(app: Flask) -> None:
