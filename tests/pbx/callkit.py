@@ -191,3 +191,10 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, step: float =
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not reached in {timeout} s")
         time.sleep(step)
+
+
+def wait_idle(*phones: Any, timeout: float = 10) -> None:
+    """Every phone reports no active call (baresip's `listcalls`)."""
+    for phone in phones:
+        idle = lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", "")  # noqa: E731
+        wait_until(idle, timeout, "phone idle")

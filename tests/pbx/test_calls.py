@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ari_app.app import ThreadedApp
 from clinic.models import Call, CallLeg, CallRecording
 
-from .callkit import AmiEvents, Control, SseReader, wait_until, wav_stats
+from .callkit import AmiEvents, Control, SseReader, wait_idle, wait_until, wav_stats
 from .pbxkit import PSTN_NUMBER, Pbx, wait_registered
 
 pytestmark = pytest.mark.pbx
@@ -45,10 +45,7 @@ def lines(
         for uid in list(service.calls):
             control.post(call_users["admin"], f"/calls/{uid}/hangup")
         wait_until(lambda: not service.calls, 10, "all calls ended")
-        for phone in (phones["101"], phones["102"], pstn):
-            wait_until(
-                lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "phone idle"
-            )
+        wait_idle(phones["101"], phones["102"], pstn)
 
 
 def _ari(pbx: Pbx, path: str) -> Any:

@@ -18,7 +18,7 @@ from asterisk_conf import apply
 from clinic.models import Call, Patient, User
 from clinic.services import calls as calls_svc
 
-from .callkit import AmiEvents, Control, SseReader, wait_until
+from .callkit import AmiEvents, Control, SseReader, wait_idle, wait_until
 from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, ensure_patient, wait_registered
 
 pytestmark = pytest.mark.pbx
@@ -63,10 +63,7 @@ def inbound(
         for uid in list(service.calls):
             control.post(call_users["admin"], f"/calls/{uid}/hangup")
         wait_until(lambda: not service.calls, 10, "all calls ended")
-        for phone in (phones["101"], phones["102"], pstn):
-            wait_until(
-                lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "phone idle"
-            )
+        wait_idle(phones["101"], phones["102"], pstn)
 
 
 def _row(pbx: Pbx, uid: str) -> Call:

@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from ari_app.app import ThreadedApp
 from webhooks.app import create_app
 
-from .callkit import Control, wait_until
+from .callkit import Control, wait_idle, wait_until
 from .pbxkit import PSTN_NUMBER, Pbx, ensure_patient, wait_registered
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
@@ -78,8 +78,7 @@ def idle(
     for uid in list(service.calls):
         control.post(call_users["admin"], f"/calls/{uid}/hangup")
     wait_until(lambda: not service.calls, 10, "all calls ended")
-    for phone in (phones["101"], phones["102"], pstn):
-        wait_until(lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "idle")
+    wait_idle(phones["101"], phones["102"], pstn)
 
 
 def test_incoming_call_pops_the_card_only_in_the_ringing_registrars_browser(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from clinic.models import Call
 
-from .callkit import wait_until
+from .callkit import wait_idle, wait_until
 from .pbxkit import PSTN_NUMBER, Pbx, ensure_patient, wait_registered
 
 pytestmark = pytest.mark.pbx
@@ -26,9 +26,7 @@ def phone_lines(
     yield {"101": phones["101"], "102": phones["102"], "pstn": pstn}
     for phone in (phones["101"], phones["102"], pstn):
         phone.hangup()
-        wait_until(
-            lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "phone idle"
-        )
+    wait_idle(phones["101"], phones["102"], pstn)
 
 
 def _phone_rows(pbx: Pbx) -> list[Call]:

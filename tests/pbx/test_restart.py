@@ -19,7 +19,7 @@ from ari_app.app import ThreadedApp
 from asterisk_conf import apply, runtime
 from clinic.models import Call
 
-from .callkit import Control, SseReader, wait_until
+from .callkit import Control, SseReader, wait_idle, wait_until
 from .pbxkit import PSTN_NUMBER, Pbx, wait_registered
 
 pytestmark = pytest.mark.pbx
@@ -83,9 +83,7 @@ def test_asterisk_restart_mid_call_is_survived(
         # again, and a new click-to-call works end to end
         for phone in (phones["101"], pstn):
             phone.hangup()
-            wait_until(
-                lambda p=phone: "Active calls (0)" in p.command("listcalls").get("data", ""), 10, "idle"
-            )
+        wait_idle(phones["101"], pstn)
         for attempt in range(3):  # baresip's fresh user agent now and then misses its first REGISTER
             for phone in phones.values():
                 phone.reregister()
