@@ -246,11 +246,21 @@ class BaresipPhone:
     def hangup(self) -> Event:
         return self.command("hangup")
 
-    def reregister(self) -> None:
-        """Register again now (after an Asterisk restart forgot the contact): baresip 1.0 has
-        no such command, so the user agent is deleted and created anew."""
-        self.command("uadel", f"sip:{self.spec.sip_id}@{self.spec.registrar}")
+    def reregister(self, timeout: float = 10.0) -> Event:
+        """Register again now (after an Asterisk restart forgot the contact). baresip 1.0 has
+        no such command: a second user agent is created, and the old one deleted once the new
+        one is registered. Not the other way round: baresip names its contact after the agent's
+        memory address (sip:reg101-0x55…@), a new agent often gets the freed one's, and the old
+        agent's un-REGISTER (sent as it is deleted, handled by Asterisk on another thread) could
+        then remove the new registration."""
+        mark = self.ctrl.mark() if self.ctrl is not None else 0
         self.command("uanew", account_line(self.spec))
+        done = self.wait_for_event(lambda e: e.get("type") in ("REGISTER_OK", "REGISTER_FAIL"), timeout, mark)
+        # uadel takes the first agent with this AOR in baresip's list: the old one
+        self.command("uadel", f"sip:{self.spec.sip_id}@{self.spec.registrar}")
+        if done.get("type") != "REGISTER_OK":
+            raise RuntimeError(f"{self.spec.sip_id}: REGISTER failed: {done.get('param')}")
+        return done
 
     def stop(self) -> None:
         if self.ctrl is not None:
