@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.service import CallService
@@ -31,7 +30,6 @@ from ari_app.client import AriClient, AriError
 from ari_app.control import make_app
 from clinic import ami
 from clinic.config import Config
-from clinic.db import make_engine, make_session_factory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,15 +46,12 @@ class Options:
 
 
 class AriApp:
-    def __init__(
-        self, config: Config, sessions: sessionmaker[Session] | None = None, options: Options | None = None
-    ) -> None:
+    def __init__(self, config: Config, options: Options | None = None) -> None:
         self.config = config
         self.options = options or Options()
-        self.sessions = sessions or make_session_factory(make_engine(config.database_url))
         pbx = config.pbx
         self.ari = AriClient(pbx.ari_url, pbx.ari_user, pbx.ari_password, pbx.ari_app)
-        self.store = CallStore(self.sessions)
+        self.store = CallStore(config.database_url)  # the call log, in a process of its own
         self.notifier = Notifier()
         self.service = CallService(
             self.ari,
@@ -152,20 +147,16 @@ async def serve(config: Config, options: Options | None = None) -> None:
 class ThreadedApp:
     """An AriApp on its own event loop in a daemon thread (tests, benchmark)."""
 
-    def __init__(
-        self, config: Config, sessions: sessionmaker[Session] | None = None, options: Options | None = None
-    ) -> None:
+    def __init__(self, config: Config, options: Options | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="ari-app", daemon=True)
         self.thread.start()
-        self.app: AriApp = self.run(self._make(config, sessions, options))
+        self.app: AriApp = self.run(self._make(config, options))
         self.run(self.app.start())
 
     @staticmethod
-    async def _make(
-        config: Config, sessions: sessionmaker[Session] | None, options: Options | None
-    ) -> AriApp:
-        return AriApp(config, sessions, options)  # built inside the loop (asyncio.Event etc.)
+    async def _make(config: Config, options: Options | None) -> AriApp:
+        return AriApp(config, options)  # built inside the loop (asyncio.Event etc.)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)

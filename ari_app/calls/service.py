@@ -26,16 +26,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from ari_app.calls import queries as q
 from ari_app.calls import state as st
 from ari_app.calls.errors import BadRequest, Busy, CallEnded, CallError, Forbidden, NoSuchCall, PbxUnavailable
 from ari_app.calls.notifier import Notifier
+from ari_app.calls.queries import Actor, Directory
 from ari_app.calls.state import LiveCall, Transfer
 from ari_app.calls.store import CallStore
 from ari_app.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.events import Channel
-from clinic.models import Call, Patient, User, utcnow
+from clinic.models import utcnow
 from clinic.models.calls import (
     DIRECTION_INBOUND,
     DIRECTION_OUTBOUND,
@@ -49,23 +49,12 @@ from clinic.models.calls import (
     STATE_HELD,
     STATE_TALKING,
 )
-from clinic.phones import PhoneError, match_key, normalize
-from clinic.services import calls as calls_svc
+from clinic.phones import PhoneError, normalize
 
 log = logging.getLogger(__name__)
 
 _EXTENSION = re.compile(r"^[0-9]{2,8}$")
 _DTMF = re.compile(r"^[0-9*#A-D]{1,32}$")
-
-
-@dataclass(frozen=True)
-class Actor:
-    id: int
-    admin: bool
-    name: str
-    extension: str
-    sip_id: str
-    has_telephony: bool
 
 
 @dataclass(frozen=True)
@@ -117,20 +106,13 @@ class CallService:
         self.ended: OrderedDict[str, LiveCall] = OrderedDict()  # recent ended calls: 409 with the reason
         self.resyncs = 0
         self._dir: Directory | None = None
+        self._dir_at = 0.0
         self._dir_refresh: asyncio.Future[Directory] | None = None
 
     # ------------------------------------------------------------------ helpers
 
     async def _actor(self, actor_id: int) -> Actor:
-        def fn(s: Session) -> Actor | None:
-            u = s.get(User, actor_id)
-            if u is None or not u.is_active:
-                return None
-            return Actor(
-                u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
-            )
-
-        actor = await self.store.read(fn)
+        actor = await self.store.read(q.actor, actor_id)
         if actor is None:
             raise Forbidden("Пользователь не найден или отключён")
         return actor
@@ -140,9 +122,7 @@ class CallService:
         if not text:
             raise BadRequest("Не указан номер: наберите номер телефона или добавочный")
         if _EXTENSION.match(text):
-            user = await self.store.read(
-                lambda s: _user_brief(calls_svc.telephony_user_by_extension(s, text))
-            )
+            user = await self.store.read(q.user_by_extension, text)
             if user is None:
                 raise BadRequest(f"Неизвестный добавочный номер {text}")
             if actor is not None and user["id"] == actor.id:
@@ -155,14 +135,7 @@ class CallService:
         except PhoneError as exc:
             raise BadRequest(str(exc)) from None
         need_trunk = "@trunk" in self.number_endpoint
-
-        def find(s: Session) -> tuple[bool, int | None, str]:
-            if need_trunk and not calls_svc.trunk_configured(s):
-                return False, None, ""
-            found = calls_svc.find_patients_by_number(s, number, limit=1)
-            return (True, found[0].id, found[0].full_name) if found else (True, None, "")
-
-        trunk_ok, patient_id, name = await self.store.read(find)  # one database round trip
+        trunk_ok, patient_id, name = await self.store.read(q.number_target, number, need_trunk)
         if not trunk_ok:
             raise BadRequest(
                 "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
@@ -187,14 +160,7 @@ class CallService:
 
     async def _ended_in_log(self, uid: str) -> None:
         """A uid not live here: maybe an old call from the log (409), or nothing (404)."""
-
-        def fn(s: Session) -> tuple[str, int | None] | None:
-            from sqlalchemy import select
-
-            call = s.scalars(select(Call).where(Call.uid == uid)).first()
-            return (call.reason, call.user_id) if call is not None else None
-
-        found = await self.store.read(fn)
+        found = await self.store.read(q.logged_call, uid)
         if found is not None:
             raise CallEnded(f"Звонок уже завершён: {found[0] or 'вызов окончен'}")
 
@@ -271,10 +237,7 @@ class CallService:
         actor, tgt = self._dial_checks(await self._directory(), actor_id, target)
         name = ""
         if patient_id is not None:
-            pid = patient_id
-            found = await self.store.read(
-                lambda s: s.get(Patient, pid).full_name if s.get(Patient, pid) else None
-            )
+            found = await self.store.read(q.patient_name, patient_id)
             if found is None:
                 raise BadRequest("Пациент не найден")
             name = found
@@ -314,8 +277,7 @@ class CallService:
         # who has this number: looked up beside the dialling, not before it
         lookup = None
         if patient_id is None and not tgt.is_extension:
-            number = tgt.label
-            lookup = asyncio.ensure_future(self.store.read(lambda s: _patient_by_number(s, number)))
+            lookup = asyncio.ensure_future(self.store.read(q.patient_by_number, tgt.label))
         try:
             await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
             shown = f"{name or tgt.label} <{tgt.label}>"
@@ -337,12 +299,18 @@ class CallService:
         """Active users and the trunk flag, cached for DIRECTORY_TTL seconds; concurrent
         callers share one refresh."""
         cached = self._dir
-        if cached is not None and time.monotonic() - cached.at < DIRECTORY_TTL:
+        if cached is not None and time.monotonic() - self._dir_at < DIRECTORY_TTL:
             return cached
         if self._dir_refresh is None or self._dir_refresh.done():
-            self._dir_refresh = asyncio.ensure_future(self.store.read(_load_directory))
+            self._dir_refresh = asyncio.ensure_future(self._load_directory())
         self._dir = await asyncio.shield(self._dir_refresh)
         return self._dir
+
+    async def _load_directory(self) -> Directory:
+        asked = time.monotonic()
+        directory = await self.store.read(q.directory)
+        self._dir_at = asked
+        return directory
 
     def _dial_checks(self, d: Directory, actor_id: int, target: str) -> tuple[Actor, Target]:
         """Everything click-to-call checks before dialling: the acting user and his phone,
@@ -379,15 +347,7 @@ class CallService:
         return actor, Target(self.number_endpoint.format(number=number), number, False)
 
     def _mark_called_back(self, missed_uid: str, new_uid: str) -> None:
-        def fn(s: Session) -> None:
-            from sqlalchemy import select
-
-            missed = s.scalars(select(Call).where(Call.uid == missed_uid)).first()
-            new = s.scalars(select(Call).where(Call.uid == new_uid)).first()
-            if missed is not None and new is not None and missed.callback_call_id is None:
-                missed.callback_call_id = new.id
-
-        self.store.submit(fn)
+        self.store.submit(q.mark_called_back, missed_uid, new_uid)
 
     async def hold(self, actor_id: int, uid: str) -> dict[str, Any]:
         _, call = await self._call_for(actor_id, uid)
@@ -657,12 +617,7 @@ class CallService:
             e164 = normalize(number)
         except PhoneError:
             e164 = number
-
-        def lookup(s: Session) -> tuple[int | None, str]:
-            pts = calls_svc.find_patients_by_number(s, e164, limit=1)
-            return (pts[0].id, pts[0].full_name) if pts else (None, "")
-
-        patient_id, name = await self.store.read(lookup)
+        patient_id, name = await self.store.read(q.patient_by_number, e164)
         uid = uuid.uuid4().hex[:16]
         self.store.create_call(
             uid=uid,
@@ -711,29 +666,7 @@ class CallService:
         with contextlib.suppress(AriError, ValueError):
             raw = await self.ari.get_var(channel.id, "PATIENT_ID")
             patient_id = int(raw) if raw.strip() else None
-
-        def prepare(s: Session) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-            users = []
-            key = match_key(did)[-8:]
-            direct = calls_svc.telephony_user_by_extension(s, key) if _EXTENSION.match(key or "") else None
-            if direct is not None:
-                users = [_user_brief(direct)]
-            else:
-                from sqlalchemy import select
-
-                users = [
-                    _user_brief(u)
-                    for u in s.scalars(select(User).where(User.is_active.is_(True))).all()
-                    if u.has_telephony
-                ]
-            patient = s.get(Patient, patient_id) if patient_id else None
-            if patient is None:
-                found = calls_svc.find_patients_by_number(s, e164, limit=1)
-                patient = found[0] if found else None
-            summary = calls_svc.patient_summary(s, patient, self.clinic_now()) if patient else None
-            return [u for u in users if u is not None], summary
-
-        users, summary = await self.store.read(prepare)
+        users, summary = await self.store.read(q.inbound_parties, did, patient_id, e164, self.clinic_now())
         name = summary["name"] if summary else (channel.caller_name if channel.caller_name != number else "")
         uid = inbound_uid(channel.id)
         self.store.create_call(
@@ -1041,45 +974,7 @@ class CallService:
 DIRECTORY_TTL = 2.0  # seconds a user or trunk change may take to reach click-to-call
 
 
-@dataclass(frozen=True)
-class Directory:
-    users: dict[int, Actor]  # active users
-    by_extension: dict[str, Actor]  # users with a working SIP account, by extension
-    trunk: bool
-    at: float
-
-
-def _load_directory(s: Session) -> Directory:
-    from sqlalchemy import select
-
-    users = {}
-    by_extension = {}
-    for u in s.scalars(select(User).where(User.is_active.is_(True))).all():
-        actor = Actor(
-            u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony
-        )
-        users[u.id] = actor
-        if actor.has_telephony:
-            by_extension[actor.extension] = actor
-    return Directory(users, by_extension, calls_svc.trunk_configured(s), time.monotonic())
-
-
-def _patient_by_number(s: Session, number: str) -> tuple[int | None, str]:
-    return calls_svc.patient_brief_by_number(s, number)
-
-
 def inbound_uid(channel_id: str) -> str:
     """An incoming call's uid comes from its channel's id, so every event of that channel,
     before and after the call is known, lands on the same per-call chain (stasis.py)."""
     return "in" + "".join(ch if ch.isalnum() else "x" for ch in channel_id)[:36]
-
-
-def _user_brief(user: User | None) -> dict[str, Any] | None:
-    if user is None:
-        return None
-    return {
-        "id": user.id,
-        "sip_id": user.sip_id or "",
-        "extension": user.extension or "",
-        "name": user.full_name or user.login,
-    }

@@ -1,200 +1,311 @@
-"""The call log's writes, run in one writer thread so the event loop never waits on the
-database and SQLite sees one writer at a time."""
+"""The call log's database work, in a process of its own ("call-log").
+
+ari_app's event loop places calls. SQLAlchemy work in threads of the same process holds the
+GIL about a millisecond per query, and the loop waits for it: a patient lookup beside each
+click-to-call delayed the originates (bench/calls.py, 50 concurrent calls: request → bridged
+p50 160 ms with the reads and writes in threads, ~100 ms without them). So every read and
+write runs in a child process, much as Wazo keeps its call log in a daemon of its own
+(wazo-call-logd). The loop pickles a request (a module-level function of queries.py and its
+arguments) into a pipe and reads the replies when the pipe is readable (`add_reader`): no
+thread on this side.
+
+In the child a receiver thread takes requests off the pipe at once (so the parent's writes
+never wait on a full pipe), one writer thread commits the writes in order and in groups
+(whatever queued while the previous group ran is one transaction), and a few reader threads
+answer the reads (SQLite WAL readers do not block). If the child dies, a new one starts and
+every write it had not committed is sent again; reads in flight fail with StoreError.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+import multiprocessing
 import queue
-import sys
+import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinic.db import transaction
-from clinic.models import Call, CallLeg, CallRecording, utcnow
-from clinic.models.calls import STATE_ENDED
+from ari_app.calls import queries as q
+from clinic.db import make_engine, make_session_factory, transaction
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+Request = tuple[int, str, Callable[..., Any], tuple[Any, ...]]  # (seq, "w" | "r", fn, args)
+Reply = tuple[int, bool, Any]  # (seq, ok, result | error text)
 
-def _set(s: Session, uid: str, fields: dict[str, Any]) -> None:
-    # Core, not the ORM: a fraction of the CPU, and this thread shares the GIL with the
-    # event loop that is placing calls
-    s.execute(update(Call).where(Call.uid == uid).values(**fields))
-
-
-Pending = tuple[Callable[[Session], Any], "asyncio.AbstractEventLoop | None", "asyncio.Future[Any] | None"]
+RESTART_DELAY_S = 1.0  # before starting again a child that died young (no restart storm)
 
 
-def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if fut.done():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)
+class StoreError(Exception):
+    """A database request failed (the message says why), or the call-log process died."""
 
 
 class CallStore:
-    """Writes go through one writer thread, in order, and are committed in groups: whatever
-    queued up while the previous group ran goes into one transaction (a burst of 50 new
-    calls is one commit, not 50; this thread shares the GIL with the event loop that is
-    placing those calls). Most writes are queued without waiting (`submit`): the live call
-    state is in memory, the log follows it. Writes that end a call are awaited (`run`), and
-    since the queue is ordered, every earlier write of that call is in the database by then.
-    Reads use their own small pool (SQLite WAL readers do not block)."""
+    """The parent's side. Most writes are queued without waiting (`submit`): the live call
+    state is in memory, the log follows it. Writes that end a call are awaited (`run`); as
+    writes are committed in order, every earlier write of that call is in the database by
+    then."""
 
-    GROUP = 500  # writes per transaction at most
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._seq = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._unsaved: dict[int, Request] = {}  # writes sent and not committed yet, in order
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: Connection | None = None
+        self._closing = False
+        self.restarts = 0
+        self._start()
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
-        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
-        self._writer = threading.Thread(target=self._write_loop, name="call-store", daemon=True)
-        self._writer.start()
-        self._readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="call-read")
+    # -- the child's life ----------------------------------------------------------------
 
-    def _write_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group = [first]
-            stop = False
-            while len(group) < self.GROUP:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                group.append(item)
-            self._write_group(group)
-            if stop:
-                return
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+        self._conn, child_end = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(target=serve, args=(child_end, self.database_url), name="call-log")
+        self._proc.start()
+        child_end.close()
+        self._started = time.monotonic()
+        self._watched = False
+        for request in list(self._unsaved.values()):
+            self._send(request)
 
-    def _write_group(self, group: list[Pending]) -> None:
+    def _watch(self) -> None:
+        if not self._watched and self._conn is not None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(self._conn.fileno(), self._on_readable)
+            self._watched = True
+
+    def _on_readable(self) -> None:
+        conn = self._conn
         try:
-            with transaction(self.sessions) as session:
-                results = [fn(session) for fn, _, _ in group]
-        except Exception:
-            if len(group) > 1:  # find the bad one: each write alone
-                for item in group:
-                    self._write_group([item])
-                return
-            fn, loop, fut = group[0]
-            log.exception("call log write failed")
-            if loop is not None and fut is not None:
-                exc = sys.exc_info()[1]
-                loop.call_soon_threadsafe(_resolve, fut, None, exc)
+            while conn is not None and conn.poll():
+                for seq, ok, value in conn.recv():
+                    self._unsaved.pop(seq, None)
+                    fut = self._waiting.pop(seq, None)
+                    if fut is not None and not fut.done():
+                        if ok:
+                            fut.set_result(value)
+                        else:
+                            fut.set_exception(StoreError(value))
+        except (EOFError, OSError):
+            self._child_gone()
+
+    def _child_gone(self) -> None:
+        assert self._loop is not None and self._conn is not None
+        self._loop.remove_reader(self._conn.fileno())
+        self._conn.close()
+        self._conn = None
+        self._proc.join(timeout=1)
+        for seq in [s for s in self._waiting if s not in self._unsaved]:  # reads: lost
+            fut = self._waiting.pop(seq)
+            if not fut.done():
+                fut.set_exception(StoreError("Процесс журнала звонков перезапускается"))
+        if self._closing:
             return
-        for (_, loop, fut), result in zip(group, results, strict=True):
-            if loop is not None and fut is not None:
-                loop.call_soon_threadsafe(_resolve, fut, result, None)
+        self.restarts += 1
+        young = time.monotonic() - self._started < 5.0
+        log.error(
+            "call-log process exited (code %s): starting a new one, %d unsaved writes go again",
+            self._proc.exitcode,
+            len(self._unsaved),
+        )
+        self._loop.call_later(RESTART_DELAY_S if young else 0.0, self._start)
 
-    async def run(self, fn: Callable[[Session], T]) -> T:
-        """A write, awaited (ordered after every write submitted before it)."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, loop, fut))
-        return await fut
+    # -- requests ------------------------------------------------------------------------
 
-    async def read(self, fn: Callable[[Session], T]) -> T:
-        def work() -> T:
-            with transaction(self.sessions) as session:
-                return fn(session)
+    def _send(self, request: Request) -> None:
+        if self._conn is None:
+            return  # between two children: writes go with the restart, reads have failed
+        self._watch()
+        with contextlib.suppress(OSError):  # a dead child: _on_readable sees the EOF
+            self._conn.send(request)
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, work)
+    def _request(
+        self, kind: str, fn: Callable[..., Any], args: tuple[Any, ...], want: bool
+    ) -> asyncio.Future[Any] | None:
+        seq = next(self._seq)
+        request: Request = (seq, kind, fn, args)
+        fut: asyncio.Future[Any] | None = None
+        if want:
+            fut = asyncio.get_running_loop().create_future()
+            if kind == "r" and self._conn is None:
+                fut.set_exception(StoreError("Процесс журнала звонков перезапускается"))
+                return fut
+            self._waiting[seq] = fut
+        if kind == "w":
+            self._unsaved[seq] = request
+        self._send(request)
+        return fut
 
-    def submit(self, fn: Callable[[Session], Any]) -> None:
-        """A write queued in order, not awaited; a failure is logged."""
-        self._queue.put((fn, None, None))
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(session, *args)` in a read-only transaction of the call-log process."""
+        fut = self._request("r", fn, args, want=True)
+        assert fut is not None
+        return await fut  # type: ignore[no-any-return]
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._writer.join(timeout=30)
-        self._readers.shutdown(wait=True)
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write, awaited (committed after every write submitted before it)."""
+        fut = self._request("w", fn, args, want=True)
+        assert fut is not None
+        return await fut  # type: ignore[no-any-return]
 
-    # -- writes --------------------------------------------------------------------------
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """A write queued in order, not awaited; a failure is logged by the child."""
+        self._request("w", fn, args, want=False)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the child once it has committed every write sent to it."""
+        self._closing = True
+        if self._conn is not None:
+            if self._watched and self._loop is not None:
+                self._loop.remove_reader(self._conn.fileno())
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            log.error("call-log process did not stop in %.0f s: terminated", timeout)
+            self._proc.terminate()
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- the writes the service makes ------------------------------------------------------
 
     def create_call(self, **fields: Any) -> None:
-        self.submit(lambda s: s.execute(insert(Call).values(**fields)))
+        self.submit(q.create_call, fields)
 
     def update_call(self, uid: str, **fields: Any) -> None:
-        self.submit(lambda s: _set(s, uid, fields))
+        self.submit(q.update_call, uid, fields)
 
     async def end_call(self, uid: str, legs: list[dict[str, Any]] | None = None, **fields: Any) -> None:
         """The call's final state and all its legs, in one transaction, awaited."""
-
-        def fn(s: Session) -> None:
-            _set(s, uid, fields)
-            call_id = s.scalar(select(Call.id).where(Call.uid == uid))
-            if call_id is not None and legs:
-                now = fields.get("ended_at")
-                s.execute(
-                    insert(CallLeg),
-                    [{**leg, "call_id": call_id, "ended_at": leg["ended_at"] or now} for leg in legs],
-                )
-
-        await self.run(fn)
-
-    def add_leg(self, uid: str, channel_id: str, role: str, endpoint: str) -> None:
-        def fn(s: Session) -> None:
-            call = s.scalars(select(Call).where(Call.uid == uid)).first()
-            if call is not None:
-                s.add(CallLeg(call_id=call.id, channel_id=channel_id, role=role, endpoint=endpoint))
-
-        self.submit(fn)
-
-    def update_leg(self, channel_id: str, **fields: Any) -> None:
-        def fn(s: Session) -> None:
-            for leg in s.scalars(select(CallLeg).where(CallLeg.channel_id == channel_id)).all():
-                for k, v in fields.items():
-                    setattr(leg, k, v)
-
-        self.submit(fn)
+        await self.run(q.end_call, uid, legs, fields)
 
     def add_recording(self, uid: str, name: str, patient_id: int | None, user_id: int | None) -> None:
-        def fn(s: Session) -> None:
-            call = s.scalars(select(Call).where(Call.uid == uid)).first()
-            if call is not None:
-                s.add(CallRecording(call_id=call.id, name=name, patient_id=patient_id, user_id=user_id))
-
-        self.submit(fn)
+        self.submit(q.add_recording, uid, name, patient_id, user_id)
 
     async def finish_recording(self, name: str, state: str, duration_s: int | None) -> None:
-        def fn(s: Session) -> None:
-            rec = s.scalars(select(CallRecording).where(CallRecording.name == name)).first()
-            if rec is not None and rec.state == "recording":
-                rec.state, rec.duration_s, rec.ended_at = state, duration_s, utcnow()
-
-        await self.run(fn)
+        await self.run(q.finish_recording, name, state, duration_s)
 
     async def close_stale(self, keep_uids: set[str], reason: str) -> list[str]:
-        """End every call still active in the log whose uid is not in `keep_uids` (its
-        channels are gone: Asterisk restarted, or this process did). Returns their uids."""
+        return await self.run(q.close_stale, keep_uids, reason)
 
-        def fn(s: Session) -> list[str]:
-            now: datetime = utcnow()
-            closed = []
-            for call in s.scalars(select(Call).where(Call.state != STATE_ENDED)).all():
-                if call.uid in keep_uids:
-                    continue
-                call.state, call.ended_at, call.reason = STATE_ENDED, now, reason
-                call.result = call.result or ("answered" if call.answered_at else "failed")
-                for leg in call.legs:
-                    leg.ended_at = leg.ended_at or now
-                for rec in call.recordings:
-                    if rec.state == "recording":
-                        rec.state, rec.ended_at = "done", now
-                closed.append(call.uid)
-            return closed
 
-        return await self.run(fn)
+# ---------------------------------------------------------------- the call-log process
+
+GROUP = 500  # writes per transaction at most
+READERS = 4
+
+
+def serve(conn: Connection, database_url: str) -> None:
+    """The child's main: answer what `conn` brings until None, EOF (the parent is gone) or
+    SIGTERM, then commit what is queued and exit."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s call-log %(levelname)s %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    stopping = threading.Event()
+
+    def on_term(_sig: int, _frame: object) -> None:
+        stopping.set()
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, on_term)
+    sessions = make_session_factory(make_engine(database_url))
+    send_lock = threading.Lock()
+
+    def reply(replies: list[Reply]) -> None:
+        with send_lock, contextlib.suppress(OSError):
+            conn.send(replies)
+
+    writes: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
+    writer = threading.Thread(target=_write_loop, args=(sessions, writes, reply), name="call-log-writer")
+    writer.start()
+    readers = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="call-log-read")
+    try:
+        while not stopping.is_set():
+            request = conn.recv()
+            if request is None:
+                break
+            if request[1] == "w":
+                writes.put(request)
+            else:
+                readers.submit(_read, sessions, request, reply)
+    except (EOFError, OSError, _Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with contextlib.suppress(EOFError, OSError):
+            while conn.poll():  # what was already sent is still committed
+                request = conn.recv()
+                if request is not None and request[1] == "w":
+                    writes.put(request)
+        writes.put(None)
+        writer.join()
+        readers.shutdown(wait=True)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _read(sessions: sessionmaker[Session], request: Request, reply: Callable[[list[Reply]], None]) -> None:
+    seq, _, fn, args = request
+    try:
+        with transaction(sessions) as session:
+            result = fn(session, *args)
+    except Exception as exc:
+        log.exception("call log read %s failed", fn.__name__)
+        reply([(seq, False, f"{type(exc).__name__}: {exc}")])
+        return
+    reply([(seq, True, result)])
+
+
+def _write_loop(
+    sessions: sessionmaker[Session],
+    writes: queue.SimpleQueue[Request | None],
+    reply: Callable[[list[Reply]], None],
+) -> None:
+    while True:
+        first = writes.get()
+        if first is None:
+            return
+        group = [first]
+        stop = False
+        while len(group) < GROUP:
+            try:
+                item = writes.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stop = True
+                break
+            group.append(item)
+        reply(_write_group(sessions, group))
+        if stop:
+            return
+
+
+def _write_group(sessions: sessionmaker[Session], group: list[Request]) -> list[Reply]:
+    """One transaction for the group; if it fails, each write alone, so one bad write costs
+    only itself."""
+    try:
+        with transaction(sessions) as session:
+            results = [fn(session, *args) for _, _, fn, args in group]
+        return [(seq, True, result) for (seq, _, _, _), result in zip(group, results, strict=True)]
+    except Exception as exc:
+        if len(group) > 1:
+            return [r for request in group for r in _write_group(sessions, [request])]
+        seq, _, fn, _ = group[0]
+        log.exception("call log write %s failed", fn.__name__)
+        return [(seq, False, f"{type(exc).__name__}: {exc}")]

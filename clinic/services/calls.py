@@ -50,10 +50,11 @@ def patient_brief_by_number(session: Session, number: str) -> tuple[int | None, 
     key = match_key(number or "")
     if len(key) < 10:
         return None, ""
+    t = Patient.__table__.c  # the table, not the mapped class: no ORM layer on the call path
     row = session.execute(
-        select(Patient.id, Patient.last_name, Patient.first_name, Patient.patronymic)
-        .where(or_(Patient.phone_key == key, Patient.phone_extra_key == key))
-        .order_by(Patient.id)
+        select(t.id, t.last_name, t.first_name, t.patronymic)
+        .where(or_(t.phone_key == key, t.phone_extra_key == key))
+        .order_by(t.id)
         .limit(1)
     ).first()
     if row is None:

@@ -113,8 +113,8 @@ def call_users(pbx: Pbx) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def ari_app(pbx: Pbx, call_users: dict[str, int]) -> Iterator[ThreadedApp]:
     """The real ari_app (events loop + control API on a free port) on its own event loop."""
-    app = ThreadedApp(pbx.config, pbx.sessions, Options(control_url="http://127.0.0.1:0", ring_seconds=15,
-                                                         outside_seconds=15))
+    options = Options(control_url="http://127.0.0.1:0", ring_seconds=15, outside_seconds=15)
+    app = ThreadedApp(pbx.config, options)
     try:
         assert app.run(wait_connected(app.app.ari, 10)), "ari_app did not connect to ARI"
         yield app

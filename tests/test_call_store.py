@@ -1,0 +1,125 @@
+"""The call log's store: a real call-log child process on the test database. Writes are
+committed in order, a bad write costs only itself, closing commits what is queued, and a
+child that dies is replaced with none of the writes it had not committed lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiorun
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ari_app.calls import queries as q
+from ari_app.calls.store import CallStore, StoreError
+from clinic.models import Call, CallLeg
+
+FIELDS = {"direction": "outbound", "number": "+79161234567", "origin": "ui", "state": "dialing"}
+
+
+def _calls(sessions: sessionmaker[Session]) -> dict[str, Call]:
+    with sessions() as s:
+        return {c.uid: c for c in s.scalars(select(Call)).all()}
+
+
+async def _stopped(pid: int, timeout: float = 10.0) -> None:
+    """Wait until the kernel shows the process stopped (state T), polling with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert loop.time() < deadline, "the call-log process did not stop"
+        await asyncio.sleep(0.01)
+
+
+def test_writes_commit_in_order_and_reads_see_them(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    async def go() -> tuple[tuple[str, int | None] | None, tuple[str, int | None] | None]:
+        store = CallStore(database_url)
+        try:
+            store.create_call(uid="c1", **FIELDS)
+            store.update_call("c1", state="calling")
+            store.update_call("c1", state="talking", result="answered")
+            now = datetime.now(UTC)
+            legs = [
+                {"channel_id": "c1-r1", "role": "registrar", "endpoint": "PJSIP/reg101", "ended_at": None}
+            ]
+            await store.end_call("c1", legs, state="ended", reason="Звонок завершён", ended_at=now)
+            return await store.read(q.logged_call, "c1"), await store.read(q.logged_call, "nope")
+        finally:
+            store.close()
+
+    found, missing = aiorun.run(go)
+    assert found == ("Звонок завершён", None) and missing is None
+    call = _calls(sessions)["c1"]
+    assert (call.state, call.result, call.reason) == ("ended", "answered", "Звонок завершён")
+    with sessions() as s:
+        leg = s.scalars(select(CallLeg)).one()
+        assert leg.channel_id == "c1-r1" and leg.ended_at is not None  # the call's end time
+
+
+def test_a_bad_write_costs_only_itself(database_url: str, sessions: sessionmaker[Session]) -> None:
+    async def go() -> str:
+        store = CallStore(database_url)
+        try:
+            store.create_call(uid="a", **FIELDS)
+            store.create_call(uid="a", **{**FIELDS, "number": "dup"})  # uid is unique: fails
+            store.create_call(uid="b", **FIELDS)  # in the same group: still committed
+            with pytest.raises(StoreError) as failed:
+                await store.run(q.create_call, {"uid": "b", **FIELDS})
+            await store.run(q.update_call, "a", {"state": "calling"})
+            return str(failed.value)
+        finally:
+            store.close()
+
+    message = aiorun.run(go)
+    assert "IntegrityError" in message
+    calls = _calls(sessions)
+    assert set(calls) == {"a", "b"} and calls["a"].number == "+79161234567" and calls["a"].state == "calling"
+
+
+def test_close_commits_every_queued_write(database_url: str, sessions: sessionmaker[Session]) -> None:
+    async def go() -> None:
+        store = CallStore(database_url)
+        for i in range(300):
+            store.create_call(uid=f"q{i}", **FIELDS)
+        store.close()  # nothing awaited: close itself must wait for the commits
+
+    aiorun.run(go)
+    assert len(_calls(sessions)) == 300
+
+
+def test_a_dead_child_is_replaced_and_its_unsaved_writes_go_again(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    async def go() -> int:
+        store = CallStore(database_url)
+        try:
+            await store.run(q.create_call, {"uid": "before", **FIELDS})  # the child is up
+            first = store._proc.pid
+            assert first is not None
+            # frozen, the child takes nothing off the pipe: these writes stay unsaved ...
+            os.kill(first, signal.SIGSTOP)
+            await _stopped(first)
+            store.create_call(uid="pending1", **FIELDS)
+            store.update_call("pending1", state="talking")
+            read = asyncio.ensure_future(store.read(q.logged_call, "before"))
+            # ... and die with it
+            os.kill(first, signal.SIGKILL)
+            with pytest.raises(StoreError):
+                await asyncio.wait_for(read, 30)  # a read in flight fails, it is not lost silently
+            await asyncio.wait_for(store.run(q.update_call, "before", {"state": "ended"}), 60)
+            assert store._proc.pid != first
+            return store.restarts
+        finally:
+            store.close()
+
+    restarts = aiorun.run(go)
+    assert restarts == 1
+    calls = _calls(sessions)
+    assert calls["pending1"].state == "talking" and calls["before"].state == "ended"
