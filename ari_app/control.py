@@ -34,6 +34,7 @@ from aiohttp import web
 from ari_app.calls.errors import BadRequest, CallError, Forbidden
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.service import CallService
+from ari_app.calls.store import StoreError
 from ari_app.client import AriClient, AriError, AriNotFound
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def make_app(
             return await handler(request)
         except CallError as exc:
             return _error(exc.message, exc.status)
+        except StoreError as exc:
+            log.warning("call log unavailable in %s %s: %s", request.method, request.path, exc)
+            return _error("Журнал звонков временно недоступен: повторите через несколько секунд", 503)
         except AriError as exc:
             log.warning("ARI error in %s %s: %s", request.method, request.path, exc)
             return _error(
@@ -101,6 +105,7 @@ def make_app(
             {
                 "ok": True,
                 "ari_connected": ari.connected.is_set(),
+                "call_log_ready": service.store.ready,
                 "calls": len(service.calls),
                 "resyncs": service.resyncs,
                 "subscribers": notifier.count,

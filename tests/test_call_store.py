@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.calls import queries as q
 from ari_app.calls.store import CallStore, StoreError
-from clinic.models import Call, CallLeg
+from clinic.models import Call, CallLeg, Patient
 
 FIELDS = {"direction": "outbound", "number": "+79161234567", "origin": "ui", "state": "dialing"}
 
@@ -123,3 +123,30 @@ def test_a_dead_child_is_replaced_and_its_unsaved_writes_go_again(
     assert restarts == 1
     calls = _calls(sessions)
     assert calls["pending1"].state == "talking" and calls["before"].state == "ended"
+
+
+def test_a_call_logged_for_a_number_finds_its_patient_in_the_same_write(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as s:
+        patient = Patient(last_name="Звонков", first_name="Пётр", phone="+79161234567")
+        s.add(patient)
+        s.commit()
+        pid = patient.id
+
+    async def go() -> tuple[tuple[int | None, str], tuple[int | None, str]]:
+        store = CallStore(database_url)
+        try:
+            known = store.create_call_for_number("8 (916) 123-45-67", uid="k", **FIELDS)
+            store.update_call("k", state="calling")  # queued after it, applied after it
+            unknown = store.create_call_for_number("+79990000000", uid="u", **FIELDS)
+            return await known, await unknown
+        finally:
+            store.close()
+
+    known, unknown = aiorun.run(go)
+    assert known == (pid, "Звонков Пётр") and unknown == (None, "")
+    calls = _calls(sessions)
+    k = calls["k"]
+    assert (k.patient_id, k.caller_name, k.state) == (pid, "Звонков Пётр", "calling")
+    assert calls["u"].patient_id is None

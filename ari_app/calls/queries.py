@@ -53,11 +53,6 @@ def user_brief(user: User | None) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------- reads
 
 
-def actor(s: Session, actor_id: int) -> Actor | None:
-    u = s.get(User, actor_id)
-    return _actor_of(u) if u is not None and u.is_active else None
-
-
 def directory(s: Session) -> Directory:
     users = {}
     by_extension = {}
@@ -124,8 +119,18 @@ def inbound_parties(
 _CALLS = Call.__table__
 
 
-def create_call(s: Session, fields: dict[str, Any]) -> None:
+def create_call(
+    s: Session, fields: dict[str, Any], lookup_number: str | None = None
+) -> tuple[int | None, str]:
+    """Log a new call; with `lookup_number`, first find whose number it is and log the call
+    with that patient. Returns (patient id, name) found, or (None, "")."""
+    found: tuple[int | None, str] = (None, "")
+    if lookup_number:
+        found = calls_svc.patient_brief_by_number(s, lookup_number)
+        if found[0] is not None:
+            fields = {**fields, "patient_id": found[0], "caller_name": found[1]}
     s.execute(insert(_CALLS).values(**fields))
+    return found
 
 
 def update_call(s: Session, uid: str, fields: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ from ari_app.calls.errors import BadRequest, Busy, CallEnded, CallError, Forbidd
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.queries import Actor, Directory
 from ari_app.calls.state import LiveCall, Transfer
-from ari_app.calls.store import CallStore
+from ari_app.calls.store import CallStore, StoreError
 from ari_app.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.events import Channel
 from clinic.models import utcnow
@@ -106,13 +106,18 @@ class CallService:
         self.ended: OrderedDict[str, LiveCall] = OrderedDict()  # recent ended calls: 409 with the reason
         self.resyncs = 0
         self._dir: Directory | None = None
-        self._dir_at = 0.0
+        self._dir_at = self._dir_asked = 0.0
         self._dir_refresh: asyncio.Future[Directory] | None = None
 
     # ------------------------------------------------------------------ helpers
 
     async def _actor(self, actor_id: int) -> Actor:
-        actor = await self.store.read(q.actor, actor_id)
+        # from the directory click-to-call uses (refreshed every DIRECTORY_TTL seconds): a
+        # command costs no database round trip
+        asked = time.monotonic()
+        actor = (await self._directory()).users.get(actor_id)
+        if actor is None:  # perhaps a user added since the last refresh
+            actor = (await self._directory(newer_than=asked)).users.get(actor_id)
         if actor is None:
             raise Forbidden("Пользователь не найден или отключён")
         return actor
@@ -234,7 +239,10 @@ class CallService:
         t0 = time.monotonic()
         # users, extensions and the trunk from a directory refreshed every few seconds: the
         # checks cost no database round trip on the way to dialling
-        actor, tgt = self._dial_checks(await self._directory(), actor_id, target)
+        try:
+            actor, tgt = self._dial_checks(await self._directory(), actor_id, target)
+        except (Forbidden, BadRequest):  # perhaps a user or extension added since the last refresh
+            actor, tgt = self._dial_checks(await self._directory(newer_than=t0), actor_id, target)
         name = ""
         if patient_id is not None:
             found = await self.store.read(q.patient_name, patient_id)
@@ -249,17 +257,24 @@ class CallService:
         if not self.ari.connected.is_set():
             raise PbxUnavailable("Нет связи с АТС (Asterisk): повторите через несколько секунд")
         uid = uuid.uuid4().hex[:16]
-        self.store.create_call(
-            uid=uid,
-            direction=DIRECTION_OUTBOUND,
-            user_id=actor.id,
-            patient_id=patient_id,
-            appointment_id=appointment_id,
-            number=tgt.label,
-            caller_name=name,
-            origin="ui",
-            state=STATE_DIALING,
-        )
+        row = {
+            "uid": uid,
+            "direction": DIRECTION_OUTBOUND,
+            "user_id": actor.id,
+            "patient_id": patient_id,
+            "appointment_id": appointment_id,
+            "number": tgt.label,
+            "caller_name": name,
+            "origin": "ui",
+            "state": STATE_DIALING,
+        }
+        # who has this number: looked up as the call is logged (one transaction), beside
+        # the dialling, not before it
+        lookup = None
+        if patient_id is None and not tgt.is_extension:
+            lookup = self.store.create_call_for_number(tgt.label, **row)
+        else:
+            self.store.create_call(**row)
         call = LiveCall(uid, DIRECTION_OUTBOUND, actor.id, tgt.label, patient_id, name, t0=t0)
         call.target = tgt
         self.calls[uid] = call
@@ -274,10 +289,6 @@ class CallService:
         )
         call.mark("checked")
         self._notify(call)  # «Набор»: before anything happens in Asterisk
-        # who has this number: looked up beside the dialling, not before it
-        lookup = None
-        if patient_id is None and not tgt.is_extension:
-            lookup = asyncio.ensure_future(self.store.read(q.patient_by_number, tgt.label))
         try:
             await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
             shown = f"{name or tgt.label} <{tgt.label}>"
@@ -288,28 +299,36 @@ class CallService:
             raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
         finally:
             if lookup is not None:
-                found_id, found_name = await lookup
+                found_id, found_name = await self._found(lookup)
                 if found_id is not None and call.patient_id is None:
                     call.patient_id, call.caller_name = found_id, found_name
-                    self.store.update_call(uid, patient_id=found_id, caller_name=found_name)
                     self._notify(call)
         return call.snapshot()
 
-    async def _directory(self) -> Directory:
-        """Active users and the trunk flag, cached for DIRECTORY_TTL seconds; concurrent
-        callers share one refresh."""
-        cached = self._dir
-        if cached is not None and time.monotonic() - self._dir_at < DIRECTORY_TTL:
-            return cached
-        if self._dir_refresh is None or self._dir_refresh.done():
-            self._dir_refresh = asyncio.ensure_future(self._load_directory())
-        self._dir = await asyncio.shield(self._dir_refresh)
-        return self._dir
+    async def _found(self, lookup: Awaitable[tuple[int | None, str]]) -> tuple[int | None, str]:
+        """A patient lookup's answer; none if the call log could not answer (the call goes on)."""
+        try:
+            return await lookup
+        except StoreError as exc:
+            log.warning("patient lookup failed: %s", exc)
+            return None, ""
 
-    async def _load_directory(self) -> Directory:
-        asked = time.monotonic()
+    async def _directory(self, newer_than: float | None = None) -> Directory:
+        """Active users and the trunk flag, cached for DIRECTORY_TTL seconds (or read after
+        the moment `newer_than`); concurrent callers share one refresh."""
+        limit = time.monotonic() - DIRECTORY_TTL if newer_than is None else newer_than
+        if self._dir is not None and self._dir_at >= limit:
+            return self._dir
+        refresh = self._dir_refresh
+        if refresh is None or refresh.done() or self._dir_asked < limit:
+            self._dir_asked = time.monotonic()
+            refresh = self._dir_refresh = asyncio.ensure_future(self._load_directory(self._dir_asked))
+        return await asyncio.shield(refresh)
+
+    async def _load_directory(self, asked: float) -> Directory:
         directory = await self.store.read(q.directory)
-        self._dir_at = asked
+        if asked >= self._dir_at:  # an older refresh finishing late does not win
+            self._dir, self._dir_at = directory, asked
         return directory
 
     def _dial_checks(self, d: Directory, actor_id: int, target: str) -> tuple[Actor, Target]:

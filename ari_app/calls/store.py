@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.calls import queries as q
@@ -64,6 +65,7 @@ class CallStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: Connection | None = None
         self._closing = False
+        self.ready = False  # the current child has opened the database
         self.restarts = 0
         self._start()
 
@@ -76,7 +78,10 @@ class CallStore:
         self._proc.start()
         child_end.close()
         self._started = time.monotonic()
+        self.ready = False
         self._watched = False
+        with contextlib.suppress(RuntimeError):  # no running loop yet: watched from the first request
+            self._watch()
         for request in list(self._unsaved.values()):
             self._send(request)
 
@@ -90,6 +95,7 @@ class CallStore:
         conn = self._conn
         try:
             while conn is not None and conn.poll():
+                self.ready = True  # the child's first message is an empty "ready"
                 for seq, ok, value in conn.recv():
                     self._unsaved.pop(seq, None)
                     fut = self._waiting.pop(seq, None)
@@ -186,6 +192,14 @@ class CallStore:
     def create_call(self, **fields: Any) -> None:
         self.submit(q.create_call, fields)
 
+    def create_call_for_number(self, lookup: str, **fields: Any) -> asyncio.Future[tuple[int | None, str]]:
+        """Log a new call with the patient whose number it is (one transaction). Queued now,
+        in order with the writes that follow; the future gives that patient's (id, name),
+        or (None, "")."""
+        fut = self._request("w", q.create_call, (fields, lookup), want=True)
+        assert fut is not None
+        return fut
+
     def update_call(self, uid: str, **fields: Any) -> None:
         self.submit(q.update_call, uid, fields)
 
@@ -227,6 +241,11 @@ def serve(conn: Connection, database_url: str) -> None:
     def reply(replies: list[Reply]) -> None:
         with send_lock, contextlib.suppress(OSError):
             conn.send(replies)
+
+    # a database that cannot be opened shows in the requests' errors
+    with contextlib.suppress(Exception), sessions() as session:
+        session.execute(text("SELECT 1"))
+    reply([])  # ready
 
     writes: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
     writer = threading.Thread(target=_write_loop, args=(sessions, writes, reply), name="call-log-writer")
