@@ -50,6 +50,8 @@ def test_writes_commit_in_order_and_reads_see_them(
                 {"channel_id": "c1-r1", "role": "registrar", "endpoint": "PJSIP/reg101", "ended_at": None}
             ]
             await store.end_call("c1", legs, state="ended", reason="Звонок завершён", ended_at=now)
+            # sent again (a call-log restart after the commit, before the reply): legs once
+            await store.end_call("c1", legs, state="ended", reason="Звонок завершён", ended_at=now)
             return await store.read(q.logged_call, "c1"), await store.read(q.logged_call, "nope")
         finally:
             store.close()
@@ -150,3 +152,26 @@ def test_a_call_logged_for_a_number_finds_its_patient_in_the_same_write(
     k = calls["k"]
     assert (k.patient_id, k.caller_name, k.state) == (pid, "Звонков Пётр", "calling")
     assert calls["u"].patient_id is None
+
+
+def _unpicklable(_s: Session) -> object:
+    return lambda: None  # a query bug: a result the pipe cannot carry
+
+
+def test_a_result_that_cannot_be_sent_fails_only_its_request(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    async def go() -> str:
+        store = CallStore(database_url)
+        try:
+            with pytest.raises(StoreError) as failed:
+                await asyncio.wait_for(store.read(_unpicklable), 30)
+            with pytest.raises(StoreError):
+                await asyncio.wait_for(store.run(_unpicklable), 30)  # the writer thread too
+            await asyncio.wait_for(store.run(q.create_call, {"uid": "after", **FIELDS}), 30)
+            return str(failed.value)
+        finally:
+            store.close()
+
+    assert "ответ не передаётся" in aiorun.run(go)
+    assert "after" in _calls(sessions)

@@ -141,7 +141,10 @@ def end_call(s: Session, uid: str, legs: list[dict[str, Any]] | None, fields: di
     """The call's final state and all its legs, in one transaction."""
     update_call(s, uid, fields)
     call_id = s.scalar(select(Call.id).where(Call.uid == uid))
-    if call_id is not None and legs:
+    if call_id is None or not legs:
+        return
+    # sent again after a call-log restart, it must not log the legs twice
+    if s.scalar(select(CallLeg.id).where(CallLeg.call_id == call_id).limit(1)) is None:
         now = fields.get("ended_at")
         s.execute(
             insert(CallLeg),

@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import pickle
 import queue
 import signal
 import threading
@@ -239,8 +240,14 @@ def serve(conn: Connection, database_url: str) -> None:
     send_lock = threading.Lock()
 
     def reply(replies: list[Reply]) -> None:
-        with send_lock, contextlib.suppress(OSError):
-            conn.send(replies)
+        with send_lock, contextlib.suppress(OSError):  # OSError: the parent is gone
+            try:
+                conn.send(replies)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                # a result that does not pickle is a bug in a query: its request fails,
+                # this thread goes on
+                log.error("call log reply could not be sent: %s", exc)
+                conn.send([(seq, False, f"ответ не передаётся: {exc}") for seq, _, _ in replies])
 
     # a database that cannot be opened shows in the requests' errors
     with contextlib.suppress(Exception), sessions() as session:
