@@ -45,14 +45,19 @@ def _talk_and_hang_up(caller: BaresipPhone, callee: BaresipPhone, uri: str) -> N
     callee.wait_for_event(event_type("CALL_CLOSED"), 10, m_callee)
 
 
+def _logged_once(pbx: Pbx, before: int) -> Call:
+    """The one row the hangup handler adds for a call (waited for, with a deadline)."""
+    rows = wait_until(lambda: _phone_rows(pbx)[before:], 10, "the call logged by the hangup handler")
+    assert len(rows) == 1
+    return rows[0]
+
+
 def test_internal_call_between_phones_is_logged(
     pbx: Pbx, phone_lines: dict[str, BaresipPhone], call_users: dict[str, int]
 ) -> None:
     before = len(_phone_rows(pbx))
     _talk_and_hang_up(phone_lines["101"], phone_lines["102"], "sip:102@127.0.0.1:5060")
-    rows = wait_until(lambda: _phone_rows(pbx)[before:], 10, "the call logged by the hangup handler")
-    assert len(rows) == 1
-    row = rows[0]
+    row = _logged_once(pbx, before)
     assert (row.direction, row.origin, row.user_id, row.number) == (
         "outbound",
         "phone",
@@ -69,9 +74,7 @@ def test_outbound_call_from_a_phone_is_logged_with_the_patient(
     patient_id = ensure_patient(pbx)
     before = len(_phone_rows(pbx))
     _talk_and_hang_up(phone_lines["101"], phone_lines["pstn"], "sip:89161234567@127.0.0.1:5060")
-    rows = wait_until(lambda: _phone_rows(pbx)[before:], 10, "the call logged by the hangup handler")
-    assert len(rows) == 1
-    row = rows[0]
+    row = _logged_once(pbx, before)
     assert (row.user_id, row.number, row.patient_id, row.result) == (
         call_users["101"],
         PSTN_NUMBER,

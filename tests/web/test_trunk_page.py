@@ -3,6 +3,8 @@ back, saving re-applies the PBX, registrars are kept out; the rendered trunk con
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_conf.render import PbxInput, PhoneUser, render
@@ -79,16 +81,22 @@ def test_registrar_cannot_open_the_trunk_page(registrar_web: Web) -> None:
     assert registrar_web.get("/admin/trunk").status_code == 403
 
 
+# what every rendering below shares: the PBX without and with a trunk
+BASE: dict[str, Any] = {
+    "sip_domain": "127.0.0.1",
+    "sip_port": 5060,
+    "rtp_start": 10000,
+    "rtp_end": 10999,
+    "loopback": True,
+    "http_port": 8088,
+    "ari_user": "mis",
+    "ari_password": "a" * 12,
+}
+
+
 def test_trunk_renders_valid_config_and_its_password_is_a_secret() -> None:
     inp = PbxInput(
-        sip_domain="127.0.0.1",
-        sip_port=5060,
-        rtp_start=10000,
-        rtp_end=10999,
-        loopback=True,
-        http_port=8088,
-        ari_user="mis",
-        ari_password="a" * 12,
+        **BASE,
         ami_secret="b" * 12,
         users=(PhoneUser("101", "reg101", "0" * 32, "Регистратор"),),
         trunk="trunk",
@@ -105,16 +113,5 @@ def test_trunk_renders_valid_config_and_its_password_is_a_secret() -> None:
     assert "endpoint_identifier_order=username,auth_username,ip" in pjsip
     assert "Dial(PJSIP/${EXTEN}@trunk" in files["extensions.conf"]
     assert "S3cret-trunk" in inp.secrets
-    no_trunk = render(
-        PbxInput(
-            sip_domain="127.0.0.1",
-            sip_port=5060,
-            rtp_start=10000,
-            rtp_end=10999,
-            loopback=True,
-            http_port=8088,
-            ari_user="mis",
-            ari_password="a" * 12,
-        )
-    )
+    no_trunk = render(PbxInput(**BASE))
     assert "[trunk]" not in no_trunk["pjsip.conf"] and "Congestion" in no_trunk["extensions.conf"]
