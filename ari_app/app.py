@@ -1,6 +1,7 @@
 """The ari_app process: the ARI events loop, call control and its loopback control API.
 
-    mis-telephony ari            (launcher/ari_cli.py) runs `serve(config)` until SIGTERM.
+    mis-telephony ari            (launcher/ari_cli.py) runs `run(config)`: serve() on uvloop
+                                 until SIGTERM.
 
 `AriApp.start()` connects the events websocket (reconnecting forever, resyncing on every
 connection), and starts the control API on `config.pbx.control_url`. `run_in_thread()`
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import uvloop
 from aiohttp import web
 
 from ari_app.calls.notifier import Notifier
@@ -144,11 +146,17 @@ async def serve(config: Config, options: Options | None = None) -> None:
         await app.stop()
 
 
+def run(config: Config, options: Options | None = None) -> None:
+    """`serve()` until SIGTERM, on uvloop: libuv's loop and transports cut ari_app's own CPU
+    per call, which in a burst of calls is what the calls wait for (bench/calls.py)."""
+    uvloop.run(serve(config, options))
+
+
 class ThreadedApp:
     """An AriApp on its own event loop in a daemon thread (tests, benchmark)."""
 
     def __init__(self, config: Config, options: Options | None = None) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()  # the same loop as `mis-telephony ari`
         self.thread = threading.Thread(target=self.loop.run_forever, name="ari-app", daemon=True)
         self.thread.start()
         self.app: AriApp = self.run(self._make(config, options))

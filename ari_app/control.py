@@ -106,6 +106,7 @@ def make_app(
                 "ok": True,
                 "ari_connected": ari.connected.is_set(),
                 "call_log_ready": service.store.ready,
+                "call_log_unsaved": service.store.unsaved,
                 "calls": len(service.calls),
                 "resyncs": service.resyncs,
                 "subscribers": notifier.count,
@@ -187,7 +188,13 @@ def make_app(
                 except TimeoutError:
                     await resp.write(b": keepalive\n\n")
                     continue
-                await resp.write(_sse(msg["event"], msg["data"]))
+                # everything queued by now goes in one write: a burst of calls costs one
+                # socket write per wake-up, not one per event
+                chunks = [_sse(msg["event"], msg["data"])]
+                while not sub.queue.empty():
+                    more = sub.queue.get_nowait()
+                    chunks.append(_sse(more["event"], more["data"]))
+                await resp.write(b"".join(chunks))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

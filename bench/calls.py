@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ari_app.app import Options, serve  # noqa: E402
+from ari_app.app import Options, run  # noqa: E402
 from ari_app.client import AriClient, wait_connected  # noqa: E402
 from ari_app.events import Event, StasisStart  # noqa: E402
 from asterisk_conf import apply, runtime  # noqa: E402
@@ -53,9 +54,42 @@ from clinic.config import Config  # noqa: E402
 from clinic.db import make_engine, make_session_factory, migrate, transaction  # noqa: E402
 from clinic.models import ROLE_ADMIN, ClinicSettings, User  # noqa: E402
 from clinic.security import hash_password, sip_md5_cred  # noqa: E402
+from tests.sip_phone import BaresipPhone, PhoneSpec, make_tone_wav  # noqa: E402
 
 LOOP = "Local/answer@clinic-loopback/n"
 DEADLINE = 20.0  # seconds for one call to be bridged before it counts as a failure
+PHONES_SIP, PHONES_CTRL, PHONES_RTP = 5300, 4450, (22000, 22999)  # the registrars' phones
+PSTN_SIP, PSTN_CTRL, PSTN_RTP = 5320, 4451, (23000, 23999)  # the telephone network behind the trunk
+PSTN_NUMBER = "+79160000000"
+
+
+@dataclass(frozen=True)
+class Legs:
+    """What both legs of a call are, on both paths."""
+
+    kind: str  # local | sip
+    registrar_endpoint: str  # ari_app's template ({sip_id})
+    number_endpoint: str  # ari_app's template ({number})
+
+    def number(self, i: int) -> str:
+        # baresip answers only its account's number: every patient is that one phone line
+        return PSTN_NUMBER if self.kind == "sip" else f"+7916000{i:04d}"
+
+    def baseline(self, i: int) -> tuple[str, str]:
+        if self.kind == "local":
+            return LOOP, LOOP
+        return f"PJSIP/{sip_id(i)}", self.number_endpoint.format(number=self.number(i))
+
+
+LEGS = {
+    "local": Legs("local", LOOP, LOOP),
+    # production's own endpoints: the registrar's registered SIP phone, the patient through the trunk
+    "sip": Legs("sip", "PJSIP/{sip_id}", "PJSIP/{number}@trunk"),
+}
+
+
+def sip_id(i: int) -> str:
+    return f"bench{3000 + i}"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -65,7 +99,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def setup(workdir: Path, users: int) -> Config:
+def setup(workdir: Path, users: int, legs: Legs) -> Config:
     os.environ.update(
         {
             "MIS_DATA_DIR": str(workdir),
@@ -80,18 +114,19 @@ def setup(workdir: Path, users: int) -> Config:
     migrate(config.database_url)
     sessions = make_session_factory(make_engine(config.database_url))
     with transaction(sessions) as s:
-        s.add(ClinicSettings())
+        s.add(
+            ClinicSettings(sip_domain="127.0.0.1", sip_port=5060, trunk_host="127.0.0.1", trunk_port=PSTN_SIP)
+        )
         s.add(User(login="bench-admin", password_hash=hash_password("x" * 12), role=ROLE_ADMIN))
         for i in range(users):
-            ext, sip_id = str(3000 + i), f"bench{3000 + i}"
             s.add(
                 User(
                     login=f"bench{i}",
                     password_hash="x",
                     full_name=f"Регистратор {i}",
-                    extension=ext,
-                    sip_id=sip_id,
-                    sip_md5_cred=sip_md5_cred(sip_id, f"pw-{i}"),
+                    extension=str(3000 + i),
+                    sip_id=sip_id(i),
+                    sip_md5_cred=sip_md5_cred(sip_id(i), f"pw-{i}"),
                 )
             )
     written = apply.apply_from_db(config, sessions, None, reload=False)
@@ -103,7 +138,7 @@ def setup(workdir: Path, users: int) -> Config:
 class OurPath:
     """Click-to-call through the control API; "bridged" = the talking event on /events."""
 
-    def __init__(self, url: str, token: str, user_ids: list[int]) -> None:
+    def __init__(self, url: str, token: str, user_ids: list[int], legs: Legs) -> None:
         # a lean asyncio client (aiohttp), so the client's own overhead stays out of the figures
         self.url = url
         self.http = aiohttp.ClientSession(
@@ -112,6 +147,7 @@ class OurPath:
             connector=aiohttp.TCPConnector(limit=200),
         )
         self.user_ids = user_ids
+        self.legs = legs
         self.seen: dict[str, dict[str, float]] = {}  # uid -> {state: time}
         self.changed: dict[str, asyncio.Event] = {}  # uid -> set on each of its events
         self.ready = asyncio.Event()
@@ -170,7 +206,7 @@ class OurPath:
         try:
             async with self.http.post(
                 self.url + "/calls",
-                json={"target": f"+7916000{i:04d}"},
+                json={"target": self.legs.number(i)},
                 headers={"X-Actor-Id": str(self.user_ids[i])},
             ) as resp:
                 status, body = resp.status, await resp.json()
@@ -207,8 +243,9 @@ class OurPath:
 class Direct:
     """The same originate + bridge straight to ARI, under its own Stasis app."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, legs: Legs) -> None:
         pbx = config.pbx
+        self.legs = legs
         self.ari = AriClient(pbx.ari_url, pbx.ari_user, pbx.ari_password, "bench-direct")
         self.started: dict[str, asyncio.Future[float]] = {}
         self.reader: asyncio.Task[None] | None = None
@@ -226,18 +263,19 @@ class Direct:
             if fut is not None and not fut.done():
                 fut.set_result(time.perf_counter())
 
-    async def _leg(self, channel_id: str, originator: str | None = None) -> None:
+    async def _leg(self, endpoint: str, channel_id: str, originator: str | None = None) -> None:
         fut = self.started[channel_id] = asyncio.get_running_loop().create_future()
-        await self.ari.originate(LOOP, channel_id=channel_id, app_args="bench", originator=originator)
+        await self.ari.originate(endpoint, channel_id=channel_id, app_args="bench", originator=originator)
         await asyncio.wait_for(fut, DEADLINE)
 
-    async def one(self, tag: str) -> float | None:
+    async def one(self, i: int, tag: str) -> float | None:
+        registrar, patient = self.legs.baseline(i)
         t0 = time.perf_counter()
         try:
             await self.ari.create_bridge(f"bb-{tag}")
-            await self._leg(f"ba-{tag}")
+            await self._leg(registrar, f"ba-{tag}")
             await self.ari.add_to_bridge(f"bb-{tag}", f"ba-{tag}")
-            await self._leg(f"bp-{tag}", originator=f"ba-{tag}")
+            await self._leg(patient, f"bp-{tag}", originator=f"ba-{tag}")
             await self.ari.add_to_bridge(f"bb-{tag}", f"bp-{tag}")
         except Exception as exc:
             print(f"baseline: call {tag}: {exc!r} {exc.__cause__!r}", file=sys.stderr)
@@ -247,7 +285,7 @@ class Direct:
     async def round(self, n: int) -> tuple[list[float], int]:
         self.seq += 1
         tags = [f"{uuid.uuid4().hex[:10]}-{i}" for i in range(n)]
-        results = await asyncio.gather(*(self.one(t) for t in tags))
+        results = await asyncio.gather(*(self.one(i, t) for i, t in enumerate(tags)))
         for tag in tags:
             for chan in (f"ba-{tag}", f"bp-{tag}"):
                 with contextlib.suppress(Exception):
@@ -263,12 +301,19 @@ class Direct:
             self.reader.cancel()
 
 
-async def wait_no_channels(ari: AriClient, timeout: float = 20.0) -> None:
+async def wait_quiet(ari: AriClient, url: str, timeout: float = 20.0) -> None:
+    """Until the previous round has left no channel in Asterisk and no unwritten row in the
+    call log, so neither path's round pays for the other's tail."""
     deadline = time.monotonic() + timeout
-    while await ari.channels():
-        if time.monotonic() > deadline:
-            raise SystemExit("channels of the previous round did not go away")
-        await asyncio.sleep(0.05)  # poll with a deadline
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(url + "/health") as resp:
+                unsaved = (await resp.json())["call_log_unsaved"]
+            if not unsaved and not await ari.channels():
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit("the previous round did not end (channels or call-log writes left)")
+            await asyncio.sleep(0.05)  # poll with a deadline
 
 
 def free_port() -> int:
@@ -292,11 +337,15 @@ def tree_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-def serve_ari(port: int) -> None:
-    """The child process: ari_app with both legs on Local channels (env set by the parent)."""
-    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
-    options = Options(control_url=f"http://127.0.0.1:{port}", registrar_endpoint=LOOP, number_endpoint=LOOP)
-    asyncio.run(serve(Config.from_env(), options))
+def serve_ari(port: int, kind: str) -> None:
+    """The child process: ari_app with the legs' endpoints (env set by the parent)."""
+    legs = LEGS[kind]
+    options = Options(
+        control_url=f"http://127.0.0.1:{port}",
+        registrar_endpoint=legs.registrar_endpoint,
+        number_endpoint=legs.number_endpoint,
+    )
+    run(Config.from_env(), options)  # as `mis-telephony ari` does
 
 
 def wait_healthy(url: str, child: Any, timeout: float = 20.0) -> None:
@@ -314,12 +363,39 @@ def wait_healthy(url: str, child: Any, timeout: float = 20.0) -> None:
     raise SystemExit("ari_app did not connect to ARI")
 
 
-async def measure(config: Config, url: str, calls: int, rounds: int) -> dict[str, Any]:
+class CpuMeter:
+    """CPU seconds spent during each path's rounds, per process: Asterisk, this process (the
+    clients), ari_app's event loop, its call-log process."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.spent: dict[str, dict[str, float]] = {}
+
+    def _now(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        out["clients"] = time.process_time()
+        ari = self.pids["ari_app"]
+        out["call-log"] = sum(v for p, v in tree_cpu(ari).items() if p != ari)
+        return out
+
+    @contextlib.contextmanager
+    def during(self, path: str) -> Any:
+        before = self._now()
+        yield
+        after = self._now()
+        spent = self.spent.setdefault(path, {})
+        for name, value in after.items():
+            spent[name] = spent.get(name, 0.0) + value - before[name]
+
+
+async def measure(
+    config: Config, url: str, legs: Legs, calls: int, rounds: int, meter: CpuMeter
+) -> dict[str, Any]:
     sessions = make_session_factory(make_engine(config.database_url))
     with sessions() as s:
         user_ids = [u.id for u in s.query(User).filter(User.extension.isnot(None)).order_by(User.id)]
-    ours = OurPath(url, config.pbx.control_token, user_ids)
-    direct = Direct(config)
+    ours = OurPath(url, config.pbx.control_token, user_ids, legs)
+    direct = Direct(config, legs)
     await ours.start()
     await direct.start()
     await asyncio.wait_for(direct.ari.rest_ready.wait(), 10)
@@ -328,33 +404,70 @@ async def measure(config: Config, url: str, calls: int, rounds: int) -> dict[str
     try:
         for _ in range(1):  # warm-up at full size: connection pools, dialplan and codec caches
             await ours.round(calls)
-            await wait_no_channels(direct.ari)
+            await wait_quiet(direct.ari, url)
             await direct.round(calls)
-            await wait_no_channels(direct.ari)
+            await wait_quiet(direct.ari, url)
         for _ in range(rounds):
-            lat, fail = await ours.round(calls)
+            with meter.during("ours"):
+                lat, fail = await ours.round(calls)
             out["ours"] += lat
             out["ours_fail"] += fail
             for name, values in ours.take_marks().items():
                 out["marks"].setdefault(name, []).extend(values)
-            await wait_no_channels(direct.ari)
-            lat, fail = await direct.round(calls)
+            await wait_quiet(direct.ari, url)
+            with meter.during("direct"):
+                lat, fail = await direct.round(calls)
             out["direct"] += lat
             out["direct_fail"] += fail
-            await wait_no_channels(direct.ari)
+            await wait_quiet(direct.ari, url)
     finally:
         await ours.close()
         await direct.close()
     return out
 
 
+def start_phones(workdir: Path, calls: int, users: int) -> list[BaresipPhone]:
+    """Real SIP phones (baresip, auto-answer): the registrars' phones as one process with an
+    account each, and the telephone network behind the trunk as another."""
+    tone = make_tone_wav(workdir / "tone8k.wav")
+    most = 2 * calls + 8
+    first, *rest = (
+        PhoneSpec(sip_id(i), f"pw-{i}", PHONES_SIP, PHONES_CTRL, *PHONES_RTP) for i in range(users)
+    )
+    bank = BaresipPhone(workdir / "phones", replace(first, max_calls=most), tone, rest)
+    pstn_spec = PhoneSpec(PSTN_NUMBER, "unused", PSTN_SIP, PSTN_CTRL, *PSTN_RTP, regint=0, max_calls=most)
+    phones = [bank.start()]
+    phones.append(BaresipPhone(workdir / "pstn", pstn_spec, tone).start())
+    return phones
+
+
+def wait_registered(config: Config, users: int, timeout: float = 30.0) -> None:
+    pbx = config.pbx
+    want = {sip_id(i) for i in range(users)}
+    deadline = time.monotonic() + timeout
+    while True:
+        endpoints = httpx.get(
+            f"{pbx.ari_url.rstrip('/')}/endpoints/PJSIP", auth=(pbx.ari_user, pbx.ari_password), timeout=5
+        ).json()
+        online = {e["resource"] for e in endpoints if e.get("state") == "online"}
+        if want <= online:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"phones not registered: {sorted(want - online)[:5]}...")
+        time.sleep(0.1)  # poll with a deadline
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=50, help="concurrent calls per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--legs", choices=sorted(LEGS), default="sip", help="SIP phones or Local channels")
     args = parser.parse_args()
+    legs = LEGS[args.legs]
+    users = max(args.calls, 5)
+    phones: list[BaresipPhone] = []
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
-        config = setup(Path(tmp), max(args.calls, 5))
+        config = setup(Path(tmp), users, legs)
         runtime.provision(config.pbx, say=lambda _m: None)
         try:
             started = runtime.start(config.pbx, config.data_dir)
@@ -363,22 +476,26 @@ def main() -> int:
             return 2
         child = None
         try:
+            pids = {"asterisk": started.pid or 0}
+            if legs.kind == "sip":
+                phones = start_phones(Path(tmp), args.calls, users)
+                wait_registered(config, users)
+                pids.update({f"phones{n}": p.proc.pid for n, p in enumerate(phones) if p.proc})
             # ari_app in its own process, as in production (`mis-telephony ari`)
             port = free_port()
-            child = multiprocessing.get_context("spawn").Process(target=serve_ari, args=(port,))
+            child = multiprocessing.get_context("spawn").Process(target=serve_ari, args=(port, legs.kind))
             child.start()
             url = f"http://127.0.0.1:{port}"
             wait_healthy(url, child)
-            cpu0 = tree_cpu(child.pid or 0)
-            result = asyncio.run(measure(config, url, args.calls, args.rounds))
-            cpu1 = tree_cpu(child.pid or 0)
-            loop_cpu = cpu1[child.pid or 0] - cpu0[child.pid or 0]
-            log_cpu = sum(v - cpu0.get(p, 0.0) for p, v in cpu1.items() if p != child.pid)
+            meter = CpuMeter({**pids, "ari_app": child.pid or 0})
+            result = asyncio.run(measure(config, url, legs, args.calls, args.rounds, meter))
         finally:
             try:
                 if child is not None and child.is_alive():
                     child.terminate()  # SIGTERM: serve() stops cleanly
                     child.join(10)
+                for phone in phones:
+                    phone.stop()
             finally:
                 runtime.stop(config.pbx, config.data_dir)  # never leave Asterisk behind
     version = runtime.asterisk_version_in(config.pbx.chroot)
@@ -386,9 +503,12 @@ def main() -> int:
         ("our control API path", result["ours"], result["ours_fail"]),
         ("direct ARI baseline", result["direct"], result["direct_fail"]),
     ]
+    shape = "Local channels"
+    if legs.kind == "sip":
+        shape = "real SIP phones (baresip), the patient through the trunk"
     print(
-        f"calls.py: {args.calls} concurrent click-to-call sessions x {args.rounds} rounds "
-        f"(Local channels), {version}; Asterisk start {started.seconds:.2f} s"
+        f"calls.py: {args.calls} concurrent click-to-call sessions x {args.rounds} rounds, "
+        f"{shape}; {version}; Asterisk start {started.seconds:.2f} s"
     )
     print(f"ARI REST over {result['transport']} on both paths")
     print(f"{'':24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'calls':>7}{'failures':>10}")
@@ -401,12 +521,11 @@ def main() -> int:
         for name, v in sorted(result["marks"].items(), key=lambda kv: percentile(kv[1], 50))
     )
     print(f"inside ari_app, ms from the request reaching it (p50): {steps}")
-    placed = (args.rounds + 1) * args.calls  # the warm-up round included
-    print(
-        f"ari_app CPU for {placed} calls (hang-up included): event loop {loop_cpu:.2f} s = "
-        f"{loop_cpu / placed * 1000:.1f} ms a call; call-log process {log_cpu:.2f} s = "
-        f"{log_cpu / placed * 1000:.1f} ms a call"
-    )
+    counted = args.rounds * args.calls
+    for path, label in (("ours", "our path"), ("direct", "baseline")):
+        spent = meter.spent.get(path, {})
+        parts = ", ".join(f"{name} {value / counted * 1000:.2f}" for name, value in spent.items())
+        print(f"CPU ms a call in the {label}'s rounds (hang-up included): {parts}")
     ratio = percentile(result["ours"], 95) / percentile(result["direct"], 95)
     ratio50 = percentile(result["ours"], 50) / percentile(result["direct"], 50)
     print(

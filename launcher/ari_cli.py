@@ -10,9 +10,9 @@ from clinic.config import Config
 
 
 def cmd_ari(_args: argparse.Namespace, config: Config) -> int:
-    from ari_app.app import serve
+    from ari_app.app import run
 
-    asyncio.run(serve(config))
+    run(config)
     return 0
 
 

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,16 +57,19 @@ class PhoneSpec:
     registrar: str = "127.0.0.1:5060"
     answermode: str = "auto"
     regint: int = 60  # 0: never registers (a phone "in the telephone network" behind the trunk)
+    max_calls: int = 4  # calls at once in this baresip process (all its accounts together)
 
 
-def write_config(folder: Path, spec: PhoneSpec, tone: Path) -> None:
+def write_config(folder: Path, spec: PhoneSpec, tone: Path, more: Sequence[PhoneSpec] = ()) -> None:
+    """baresip's config and accounts: `spec`'s, and `more` accounts (user agents) in the same
+    process (the benchmark's bank of phones)."""
     folder.mkdir(parents=True, exist_ok=True)
     # baresip does not expand variables: every path is written out in full
     (folder / "config").write_text(
         "\n".join([
             "poll_method         epoll",
             "call_local_timeout  120",
-            "call_max_calls      4",
+            f"call_max_calls      {spec.max_calls}",
             f"sip_listen          127.0.0.1:{spec.sip_port}",
             f"audio_player        aubridge,null{spec.sip_id}",
             f"audio_source        aufile,{tone}",
@@ -87,7 +90,7 @@ def write_config(folder: Path, spec: PhoneSpec, tone: Path) -> None:
             "",
         ])
     )
-    (folder / "accounts").write_text(account_line(spec) + "\n")
+    (folder / "accounts").write_text("".join(account_line(one) + "\n" for one in (spec, *more)))
 
 
 def account_line(spec: PhoneSpec) -> str:
@@ -201,10 +204,11 @@ def event_type(kind: str) -> Callable[[Event], bool]:
 
 
 class BaresipPhone:
-    def __init__(self, folder: Path, spec: PhoneSpec, tone: Path) -> None:
+    def __init__(self, folder: Path, spec: PhoneSpec, tone: Path, more: Sequence[PhoneSpec] = ()) -> None:
         self.folder = folder
         self.spec = spec
         self.tone = tone
+        self.more = tuple(more)
         self.proc: subprocess.Popen[bytes] | None = None
         self.ctrl: CtrlClient | None = None
 
@@ -213,7 +217,7 @@ class BaresipPhone:
         return self.folder / "baresip.log"
 
     def start(self) -> BaresipPhone:
-        write_config(self.folder, self.spec, self.tone)
+        write_config(self.folder, self.spec, self.tone, self.more)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 ["baresip", "-f", str(self.folder), "-n", "127.0.0.1"],

@@ -32,7 +32,7 @@ from ari_app.calls.errors import BadRequest, Busy, CallEnded, CallError, Forbidd
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.queries import Actor, Directory
 from ari_app.calls.state import LiveCall, Transfer
-from ari_app.calls.store import CallStore, StoreError
+from ari_app.calls.store import CallStore
 from ari_app.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.events import Channel
 from clinic.models import utcnow
@@ -213,9 +213,16 @@ class CallService:
             log.warning("originate %s failed: %s", leg.endpoint, exc)
             raise
 
+    def _ringback(self, call: LiveCall, channel_id: str) -> None:
+        """Ringing tone to the registrar while the patient's phone rings. Not at once: a call
+        answered within RINGBACK_AFTER (far shorter than any network's post-dial delay) never
+        hears a blip of it, and costs Asterisk no ring + ring_stop."""
+        if not call.answered_at and not call.ended and call.live(st.REGISTRAR) is not None:
+            call.ringing = asyncio.create_task(self._quiet(self.ari.call("ring", channelId=channel_id)))
+
     async def _stop_ringing(self, call: LiveCall, channel_id: str) -> None:
         if call.ringing is not None:
-            await call.ringing
+            await call.ringing  # ring_stop must never overtake its ring
         await self._quiet(self.ari.call("ring_stop", channelId=channel_id))
 
     async def _quiet(self, coro: Awaitable[Any]) -> None:
@@ -289,29 +296,35 @@ class CallService:
         )
         call.mark("checked")
         self._notify(call)  # «Набор»: before anything happens in Asterisk
+        shown = f"{name or tgt.label} <{tgt.label}>"
         try:
-            await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
-            shown = f"{name or tgt.label} <{tgt.label}>"
-            await self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds)
+            # the bridge is needed only when the patient answers: both requests go together
+            await asyncio.gather(
+                self.ari.create_bridge(call.bridge_id, name=f"call {uid}"),
+                self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds),
+            )
             call.mark("registrar_originated")
         except AriError as exc:
             await self._end(call, RESULT_FAILED, f"АТС отклонила вызов: {exc.status or 'нет связи'}")
             raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
         finally:
             if lookup is not None:
-                found_id, found_name = await self._found(lookup)
-                if found_id is not None and call.patient_id is None:
-                    call.patient_id, call.caller_name = found_id, found_name
-                    self._notify(call)
+                lookup.add_done_callback(lambda done: self._found(call, done))
         return call.snapshot()
 
-    async def _found(self, lookup: Awaitable[tuple[int | None, str]]) -> tuple[int | None, str]:
-        """A patient lookup's answer; none if the call log could not answer (the call goes on)."""
-        try:
-            return await lookup
-        except StoreError as exc:
+    def _found(self, call: LiveCall, lookup: asyncio.Future[tuple[int | None, str]]) -> None:
+        """Whose number it is, when the call log has answered: the window gets the patient's
+        name by the event stream (the call goes on whatever the answer)."""
+        if lookup.cancelled():
+            return
+        exc = lookup.exception()
+        if exc is not None:
             log.warning("patient lookup failed: %s", exc)
-            return None, ""
+            return
+        found_id, found_name = lookup.result()
+        if found_id is not None and call.patient_id is None:
+            call.patient_id, call.caller_name = found_id, found_name
+            self._notify(call)
 
     async def _directory(self, newer_than: float | None = None) -> Directory:
         """Active users and the trunk flag, cached for DIRECTORY_TTL seconds (or read after
@@ -323,6 +336,11 @@ class CallService:
         if refresh is None or refresh.done() or self._dir_asked < limit:
             self._dir_asked = time.monotonic()
             refresh = self._dir_refresh = asyncio.ensure_future(self._load_directory(self._dir_asked))
+            refresh.add_done_callback(_retrieved)  # a failed refresh nobody waited for is no error
+        if newer_than is None and self._dir is not None:
+            # merely old: this command uses it while the refresh runs (an unknown user or
+            # extension asks again with newer_than, and waits)
+            return self._dir
         return await asyncio.shield(refresh)
 
     async def _load_directory(self, asked: float) -> Directory:
@@ -385,6 +403,7 @@ class CallService:
             await self.ari.call(
                 "bridge_create", bridgeId=call.hold_bridge_id, type="holding", name=f"hold {call.uid}"
             )
+            call.holding = True
             await self.ari.remove_from_bridge(call.bridge_id, leg.channel_id)
             await self.ari.add_to_bridge(call.hold_bridge_id, leg.channel_id)
             # music to the held party itself (not the bridge's announcer): AMI then reports
@@ -402,6 +421,7 @@ class CallService:
         except AriNotFound as exc:
             raise CallEnded("Собеседник уже положил трубку") from exc
         await self._quiet(self.ari.destroy_bridge(call.hold_bridge_id))
+        call.holding = False
 
     async def unhold(self, actor_id: int, uid: str) -> dict[str, Any]:
         _, call = await self._call_for(actor_id, uid)
@@ -772,33 +792,31 @@ class CallService:
             self._notify(call)
             tgt: Target = call.target
             remote = st.Leg(call.next_channel_id(st.REMOTE), st.REMOTE, tgt.endpoint, tgt.label)
-            # bridge the registrar, play him ringing and call the patient: independent
-            # requests, sent together
-            results = await asyncio.gather(
-                self.ari.add_to_bridge(call.bridge_id, channel.id),
-                self._originate(
+            # the registrar waits outside the bridge: both join it in one request when the
+            # patient answers
+            try:
+                await self._originate(
                     call,
                     remote,
                     caller_id=f"{leg.label} <{leg.label}>",
                     timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
                     originator=channel.id,
-                ),
-                return_exceptions=True,
-            )
-            failed = [r for r in results if isinstance(r, BaseException)]
-            if failed:
-                log.warning("click-to-call %s: %r", call.uid, failed[0])
+                )
+            except AriError as exc:
+                log.warning("click-to-call %s: %r", call.uid, exc)
                 await self._end(call, RESULT_FAILED, "АТС не приняла вызов абонента")
-            elif call.live(st.REMOTE) is not None and not call.answered_at:
-                # ringback for the registrar while the patient's phone rings. It goes after
-                # the bridge request (Asterisk runs a channel's commands in order, and an
-                # indication on a busy channel is slow) and beside the call's event chain;
-                # ring_stop waits for it, so it can never arrive first
-                call.ringing = asyncio.create_task(self._quiet(self.ari.call("ring", channelId=channel.id)))
+                return
+            if not call.answered_at and not call.ended:
+                call.ringback = asyncio.get_running_loop().call_later(
+                    RINGBACK_AFTER, self._ringback, call, channel.id
+                )
         elif leg.role == st.REMOTE:
+            if call.ringback is not None:
+                call.ringback.cancel()
             registrar = call.live(st.REGISTRAR)
-            await self.ari.add_to_bridge(call.bridge_id, channel.id)
-            if registrar is not None:
+            joining = [registrar.channel_id, channel.id] if registrar is not None else [channel.id]
+            await self.ari.add_to_bridge(call.bridge_id, *joining)
+            if registrar is not None and call.ringing is not None:
                 asyncio.create_task(self._stop_ringing(call, registrar.channel_id))
             await self._answered(call)
         elif leg.role == st.AGENT:
@@ -936,13 +954,16 @@ class CallService:
             reason = f"{call.reason}; {reason}"
         call.state, call.reason = STATE_ENDED, reason
         call.result = call.result if call.result == RESULT_ANSWERED else result
+        if call.ringback is not None:
+            call.ringback.cancel()
         if call.recording is not None:
             name, call.recording = call.recording, None
             await self._quiet(self.ari.stop_recording(name))
         for leg in call.active_legs():
             await self._quiet(self.ari.hangup(leg.channel_id))
-        for bridge in (call.bridge_id, call.hold_bridge_id):
-            await self._quiet(self.ari.destroy_bridge(bridge))
+        await self._quiet(self.ari.destroy_bridge(call.bridge_id))
+        if call.holding:
+            await self._quiet(self.ari.destroy_bridge(call.hold_bridge_id))
         self._withdraw_pop(call, set(call.ringing_users), reason)
         await self.store.end_call(
             call.uid,
@@ -991,6 +1012,12 @@ class CallService:
 
 
 DIRECTORY_TTL = 2.0  # seconds a user or trunk change may take to reach click-to-call
+RINGBACK_AFTER = 0.4  # seconds from dialling the patient to the registrar's ringing tone
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def inbound_uid(channel_id: str) -> str:

@@ -69,6 +69,7 @@ class LiveCall:
     reason: str = ""
     legs: dict[str, Leg] = field(default_factory=dict)
     held: bool = False
+    holding: bool = False  # the holding bridge exists
     recording: str | None = None
     recordings: int = 0
     transfer: Transfer | None = None
@@ -80,6 +81,7 @@ class LiveCall:
     seq: int = 0
     marks: dict[str, float] = field(default_factory=dict)  # ms since t0, for the benchmark's breakdown
     target: Any = None  # click-to-call: what to dial once the registrar answers (service.Target)
+    ringback: Any = None  # click-to-call: the timer that starts the ringing tone (TimerHandle)
     ringing: Any = None  # click-to-call: the task playing ringback to the registrar
     version: int = 0  # bumped on every published change: browsers drop older snapshots
 
