@@ -175,3 +175,40 @@ def test_a_result_that_cannot_be_sent_fails_only_its_request(
 
     assert "ответ не передаётся" in aiorun.run(go)
     assert "after" in _calls(sessions)
+
+
+def test_a_burst_is_logged_in_one_batch_with_later_changes_folded_in(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """Calls created within the batch window go in together; a change to a call of the same
+    batch lands in its row, and each call keeps the moment it was submitted as its start."""
+    with sessions() as s:
+        patient = Patient(last_name="Пачкин", first_name="Иван", phone="+79160000001")
+        s.add(patient)
+        s.commit()
+        pid = patient.id
+
+    async def go() -> tuple[datetime, list[tuple[int | None, str]]]:
+        store = CallStore(database_url)
+        try:
+            await store.run(q.update_call, "none", {"state": "calling"})  # the child is up
+            found = [store.create_call_for_number("+79160000001", uid=f"p{i}", **FIELDS) for i in range(10)]
+            for i in range(10):
+                store.create_call(uid=f"c{i}", **FIELDS)
+            for i in range(0, 10, 2):  # half of them change in the same batch: other columns
+                store.update_call(f"c{i}", state="talking", result="answered", answered_at=datetime.now(UTC))
+            submitted = datetime.now(UTC)
+            await store.run(q.update_call, "c1", {"state": "calling"})  # the batch is committed
+            return submitted, [await f for f in found]
+        finally:
+            store.close()
+
+    submitted, owners = aiorun.run(go)
+    assert owners == [(pid, "Пачкин Иван")] * 10
+    calls = _calls(sessions)
+    assert all(calls[f"p{i}"].patient_id == pid for i in range(10))
+    assert [calls[f"c{i}"].state for i in range(4)] == ["talking", "calling", "talking", "dialing"]
+    assert calls["c0"].result == "answered" and calls["c0"].answered_at is not None
+    assert calls["c3"].result == "" and calls["c3"].answered_at is None
+    for call in calls.values():  # the moment submitted, not when its batch was written
+        assert call.started_at.replace(tzinfo=UTC) <= submitted

@@ -123,14 +123,27 @@ def create_call(
     s: Session, fields: dict[str, Any], lookup_number: str | None = None
 ) -> tuple[int | None, str]:
     """Log a new call; with `lookup_number`, first find whose number it is and log the call
-    with that patient. Returns (patient id, name) found, or (None, "")."""
-    found: tuple[int | None, str] = (None, "")
-    if lookup_number:
-        found = calls_svc.patient_brief_by_number(s, lookup_number)
-        if found[0] is not None:
-            fields = {**fields, "patient_id": found[0], "caller_name": found[1]}
-    s.execute(insert(_CALLS).values(**fields))
+    with that patient. Returns (patient id, name) found, or (None, ""). (The call-log
+    process runs these in batches: store._Batch, with the same three steps.)"""
+    found = number_owner(s, lookup_number) if lookup_number else (None, "")
+    insert_calls(s, [call_row(fields, found)])
     return found
+
+
+def number_owner(s: Session, number: str) -> tuple[int | None, str]:
+    return calls_svc.patient_brief_by_number(s, number)
+
+
+def call_row(fields: dict[str, Any], owner: tuple[int | None, str]) -> dict[str, Any]:
+    """The row of a new call, with the patient found by its number if there is one."""
+    if owner[0] is None:
+        return dict(fields)
+    return {**fields, "patient_id": owner[0], "caller_name": owner[1]}
+
+
+def insert_calls(s: Session, rows: list[dict[str, Any]]) -> None:
+    """New calls, all with the same columns: one statement (a multi-row INSERT)."""
+    s.execute(insert(_CALLS), rows)
 
 
 def update_call(s: Session, uid: str, fields: dict[str, Any]) -> None:

@@ -220,6 +220,11 @@ class CallService:
         if not call.answered_at and not call.ended and call.live(st.REGISTRAR) is not None:
             call.ringing = asyncio.create_task(self._quiet(self.ari.call("ring", channelId=channel_id)))
 
+    async def _make_bridge(self, call: LiveCall) -> None:
+        """The call's conversation bridge (`mixing,dtmf_events`)."""
+        call.bridge_made = True  # from the request on: a call ending meanwhile deletes it
+        await self.ari.create_bridge(call.bridge_id, name=f"call {call.uid}")
+
     async def _stop_ringing(self, call: LiveCall, channel_id: str) -> None:
         if call.ringing is not None:
             await call.ringing  # ring_stop must never overtake its ring
@@ -298,11 +303,9 @@ class CallService:
         self._notify(call)  # «Набор»: before anything happens in Asterisk
         shown = f"{name or tgt.label} <{tgt.label}>"
         try:
-            # the bridge is needed only when the patient answers: both requests go together
-            await asyncio.gather(
-                self.ari.create_bridge(call.bridge_id, name=f"call {uid}"),
-                self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds),
-            )
+            # only the registrar's phone now: the bridge is made once he answers (Asterisk
+            # runs one events socket's requests in turn, and nothing else may delay this one)
+            await self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds)
             call.mark("registrar_originated")
         except AriError as exc:
             await self._end(call, RESULT_FAILED, f"АТС отклонила вызов: {exc.status or 'нет связи'}")
@@ -686,7 +689,7 @@ class CallService:
         rem = st.Leg(found["peer_id"], st.REMOTE, "", e164)
         self._track(call, reg)
         self._track(call, rem)
-        await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
+        await self._make_bridge(call)
         await self.redirect_to_stasis(
             channel_id, found["peer_id"], {channel_id: f"{uid},registrar", found["peer_id"]: f"{uid},remote"}
         )
@@ -735,7 +738,7 @@ class CallService:
             await self._end(call, RESULT_MISSED, "Нет регистраторов с настроенной телефонией")
             return
         await self._quiet(self.ari.call("ring", channelId=channel.id))
-        await self.ari.create_bridge(call.bridge_id, name=f"call {uid}")
+        await self._make_bridge(call)
         pop = {"uid": uid, "number": e164, "patient": summary, "caller_name": name}
         for user in users:
             leg = st.Leg(
@@ -792,15 +795,19 @@ class CallService:
             self._notify(call)
             tgt: Target = call.target
             remote = st.Leg(call.next_channel_id(st.REMOTE), st.REMOTE, tgt.endpoint, tgt.label)
-            # the registrar waits outside the bridge: both join it in one request when the
-            # patient answers
+            # the patient's phone first, then the bridge (ready long before anyone answers);
+            # the registrar waits outside it: both join it in one request when the patient
+            # answers
             try:
-                await self._originate(
-                    call,
-                    remote,
-                    caller_id=f"{leg.label} <{leg.label}>",
-                    timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
-                    originator=channel.id,
+                await asyncio.gather(
+                    self._originate(
+                        call,
+                        remote,
+                        caller_id=f"{leg.label} <{leg.label}>",
+                        timeout=self.ring_seconds if tgt.is_extension else self.outside_seconds,
+                        originator=channel.id,
+                    ),
+                    self._make_bridge(call),
                 )
             except AriError as exc:
                 log.warning("click-to-call %s: %r", call.uid, exc)
@@ -961,7 +968,8 @@ class CallService:
             await self._quiet(self.ari.stop_recording(name))
         for leg in call.active_legs():
             await self._quiet(self.ari.hangup(leg.channel_id))
-        await self._quiet(self.ari.destroy_bridge(call.bridge_id))
+        if call.bridge_made:
+            await self._quiet(self.ari.destroy_bridge(call.bridge_id))
         if call.holding:
             await self._quiet(self.ari.destroy_bridge(call.hold_bridge_id))
         self._withdraw_pop(call, set(call.ringing_users), reason)

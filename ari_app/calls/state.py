@@ -69,6 +69,7 @@ class LiveCall:
     reason: str = ""
     legs: dict[str, Leg] = field(default_factory=dict)
     held: bool = False
+    bridge_made: bool = False  # the conversation bridge exists
     holding: bool = False  # the holding bridge exists
     recording: str | None = None
     recordings: int = 0
