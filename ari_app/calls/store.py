@@ -10,10 +10,13 @@ arguments) into a pipe and reads the replies when the pipe is readable (`add_rea
 thread on this side.
 
 In the child a receiver thread takes requests off the pipe at once (so the parent's writes
-never wait on a full pipe), one writer thread commits the writes in order and in groups
-(whatever queued while the previous group ran is one transaction), and a few reader threads
-answer the reads (SQLite WAL readers do not block). If the child dies, a new one starts and
-every write it had not committed is sent again; reads in flight fail with StoreError.
+never wait on a full pipe), one writer thread commits the writes in order and in batches,
+and a few reader threads answer the reads (SQLite WAL readers do not block). A batch is
+what arrives within BATCH_WAIT_S of its first write, or up to a write someone awaits (ending
+a call): one transaction, new calls in one multi-row INSERT with their later changes of the
+same batch folded in (`_Batch`). The writer runs at nice 19: in a burst of calls the log
+waits, the calls do not. If the child dies, a new one starts and every write it had not
+committed is sent again; reads in flight fail with StoreError.
 """
 
 from __future__ import annotations
@@ -231,6 +234,7 @@ class CallStore:
 
 GROUP = 500  # writes per transaction at most
 BATCH_WAIT_S = 0.1  # a queued write waits this long for others to share its transaction
+WRITER_NICE = 19
 READERS = 4
 
 
@@ -312,11 +316,12 @@ def _write_loop(
     writes: queue.SimpleQueue[Request | None],
     reply: Callable[[list[Reply]], None],
 ) -> None:
-    # the log is written behind the calls: this thread runs when a CPU has nothing else to
-    # do, so under load it never takes time from Asterisk or the event loop (the scheduling
-    # class is per thread on Linux; the readers keep the normal one)
+    # the log is written behind the calls: under load this thread yields the CPU to Asterisk
+    # and the event loop (nice is per thread on Linux; the receiver and the readers keep the
+    # normal priority). Not SCHED_IDLE: starved while holding the GIL, it would stall the
+    # receiver thread and so, through a full pipe, ari_app itself
     with contextlib.suppress(OSError, AttributeError):
-        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
     stop = False
     while not stop:
         first = writes.get()
