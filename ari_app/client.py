@@ -335,17 +335,22 @@ class AriClient:
         if payload is not None:
             message["content_type"] = "application/json"
             message["message_body"] = json.dumps(payload)
-        future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Json] = loop.create_future()
         self._pending[request_id] = future
+        # a timer on the future itself: wait_for would add a waiter future and callbacks to
+        # every request
+        timer = loop.call_later(self._timeout, _time_out, future)
         try:
             ws = self._ws
             if ws is None:
                 raise AriUnavailable(f"ARI {method} {path}: events socket closed", op=name, path=path)
             await ws.send(json.dumps(message))
-            reply = await asyncio.wait_for(future, self._timeout)
+            reply = await future
         except (TimeoutError, WebSocketException, OSError) as exc:
             raise AriUnavailable(f"ARI {method} {path} (websocket): {exc!r}", op=name, path=path) from exc
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
         body = reply.get("message_body") or ""
         content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
@@ -591,6 +596,11 @@ class _CoalescingTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def _time_out(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError("no RESTResponse in time"))
 
 
 def _query_value(value: Any) -> str:

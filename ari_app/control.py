@@ -184,7 +184,8 @@ def make_app(
             await resp.write(_sse("hello", hello))
             while True:
                 try:
-                    msg = await asyncio.wait_for(sub.queue.get(), keepalive)
+                    async with asyncio.timeout(keepalive):  # not wait_for: no task per event
+                        msg = await sub.queue.get()
                 except TimeoutError:
                     await resp.write(b": keepalive\n\n")
                     continue

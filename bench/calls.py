@@ -1,25 +1,33 @@
 """Benchmark: N concurrent click-to-call sessions through our control API, against the same
 originate + bridge sent straight to ARI as the baseline, in one run on the local Asterisk.
 
-    .venv/bin/python bench/calls.py [--calls 50] [--rounds 3]
+    .venv/bin/python bench/calls.py [--calls 50] [--rounds 10] [--legs sip|local]
 
-Both legs are Local channels into [clinic-loopback] (answer + echo), so the figures are
-Asterisk and our code, not a phone's answer delay. Latency = from the request to "both legs
-in the mixing bridge":
+--legs sip (the default) is production's shape: every registrar has a real SIP phone (baresip,
+one process holding an account per registrar, auto-answer, G.711 with a tone as microphone)
+and the patient is reached through the clinic's trunk, which leads to another baresip
+playing the telephone network; ari_app runs with its production endpoints
+(PJSIP/{sip_id}, PJSIP/{number}@trunk). --legs local puts both legs on Local channels into
+[clinic-loopback] (answer + echo): no SIP at all, so Asterisk does the least it can and our
+own code is the largest share of the figures (the worst case for our path).
 
-- our path: POST /calls to the control API → ari_app originates the registrar leg, bridges it
-  on answer, originates the patient leg, bridges it → the "talking" event on the control API's
-  event stream (what the browser waits for);
+Latency = from the request to "both legs in the mixing bridge":
+
+- our path: POST /calls to the control API → ari_app originates the registrar's leg; when he
+  answers, the patient's leg and the bridge; when the patient answers, both join the bridge
+  → the "talking" event on the control API's event stream (what the browser waits for);
 - baseline: POST /bridges, POST /channels (leg A), wait for its StasisStart, addChannel, POST
-  /channels (leg B), StasisStart, addChannel returns — from a bare client of our ARI module.
+  /channels (leg B), StasisStart, addChannel returns — from a bare client of our ARI module
+  (its event filter: StasisStart only).
 
 Rounds alternate between the two paths; each round places `--calls` calls at once and hangs
-them all up before the next. The first round of each is a warm-up at full size (warm connection
-pools on both sides: a cold pool opening 50 connections at once met SYN drops and 1 s
-retransmits), not counted.
-ari_app runs in its own process, as in production; the clients of both paths run in this
-one. Asterisk is the local chroot, started for the run on a temporary database (it must not
-be running already), and stopped at the end whatever happens.
+them all up; the next starts when Asterisk has no channel left and the call log has written
+everything (neither path pays for the other's tail). The first round of each is a warm-up at
+full size (connection pools, codec and dialplan caches), not counted.
+ari_app runs in its own process (with its call-log process), as in production; the clients
+of both paths run in this one. CPU per process is counted from a round's first request to its
+last call bridged. Asterisk is the local chroot, started for the run on a temporary database
+(it must not be running already), and stopped at the end whatever happens; so are the phones.
 """
 
 from __future__ import annotations
@@ -475,7 +483,7 @@ def wait_registered(config: Config, users: int, timeout: float = 30.0) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=50, help="concurrent calls per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--legs", choices=sorted(LEGS), default="sip", help="SIP phones or Local channels")
     args = parser.parse_args()
     legs = LEGS[args.legs]
