@@ -533,7 +533,8 @@ def main() -> int:
         f"calls.py: {args.calls} concurrent click-to-call sessions x {args.rounds} rounds, "
         f"{shape}; {version}; Asterisk start {started.seconds:.2f} s"
     )
-    print(f"ARI REST over {result['transport']} on both paths")
+    moves = " (bridge moves over HTTP)" if result["transport"] == "websocket" else ""
+    print(f"ARI REST over {result['transport']}{moves} on both paths")
     print(f"{'':24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'calls':>7}{'failures':>10}")
     for name, lat, fail in rows:
         worst = max(lat, default=float("nan"))
