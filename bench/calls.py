@@ -176,26 +176,31 @@ class OurPath:
         await asyncio.wait_for(self.ready.wait(), 10)
 
     async def _read(self) -> None:
+        # a lean reader, like the baseline's event filter: whole chunks split into events, and
+        # only the states the figures need are decoded
         async with self.http.get(
             self.url + "/events", params={"user": "all"}, timeout=aiohttp.ClientTimeout(total=None)
         ) as resp:
-            kind = ""
-            async for raw in resp.content:
-                line = raw.decode().rstrip("\r\n")
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    now = time.perf_counter()
-                    if kind == "hello":
-                        self.ready.set()
-                    elif kind == "call":
-                        data = json.loads(line[6:])
-                        if data["state"] == "talking":
-                            self.marks[data["uid"]] = data.get("marks") or {}
-                        # wake only that call's waiter: a shared condition woke all 50 per event
-                        # and the reader itself fell behind (inflating the timestamps)
-                        self.seen.setdefault(data["uid"], {}).setdefault(data["state"], now)
-                        self.changed.setdefault(data["uid"], asyncio.Event()).set()
+            pending = b""
+            async for chunk in resp.content.iter_any():
+                now = time.perf_counter()
+                pending += chunk
+                *events, pending = pending.split(b"\n\n")
+                for raw in events:
+                    self._on_event(raw.decode(), now)
+
+    def _on_event(self, raw: str, now: float) -> None:
+        kind, _, data = raw.partition("\ndata: ")
+        if kind == "event: hello":
+            self.ready.set()
+        elif kind == "event: call" and '"state": "dialing"' not in data:
+            call = json.loads(data)
+            if call["state"] == "talking":
+                self.marks[call["uid"]] = call.get("marks") or {}
+            # wake only that call's waiter: a shared condition woke all 50 per event and the
+            # reader itself fell behind (inflating the timestamps)
+            self.seen.setdefault(call["uid"], {}).setdefault(call["state"], now)
+            self.changed.setdefault(call["uid"], asyncio.Event()).set()
 
     async def _wait(self, uid: str, state: str) -> float | None:
         deadline = time.monotonic() + DEADLINE
