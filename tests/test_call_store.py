@@ -212,3 +212,32 @@ def test_a_burst_is_logged_in_one_batch_with_later_changes_folded_in(
     assert calls["c3"].result == "" and calls["c3"].answered_at is None
     for call in calls.values():  # the moment submitted, not when its batch was written
         assert call.started_at.replace(tzinfo=UTC) <= submitted
+
+
+def _crash(_s: Session) -> None:
+    os._exit(3)  # a write the process dies on: not an exception, a crash
+
+
+def test_a_write_the_process_dies_on_is_dropped_and_the_others_are_kept(
+    database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    async def go() -> tuple[str, int]:
+        store = CallStore(database_url)
+        try:
+            store.create_call(uid="before", **FIELDS)
+            poison = asyncio.ensure_future(store.run(_crash))
+            store.create_call(uid="after", **FIELDS)
+            with pytest.raises(StoreError) as dropped:
+                await asyncio.wait_for(poison, 60)
+            await asyncio.wait_for(store.run(q.update_call, "after", {"state": "calling"}), 60)
+            return str(dropped.value), store.restarts
+        finally:
+            store.close()
+
+    message, restarts = aiorun.run(go)
+    assert "отброшена" in message
+    # the first death may take an innocent write with it (one batch); from then on the
+    # writes go one per transaction and the culprit is found: bounded, not a restart loop
+    assert 3 <= restarts <= 4
+    calls = _calls(sessions)
+    assert set(calls) == {"before", "after"} and calls["after"].state == "calling"

@@ -16,7 +16,9 @@ what arrives within BATCH_WAIT_S of its first write, or up to a write someone aw
 a call): one transaction, new calls in one multi-row INSERT with their later changes of the
 same batch folded in (`_Batch`). The writer runs at nice 19: in a burst of calls the log
 waits, the calls do not. If the child dies, a new one starts and every write it had not
-committed is sent again; reads in flight fail with StoreError.
+committed is sent again, one per transaction; a write the process dies on MAX_CRASHES times
+is dropped (its caller gets StoreError) rather than killing every new child. Reads in flight
+fail with StoreError.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ Request = tuple[int, str, Callable[..., Any], tuple[Any, ...]]
 Reply = tuple[int, bool, Any]  # (seq, ok, result | error text)
 
 RESTART_DELAY_S = 1.0  # before starting again a child that died young (no restart storm)
+MAX_CRASHES = 3  # deaths of the call-log process a write may be the suspect of before it is dropped
 
 
 class StoreError(Exception):
@@ -70,6 +73,7 @@ class CallStore:
         self._seq = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._unsaved: dict[int, Request] = {}  # writes sent and not committed yet, in order
+        self._crashes: dict[int, int] = {}  # seq -> children that died with it the oldest unsaved
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: Connection | None = None
         self._closing = False
@@ -95,8 +99,10 @@ class CallStore:
         self._watched = False
         with contextlib.suppress(RuntimeError):  # no running loop yet: watched from the first request
             self._watch()
-        for request in list(self._unsaved.values()):
-            self._send(request)
+        for seq, _, fn, args in list(self._unsaved.values()):
+            # each in a transaction of its own: if one of them crashes the process, those
+            # before it are committed and it is the oldest unsaved write when the child dies
+            self._send((seq, "w!", fn, args))
 
     def _watch(self) -> None:
         if not self._watched and self._conn is not None:
@@ -111,6 +117,7 @@ class CallStore:
                 self.ready = True  # the child's first message is an empty "ready"
                 for seq, ok, value in _loads(conn.recv_bytes()):
                     self._unsaved.pop(seq, None)
+                    self._crashes.pop(seq, None)
                     fut = self._waiting.pop(seq, None)
                     if fut is not None and not fut.done():
                         if ok:
@@ -133,6 +140,7 @@ class CallStore:
         if self._closing:
             return
         self.restarts += 1
+        self._drop_a_crashing_write()
         young = time.monotonic() - self._started < 5.0
         log.error(
             "call-log process exited (code %s): starting a new one, %d unsaved writes go again",
@@ -140,6 +148,24 @@ class CallStore:
             len(self._unsaved),
         )
         self._loop.call_later(RESTART_DELAY_S if young else 0.0, self._start)
+
+    def _drop_a_crashing_write(self) -> None:
+        """A write the process dies on (not an error: a crash) would kill every new child.
+        The oldest unsaved write when a child dies is the suspect (resent writes go one per
+        transaction); suspected MAX_CRASHES times, it is dropped and its caller told."""
+        if not self._unsaved:
+            return
+        seq = next(iter(self._unsaved))
+        self._crashes[seq] = self._crashes.get(seq, 0) + 1
+        if self._crashes[seq] < MAX_CRASHES:
+            return
+        _, _, fn, _ = self._unsaved.pop(seq)
+        del self._crashes[seq]
+        log.error("call-log write %s dropped: the process died on it %d times", fn.__name__, MAX_CRASHES)
+        fut = self._waiting.pop(seq, None)
+        if fut is not None and not fut.done():
+            why = f"процесс журнала падал на ней {MAX_CRASHES} раза"
+            fut.set_exception(StoreError(f"Запись журнала звонков отброшена: {why}"))
 
     # -- requests ------------------------------------------------------------------------
 
