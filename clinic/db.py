@@ -94,4 +94,6 @@ def migrate(url: str) -> None:
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    # "heads": work on separate features may branch from one revision; a merge revision
+    # joins them later, and until then every branch is applied.
+    command.upgrade(alembic_config(url), "heads")
