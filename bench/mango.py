@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, text  # noqa: E402
 
+from clinic.clock import clinic_now  # noqa: E402
 from clinic.db import make_engine, make_session_factory, migrate, transaction  # noqa: E402
 from clinic.models import (  # noqa: E402
     Appointment,
@@ -50,7 +51,6 @@ from clinic.models import (  # noqa: E402
     Service,
 )
 from clinic.robot.export import export_day  # noqa: E402
-from clinic.robot.systems import clinic_now  # noqa: E402
 
 KEY = "bench-vpbx-key"
 SALT = "bench-vpbx-salt"

@@ -29,6 +29,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from clinic.clock import clinic_zone
 from clinic.mango import (
     DuplicateNumberError,
     MangoClient,
@@ -49,7 +50,7 @@ from clinic.models import (
 )
 from clinic.models.robot import ROBOT_FAILED, ROBOT_PENDING, ROBOT_SENT, ROBOT_UNKNOWN
 from clinic.phones import is_mobile
-from clinic.robot.systems import ClientOptions, ExchangeBuffer, clinic_zone, field_ids, make_client
+from clinic.robot.systems import ClientOptions, ExchangeBuffer, field_ids, make_client
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.clock import clinic_now
 from clinic.mango import MangoError, NotFoundError
 from clinic.models import (
     STATUS_CANCELLED,
@@ -37,7 +38,7 @@ from clinic.models.robot import (
 )
 from clinic.robot.export import export_day
 from clinic.robot.status import SOURCE_REPORT, apply_status
-from clinic.robot.systems import ClientOptions, clinic_now, make_client, parse_digit_status
+from clinic.robot.systems import ClientOptions, make_client, parse_digit_status
 from clinic.worker.jobs import Job, JobContext
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +25,6 @@ from clinic.mango import (
 from clinic.mango.client import Exchange
 from clinic.models import ExchangeLogEntry, ExternalSystem, utcnow
 from clinic.models.robot import SYSTEM_MANGO
-from clinic.services.settings import read_settings
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +57,6 @@ class SystemValidationError(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
-
-
-def clinic_zone(session: Session) -> ZoneInfo:
-    try:
-        return ZoneInfo(read_settings(session).timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Europe/Moscow")
-
-
-def clinic_now(session: Session) -> datetime:
-    """Now in the clinic's zone, naive, comparable with Appointment.starts_at."""
-    return datetime.now(clinic_zone(session)).replace(tzinfo=None)
 
 
 def field_names(system: ExternalSystem) -> dict[str, str]:

@@ -4,17 +4,17 @@ in the clinic's time zone, and the ttl that keeps a reminder from arriving after
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clinic.clock import as_aware, zone_named
 from clinic.models import ClinicSettings, Patient, SmsStopEntry
 from clinic.phones import PhoneError, normalize
 from clinic.services import ValidationError
 from clinic.smsru.parts import MAX_PARTS, count_parts, max_length
 
-FALLBACK_ZONE = "Europe/Moscow"
 MAX_TTL_MIN = 1440  # sms.ru accepts 1..1440 minutes
 
 
@@ -48,10 +48,7 @@ def check_text(text: str, field: str = "text") -> None:
 
 
 def zone(settings: ClinicSettings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.timezone or FALLBACK_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(FALLBACK_ZONE)
+    return zone_named(settings.timezone)
 
 
 def quiet_until(settings: ClinicSettings, now: datetime) -> datetime | None:
@@ -81,11 +78,6 @@ def ttl_minutes(expires_at: datetime | None, now: datetime) -> int | None:
         return None
     left = int((as_aware(expires_at) - now).total_seconds() // 60)
     return max(0, min(MAX_TTL_MIN, left))
-
-
-def as_aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone columns; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def stop_reason(session: Session, phone: str, patient: Patient | None) -> str | None:

@@ -13,11 +13,11 @@ import requests
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.clock import clinic_now
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.mango import SystemClock
 from clinic.models import Appointment, Employee, ExternalSystem, Patient, Service
-from clinic.robot.systems import clinic_now
 from emulators.mango import EmulatorOptions, create_app, emulator_of
 from webhooks.app import create_app as create_web_app
 

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.clock import clinic_now
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.mango import ManualClock
 from clinic.models import Appointment, Employee, ExternalSystem, Patient, ServerTask, Service
-from clinic.robot.systems import ClientOptions, clinic_now
+from clinic.robot.systems import ClientOptions
 from emulators.mango import EmulatorOptions, create_app, emulator_of
 from webhooks.app import create_app as create_web_app
 

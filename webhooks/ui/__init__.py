@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from clinic.models import USER_ROLES
 from clinic.services.settings import read_settings
 from webhooks.auth import current_user, init_auth, is_token_auth_request
+from webhooks.ui.clinic_time import init_clinic_time
 from webhooks.ui.db import db, init_db_session
 from webhooks.ui.errors import init_errors
 from webhooks.ui.formatting import init_filters
@@ -70,6 +71,7 @@ def register_ui(app: Flask) -> None:
     app.before_request(_csrf_gate)
     init_errors(app)
     init_filters(app)
+    init_clinic_time(app)
     app.context_processor(_template_globals)
 
     for module in (login, schedule, patients, admin_settings, admin_users):

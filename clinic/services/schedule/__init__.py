@@ -12,6 +12,7 @@ ignored). Errors: `clinic.services.ValidationError` (field -> Russian message), 
 `ConflictError` (a taken key, a busy doctor, a closed record) and `NotFoundError`.
 """
 
+from clinic.clock import clinic_now, clinic_zone
 from clinic.services.schedule.appointments import (
     APPOINTMENT_FIELDS,
     CANCEL_FIELDS,
@@ -20,8 +21,6 @@ from clinic.services.schedule.appointments import (
     MAX_DURATION_MIN,
     appointments_for_day,
     cancel_appointment,
-    clinic_now,
-    clinic_zone,
     create_appointment,
     get_appointment,
     get_appointment_by_external,

@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
+from clinic.clock import clinic_now, clinic_zone
 from clinic.models import (
     APPOINTMENT_STATUSES,
     STATUS_BOOKED,
     STATUS_CANCELLED,
     Appointment,
     Cabinet,
-    ClinicSettings,
     Employee,
     Patient,
     Service,
@@ -35,7 +34,6 @@ from clinic.services.schedule.common import (
 from clinic.services.schedule.fields import DB_INT_MAX, EXTERNAL_ID, MAX_DURATION_MIN, Field, check_key, clean
 
 DEFAULT_DURATION_MIN = 20
-DEFAULT_TIMEZONE = "Europe/Moscow"
 # Statuses that no longer occupy the doctor's time, so another patient may take the slot.
 FREE_STATUSES = frozenset({STATUS_CANCELLED, STATUS_NO_SHOW})
 
@@ -89,20 +87,6 @@ CANCEL_FIELDS: tuple[Field, ...] = (Field("reason", "str", "Причина от�
 
 
 # --------------------------------------------------------------------------- appointments
-
-
-def clinic_zone(session: Session) -> ZoneInfo:
-    """The clinic's time zone from its settings (read only: a GET must not create the row)."""
-    name = session.scalar(select(ClinicSettings.timezone).order_by(ClinicSettings.id).limit(1))
-    try:
-        return ZoneInfo(name or DEFAULT_TIMEZONE)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # a mistyped or directory name
-        return ZoneInfo(DEFAULT_TIMEZONE)
-
-
-def clinic_now(session: Session) -> datetime:
-    """The clinic's wall-clock time, naive like Appointment.starts_at."""
-    return datetime.now(clinic_zone(session)).replace(tzinfo=None, microsecond=0)
 
 
 def get_appointment(session: Session, appointment_id: int) -> Appointment:
