@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from clinic.clock import clinic_zone
 from clinic.models import (
     Appointment,
     ExchangeLogEntry,
@@ -32,7 +33,6 @@ from clinic.robot.systems import (
     LABELS,
     SystemValidationError,
     check_connection,
-    clinic_zone,
     field_ids,
     field_names,
     save_system,
