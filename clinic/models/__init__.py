@@ -1,5 +1,6 @@
 """All tables. Import models from here so every mapper is configured."""
 
+from clinic.models.auth import LoginThrottle
 from clinic.models.base import Base, utcnow
 from clinic.models.calls import (
     CALL_RESULTS,
@@ -83,6 +84,7 @@ __all__ = [
     "STATUS_CANCELLED",
     "USER_ROLES",
     "ApiToken",
+    "LoginThrottle",
     "Appointment",
     "Base",
     "Cabinet",

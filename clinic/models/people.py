@@ -32,6 +32,9 @@ class User(Timestamped, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Part of every session's stamp: logout, a lock or a password change bumps it, and every
+    # session of the user ends on the server, whichever browser holds its cookie.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # «IP-телефония»: Доб. номер, ID SIP, Пароль SIP
     extension: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
     sip_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
