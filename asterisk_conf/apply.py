@@ -13,11 +13,12 @@ holds them; the rollback therefore uses the on-disk snapshot taken just before w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,16 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_conf import runtime
-from asterisk_conf.render import FILES, TEMPLATE_DIR, PbxInput, RenderError, config_tag, load_input, render
+from asterisk_conf.render import (
+    FILES,
+    TEMPLATE_DIR,
+    PbxInput,
+    RenderError,
+    config_tag,
+    load_input,
+    render,
+    resolves_to_loopback,
+)
 from asterisk_conf.validate import validate
 from clinic import ami
 from clinic.config import Config, PbxConfig
@@ -133,11 +143,32 @@ class Prepared:
     inp: PbxInput | None
 
 
+# Clinic settings a caller may ask to try before they are stored (clinic.pbx_port.PbxApplier).
+PENDING_FIELDS = frozenset({"sip_domain", "sip_port", "rtp_start", "rtp_end"})
+
+
+def with_pending(inp: PbxInput, pending: Mapping[str, object] | None, pbx: PbxConfig) -> PbxInput:
+    """The input with not-yet-saved settings in place of the stored ones."""
+    if not pending:
+        return inp
+    unknown = set(pending) - PENDING_FIELDS
+    if unknown:
+        raise ValueError(f"pending settings not supported: {sorted(unknown)}")
+    changes: dict[str, object] = dict(pending)
+    if "sip_domain" in changes:
+        domain = str(changes["sip_domain"])
+        changes["loopback"] = pbx.mode == "local" or resolves_to_loopback(domain)
+    return dataclasses.replace(inp, **changes)  # type: ignore[arg-type]
+
+
 def prepare(
-    config: Config, session_factory: sessionmaker[Session], template_dir: Path = TEMPLATE_DIR
+    config: Config,
+    session_factory: sessionmaker[Session],
+    template_dir: Path = TEMPLATE_DIR,
+    pending: Mapping[str, object] | None = None,
 ) -> Prepared:
     try:
-        inp = load_input(config, session_factory)
+        inp = with_pending(load_input(config, session_factory), pending, config.pbx)
         files = render(inp, template_dir)
     except RenderError as exc:
         return Prepared(None, [str(exc)], None)
@@ -240,16 +271,18 @@ def apply_from_db(
     *,
     reload: bool = True,
     template_dir: Path = TEMPLATE_DIR,
+    pending: Mapping[str, object] | None = None,
 ) -> ApplyResult:
     """Apply the DB's configuration to Asterisk; see the module docstring.
 
     reload=False only writes (after render + validate), for the moment before Asterisk
-    starts; the same happens when the local Asterisk is not running.
+    starts; the same happens when the local Asterisk is not running. `pending` settings
+    (PENDING_FIELDS) replace the stored ones: the caller saves them only on success.
     """
     pbx = config.pbx
     secrets: tuple[str, ...] = (pbx.ari_password, pbx.ami_secret)
     with _apply_lock(config):
-        prep = prepare(config, session_factory, template_dir)
+        prep = prepare(config, session_factory, template_dir, pending)
         if prep.inp is not None:
             secrets = prep.inp.secrets or secrets
         if prep.files is None or prep.problems or prep.inp is None:
@@ -326,8 +359,8 @@ def restart_warning(before: dict[str, str | None], files: dict[str, str]) -> str
 def make_applier(config: Config, session_factory: sessionmaker[Session]) -> PbxApplier:
     """The callable the web app gets (clinic.pbx_port.PbxApplier)."""
 
-    def _apply(author_id: int | None) -> ApplyResult:
-        return apply_from_db(config, session_factory, author_id)
+    def _apply(author_id: int | None, *, pending: Mapping[str, object] | None = None) -> ApplyResult:
+        return apply_from_db(config, session_factory, author_id, pending=pending)
 
     return _apply
 

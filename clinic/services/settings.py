@@ -3,21 +3,30 @@
 Used by the admin page and the REST API alike. `update_settings` takes only the fields it is
 given (a PATCH), validates all of them together with the stored values they depend on (the
 RTP range, the SIP port against it) and changes nothing unless everything is valid.
+
+The SIP port and the RTP range are also checked against every other port of the installation
+(`PortPlan`: ARI, AMI, FastAGI, the web and hooks listeners, the call-control API, a trunk on
+the same machine) and against the number of telephony users, so Asterisk is never handed a
+configuration that is bound to fail. `check_update` validates without writing: the admin page
+asks Asterisk to take the new telephony values first and saves them only when it did.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinic.models import ClinicSettings
+from clinic.config import Config
+from clinic.models import ClinicSettings, User
 from clinic.phones import PhoneError, normalize
 from clinic.services import ValidationError, as_text, parse_bool, parse_int
 
@@ -85,6 +94,28 @@ _SMS_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 _SMS_SENDER = re.compile(r"[A-Za-z0-9 .\-_!]{1,11}")
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
+# Asterisk drops root right after start, so it cannot bind the privileged ports below this.
+FIRST_UNPRIVILEGED_PORT = 1024
+# Each channel takes an even RTP port and the RTCP port after it. A registrar's call has two
+# channels (registrar, patient) and a third while transferring or in a conference.
+PORTS_PER_CHANNEL = 2
+CHANNELS_PER_LINE = 3
+MIN_RTP_PORTS = 20
+# Ranges offered when the entered one collides with something (the first free one is named).
+_SUGGESTED_RTP_STARTS = (10000, 20000, 30000, 40000)
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """What the SIP port and the RTP range must leave alone on this installation."""
+
+    taken: Mapping[int, str] = dataclasses.field(default_factory=dict)  # port → what listens there (Russian)
+    lines: int = 0  # telephony users: each may hold a call of its own
+
+    @property
+    def rtp_ports_needed(self) -> int:
+        return max(MIN_RTP_PORTS, self.lines * CHANNELS_PER_LINE * PORTS_PER_CHANNEL)
+
 
 @dataclass(frozen=True)
 class SettingsUpdate:
@@ -146,6 +177,42 @@ def is_host(value: str) -> bool:
     return all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
+def _same_machine(config: Config) -> bool:
+    """Whether Asterisk runs beside our own processes (their ports then share one machine)."""
+    if config.pbx.mode == "local":
+        return True
+    return _is_loopback(urlsplit(config.pbx.ari_url).hostname or "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def port_plan(session: Session, config: Config) -> PortPlan:
+    """The ports Asterisk's other listeners and our processes hold, and the telephony users."""
+    pbx = config.pbx
+    taken: dict[int, str] = {pbx.http_port: "HTTP/ARI Asterisk", pbx.ami_port: "AMI Asterisk"}
+    if _same_machine(config):
+        taken.setdefault(pbx.agi_port, "FastAGI")
+        control_port = urlsplit(pbx.control_url).port
+        if control_port:
+            taken.setdefault(control_port, "API управления звонками")
+        taken.setdefault(config.web_port, "веб-интерфейс")
+        taken.setdefault(config.hooks_port, "приём вебхуков Mango Office и sms.ru")
+    row = read_settings(session)
+    trunk_host = (row.trunk_host or "").strip()
+    # A trunk elsewhere listens on its own machine; one on ours shares the ports.
+    if trunk_host and (_is_loopback(trunk_host) or trunk_host.lower() == (row.sip_domain or "").lower()):
+        taken.setdefault(row.trunk_port, f"транк {trunk_host}:{row.trunk_port}")
+    users = session.scalars(select(User).where(User.is_active.is_(True))).all()
+    return PortPlan(taken=taken, lines=sum(1 for user in users if user.has_telephony))
+
+
 def _port(value: object, label: str) -> tuple[int | None, str | None]:
     number = parse_int(value)
     if number is None:
@@ -156,12 +223,13 @@ def _port(value: object, label: str) -> tuple[int | None, str | None]:
 
 
 def validate_settings(
-    current: ClinicSettings, data: Mapping[str, object]
+    current: ClinicSettings, data: Mapping[str, object], plan: PortPlan | None = None
 ) -> tuple[dict[str, object], list[str]]:
     """Check the given fields; return (clean values to assign, warnings) or raise ValidationError.
 
     Fields absent from `data` keep their stored values and are not checked on their own,
-    but the stored values take part in cross-field rules (RTP range, SIP port).
+    but the stored values take part in cross-field rules (RTP range, SIP port). `plan` adds
+    the installation's other ports and its number of lines to the SIP/RTP rules.
     """
     clean: dict[str, object] = {}
     errors: dict[str, str] = {}
@@ -235,29 +303,7 @@ def validate_settings(
         else:
             clean["sip_domain"] = domain.lower()
 
-    ports: dict[str, int | None] = {}
-    for field in ("sip_port", "rtp_start", "rtp_end"):
-        if field in data:
-            number, error = _port(data[field], LABELS[field])
-            if error:
-                errors[field] = error
-            else:
-                clean[field] = number
-            ports[field] = number
-        else:
-            ports[field] = getattr(current, field)
-    start, end, sip_port = ports["rtp_start"], ports["rtp_end"], ports["sip_port"]
-    if start is not None and end is not None:
-        if start >= end:
-            errors.setdefault("rtp_end", "RTP: порт «по» должен быть больше порта «с»")
-        elif sip_port is not None and start <= sip_port <= end:
-            errors.setdefault(
-                "sip_port", f"Порт SIP {sip_port} не должен попадать в диапазон RTP {start}–{end}"
-            )
-        elif "rtp_start" in clean and start % 2:
-            warnings.append(
-                "RTP с: рекомендуется чётный номер порта (RTP занимает чётные порты, RTCP — нечётные)"
-            )
+    _check_ports(current, data, plan or PortPlan(), clean, errors, warnings)
 
     for field in ("lockout_enabled", "strong_passwords"):
         if field in data:
@@ -281,12 +327,131 @@ def validate_settings(
     return clean, warnings
 
 
-def update_settings(session: Session, data: Mapping[str, object]) -> SettingsUpdate:
-    """Validate and apply the given fields to the settings row (flushed, not committed)."""
+def _check_ports(
+    current: ClinicSettings,
+    data: Mapping[str, object],
+    plan: PortPlan,
+    clean: dict[str, object],
+    errors: dict[str, str],
+    warnings: list[str],
+) -> None:
+    """SIP port and RTP range: each a valid unprivileged port, apart from each other and from
+    every port in `plan`, the range wide enough for the clinic's lines. The first problem of
+    a field is the one reported."""
+    ports: dict[str, int | None] = {}
+    for name in ("sip_port", "rtp_start", "rtp_end"):
+        if name in data:
+            number, error = _port(data[name], LABELS[name])
+            if error:
+                errors[name] = error
+            else:
+                clean[name] = number
+            ports[name] = number
+        else:
+            ports[name] = getattr(current, name)
+    start, end, sip_port = ports["rtp_start"], ports["rtp_end"], ports["sip_port"]
+    if sip_port is not None:
+        _check_sip_port(sip_port, plan, errors)
+    if start is None or end is None:
+        return
+    if start >= end:
+        errors.setdefault("rtp_end", "RTP: порт «по» должен быть больше порта «с»")
+        return
+    if start < FIRST_UNPRIVILEGED_PORT:
+        errors.setdefault("rtp_start", _privileged("RTP с", start))
+        return
+    if sip_port is not None and start <= sip_port <= end:
+        errors.setdefault("sip_port", f"Порт SIP {sip_port} не должен попадать в диапазон RTP {start}–{end}")
+    _check_rtp_range(start, end, sip_port, plan, errors)
+    if "rtp_start" in clean and start % 2 and "rtp_start" not in errors:
+        warnings.append(
+            "RTP с: рекомендуется чётный номер порта (RTP занимает чётные порты, RTCP — нечётные)"
+        )
+
+
+def _privileged(label: str, port: int) -> str:
+    return (
+        f"{label}: порт {port} ниже {FIRST_UNPRIVILEGED_PORT} — такие порты может открыть только root, "
+        "а Asterisk работает от своего пользователя; выберите порт от 1024 (для SIP обычно 5060)"
+    )
+
+
+def _check_sip_port(sip_port: int, plan: PortPlan, errors: dict[str, str]) -> None:
+    if sip_port < FIRST_UNPRIVILEGED_PORT:
+        errors.setdefault("sip_port", _privileged("Порт SIP", sip_port))
+    elif sip_port in plan.taken:
+        errors.setdefault("sip_port", f"Порт SIP {sip_port} уже занят: {plan.taken[sip_port]}")
+
+
+def _check_rtp_range(
+    start: int, end: int, sip_port: int | None, plan: PortPlan, errors: dict[str, str]
+) -> None:
+    inside = sorted(port for port in plan.taken if start <= port <= end)
+    if inside:
+        what = ", ".join(f"{port} ({plan.taken[port]})" for port in inside)
+        ports = "занятый порт" if len(inside) == 1 else "занятые порты"
+        errors.setdefault(
+            "rtp_start", f"Диапазон RTP {start}–{end} включает {ports} {what}{_suggestion(plan, sip_port)}"
+        )
+        return
+    size, needed = end - start + 1, plan.rtp_ports_needed
+    if size < needed:
+        errors.setdefault(
+            "rtp_end",
+            f"Диапазон RTP {start}–{end} мал: {size} портов, а нужно не меньше {needed} "
+            f"(абонентов телефонии: {plan.lines}; на линию — {CHANNELS_PER_LINE} канала разговора "
+            f"с переводом, по {PORTS_PER_CHANNEL} порта на канал){_suggestion(plan, sip_port)}",
+        )
+
+
+def _suggestion(plan: PortPlan, sip_port: int | None) -> str:
+    """«, например 10000–10999»: the first usual range clear of every port in use."""
+    size = max(1000, plan.rtp_ports_needed)
+    for start in _SUGGESTED_RTP_STARTS:
+        end = start + size - 1
+        busy = set(plan.taken) | ({sip_port} if sip_port is not None else set())
+        if end <= 65535 and not any(start <= port <= end for port in busy):
+            return f": выберите другой диапазон, например {start}–{end}"
+    return ": выберите другой диапазон"
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """A validated change not yet written: the clean values and what they would change."""
+
+    clean: dict[str, object]
+    changed: frozenset[str]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def telephony(self) -> dict[str, object]:
+        """The changed fields Asterisk's configuration is made of."""
+        return {name: self.clean[name] for name in sorted(self.changed & TELEPHONY_FIELDS)}
+
+
+def check_update(
+    session: Session, data: Mapping[str, object], plan: PortPlan | None = None
+) -> SettingsChange:
+    """Validate the given fields against the stored row (or the defaults); nothing is
+    written, so the PBX can be asked first. Raises ValidationError."""
+    row = read_settings(session)
+    clean, warnings = validate_settings(row, data, plan)
+    changed = frozenset(name for name, value in clean.items() if getattr(row, name) != value)
+    return SettingsChange(clean=clean, changed=changed, warnings=tuple(warnings))
+
+
+def save_change(session: Session, change: SettingsChange) -> SettingsUpdate:
+    """Write a change `check_update` accepted (flushed, not committed)."""
     row = get_settings(session)
-    clean, warnings = validate_settings(row, data)
-    changed = frozenset(field for field, value in clean.items() if getattr(row, field) != value)
-    for field in changed:
-        setattr(row, field, clean[field])
+    changed = frozenset(name for name in change.clean if getattr(row, name) != change.clean[name])
+    for name in changed:
+        setattr(row, name, change.clean[name])
     session.flush()
-    return SettingsUpdate(changed=changed, warnings=tuple(warnings))
+    return SettingsUpdate(changed=changed, warnings=change.warnings)
+
+
+def update_settings(
+    session: Session, data: Mapping[str, object], plan: PortPlan | None = None
+) -> SettingsUpdate:
+    """Validate and apply the given fields to the settings row (flushed, not committed)."""
+    return save_change(session, check_update(session, data, plan))

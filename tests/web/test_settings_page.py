@@ -1,16 +1,18 @@
 """«ЛПУ → Параметры»: validation with Russian messages, nothing saved on error, masked SMS key,
-and the PBX applier called for telephony changes only."""
+and the PBX applier called for telephony changes only — with the entered values, before they
+are saved, which happens only when the PBX took them."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.config import Config
 from clinic.db import transaction
 from clinic.models import ClinicSettings
 from clinic.pbx_port import ApplyResult
@@ -36,6 +38,27 @@ VALID_FORM = {
     "lockout_enabled": "on",
     "lockout_attempts": "10",
 }
+
+
+class PendingApplier(RecordingApplier):
+    """The PBX port as the settings page calls it: with the entered, not yet saved values.
+    `stored` is what the database held while the applier ran."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.pending: list[dict[str, object]] = []
+        self.stored: list[dict[str, Any]] = []
+
+    def __call__(self, author_id: int | None, *, pending: Mapping[str, object] | None = None) -> ApplyResult:
+        self.pending.append(dict(pending or {}))
+        self.stored.append(snapshot(self.sessions))
+        return super().__call__(author_id)
+
+
+@pytest.fixture()
+def applier(sessions: sessionmaker[Session]) -> PendingApplier:
+    return PendingApplier(sessions)
 
 
 def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
@@ -102,6 +125,22 @@ BAD_INPUT = [
     ({"rtp_start": "20000", "rtp_end": "10000"}, "rtp_end", "RTP: порт «по» должен быть больше порта «с»"),
     ({"rtp_start": "10000", "rtp_end": "10000"}, "rtp_end", "RTP: порт «по» должен быть больше порта «с»"),
     ({"sip_port": "10500"}, "sip_port", "не должен попадать в диапазон RTP"),
+    # every other port of the installation (defaults of clinic.config; the test config keeps them)
+    ({"rtp_start": "8000", "rtp_end": "9000"}, "rtp_start", "Диапазон RTP 8000–9000 включает занятые порты"),
+    ({"rtp_start": "8000", "rtp_end": "9000"}, "rtp_start", "8088 (HTTP/ARI Asterisk)"),
+    ({"rtp_start": "8000", "rtp_end": "9000"}, "rtp_start", "выберите другой диапазон, например 10000–10999"),
+    ({"rtp_start": "8080", "rtp_end": "8089"}, "rtp_start", "включает занятый порт 8088 (HTTP/ARI Asterisk)"),
+    ({"rtp_start": "5030", "rtp_end": "5040"}, "rtp_start", "включает занятый порт 5038 (AMI Asterisk)"),
+    ({"rtp_start": "4500", "rtp_end": "4600"}, "rtp_start", "включает занятый порт 4573 (FastAGI)"),
+    ({"rtp_start": "8090", "rtp_end": "8190"}, "rtp_start", "8090 (API управления звонками)"),
+    ({"rtp_start": "7000", "rtp_end": "8000"}, "rtp_start", "8000 (веб-интерфейс)"),
+    ({"rtp_start": "55000", "rtp_end": "56000"}, "rtp_start", "55055 (приём вебхуков Mango Office и sms.ru)"),
+    ({"sip_port": "8088"}, "sip_port", "Порт SIP 8088 уже занят: HTTP/ARI Asterisk"),
+    ({"sip_port": "5038"}, "sip_port", "Порт SIP 5038 уже занят: AMI Asterisk"),
+    ({"sip_port": "55055"}, "sip_port", "уже занят: приём вебхуков"),
+    ({"sip_port": "80"}, "sip_port", "Порт SIP: порт 80 ниже 1024"),
+    ({"rtp_start": "100", "rtp_end": "2000"}, "rtp_start", "RTP с: порт 100 ниже 1024"),
+    ({"rtp_start": "10000", "rtp_end": "10009"}, "rtp_end", "10009 мал: 10 портов, а нужно не меньше 20"),
     ({"sip_domain": ""}, "sip_domain", "Укажите домен SIP"),
     ({"sip_domain": "pbx clinic.ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
     ({"sip_domain": "клиника.рф"}, "sip_domain", "Домен SIP: укажите имя хоста"),
@@ -260,13 +299,38 @@ def test_unrelated_changes_do_not_call_the_applier(
     assert "АТС" not in saved.text(response.location)
 
 
-def test_applier_failure_is_shown_in_russian(saved: Web, applier: RecordingApplier, sessions: Any) -> None:
-    applier.result = ApplyResult(ok=False, message="проверка конфигурации не прошла, восстановлена прежняя")
-    response = save(saved, sip_port="5070")
-    page = saved.text(response.location)
-    assert "АТС: проверка конфигурации не прошла, восстановлена прежняя" in page
-    assert "flash-error" in page
-    assert snapshot(sessions)["sip_port"] == 5070  # the settings themselves are kept
+def test_telephony_values_go_to_the_pbx_before_they_are_saved(
+    saved: Web, applier: PendingApplier, sessions: sessionmaker[Session]
+) -> None:
+    applier.pending.clear()
+    applier.stored.clear()
+    assert save(saved, rtp_start="12000", rtp_end="12999", name="Другое имя").status_code == 302
+    assert applier.pending == [{"rtp_end": 12999, "rtp_start": 12000}]
+    assert applier.stored[0]["rtp_start"] == 10000  # not yet saved while Asterisk was asked
+    stored = snapshot(sessions)
+    assert (stored["rtp_start"], stored["rtp_end"], stored["name"]) == (12000, 12999, "Другое имя")
+
+
+def test_a_change_the_pbx_rejects_is_not_saved_and_its_reason_is_shown(
+    saved: Web, applier: PendingApplier, sessions: sessionmaker[Session]
+) -> None:
+    before = snapshot(sessions)
+    applier.result = ApplyResult(
+        ok=False,
+        message="Проверка не пройдена: абонент reg101 не загружен; предыдущая конфигурация восстановлена",
+    )
+    response = save(saved, rtp_start="12000", rtp_end="12999", name="Другое имя")
+    assert response.status_code == 422
+    page = response.text
+    assert "Asterisk не принял новые параметры телефонии, они не сохранены" in page
+    assert "Проверка не пройдена: абонент reg101 не загружен; предыдущая конфигурация восстановлена" in page
+    assert 'data-error-for="pbx"' in page
+    assert '<input type="hidden" name="tab" value="service" data-active-tab>' in page
+    assert 'value="12000"' in page and 'value="12999"' in page and 'value="Другое имя"' in page
+    assert "Параметры сохранены" not in page
+    assert snapshot(sessions) == before  # nothing of the form is saved, not even the name
+    # and nothing was left for the next page either
+    assert "Параметры сохранены" not in saved.text("/admin/settings")
 
 
 def test_a_change_that_waits_for_a_restart_is_said_so(saved: Web, applier: RecordingApplier) -> None:
@@ -279,9 +343,42 @@ def test_a_change_that_waits_for_a_restart_is_said_so(saved: Web, applier: Recor
 def test_applier_crash_does_not_break_the_page(saved: Web, applier: RecordingApplier, sessions: Any) -> None:
     applier.error = RuntimeError("boom")
     response = save(saved, sip_port="5070")
-    assert response.status_code == 302
-    assert "не удалось применить настройки" in saved.text(response.location)
-    assert snapshot(sessions)["sip_port"] == 5070
+    assert response.status_code == 503
+    assert "Параметры телефонии не сохранены" in response.text
+    assert "не удалось применить настройки" in response.text
+    assert "boom" not in response.text
+    assert snapshot(sessions)["sip_port"] == 5060
+
+
+def test_the_range_must_fit_the_clinic_lines(
+    saved: Web, sessions: sessionmaker[Session], make_user: Callable[..., int]
+) -> None:
+    for n in range(5):
+        make_user(f"reg{n}", extension=f"20{n}", sip_id=f"reg20{n}", sip_md5_cred="0" * 32)
+    make_user("nophone")  # a user without a SIP account holds no line
+    response = save(saved, rtp_start="20000", rtp_end="20019")
+    assert response.status_code == 422
+    assert "RTP 20000–20019 мал: 20 портов, а нужно не меньше 30 (абонентов телефонии: 5" in response.text
+    assert save(saved, rtp_start="20000", rtp_end="20029").status_code == 302
+    assert "не меньше 30 портов (абонентов телефонии: 5)" in saved.text("/admin/settings")
+
+
+def test_a_trunk_on_this_machine_keeps_its_port(saved: Web, sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        get_settings(session).trunk_host, get_settings(session).trunk_port = "127.0.0.1", 5120
+    response = save(saved, sip_port="5120")
+    assert response.status_code == 422
+    assert "Порт SIP 5120 уже занят: транк 127.0.0.1:5120" in response.text
+    with transaction(sessions) as session:
+        get_settings(session).trunk_host = "sip.provider.ru"  # its port is on its own machine
+    assert save(saved, sip_port="5120").status_code == 302
+
+
+def test_the_page_names_the_ports_in_use(admin_web: Web, config: Config) -> None:
+    page = admin_web.text("/admin/settings")
+    assert f"{config.pbx.http_port} (HTTP/ARI Asterisk)" in page
+    assert f"{config.pbx.ami_port} (AMI Asterisk)" in page
+    assert "не меньше 20 портов" in page
 
 
 def test_without_a_pbx_the_page_says_it_is_not_connected(
