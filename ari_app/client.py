@@ -137,6 +137,7 @@ OPS: dict[str, Op] = {
     "stored_get": _op("GET", "/recordings/stored/{recordingName}"),
     "stored_file": _op("GET", "/recordings/stored/{recordingName}/file"),
     "stored_delete": _op("DELETE", "/recordings/stored/{recordingName}"),
+    "endpoint_get": _op("GET", "/endpoints/{tech}/{resource}"),
     "app_get": _op("GET", "/applications/{applicationName}"),
     "app_event_filter": _op("PUT", "/applications/{applicationName}/eventFilter", "filter"),
 }
@@ -488,6 +489,11 @@ class AriClient:
         await self.call(
             "app_event_filter", applicationName=self.app, raw_body={"allowed": [{"type": t} for t in types]}
         )
+
+    async def endpoint_state(self, tech: str, resource: str) -> str:
+        """The endpoint's state: "online" (a phone registered), "offline" (no contact) or "unknown"."""
+        data = await self.call("endpoint_get", tech=tech, resource=resource)
+        return str((data or {}).get("state", "unknown"))
 
     async def get_var(self, channel_id: str, variable: str) -> str:
         data = await self.call("get_var", channelId=channel_id, variable=variable)

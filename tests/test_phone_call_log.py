@@ -47,7 +47,7 @@ def ids(sessions: sessionmaker[Session]) -> dict[str, int]:
         ("ANSWER", "answered", ""),
         ("BUSY", "busy", "Занято"),
         ("NOANSWER", "missed", "Нет ответа"),
-        ("CANCEL", "missed", "Вызов отменён"),
+        ("CANCEL", "cancelled", "Вызов отменён"),  # the registrar gave up his own call
         ("CHANUNAVAIL", "failed", "Абонент недоступен"),
         ("", "failed", "Вызов не удался"),
     ],
@@ -93,5 +93,8 @@ def test_internal_calls_skip_the_patient_lookup_and_inbound_ones_are_incoming(
         assert (internal.number, internal.patient_id) == ("102", None)
         assert (inbound.direction, inbound.origin, inbound.user_id) == ("inbound", "inbound", None)
         assert (inbound.patient_id, inbound.result) == (ids["patient"], "missed")
+        # a patient who hangs up while the clinic's phones ring was missed, not «Отменён»
+        gave_up = log_phone_call(s, _report("1764.9", "CANCEL", kind="inbound", endpoint=""), now=NOW)
+        assert gave_up is not None and gave_up.result == "missed"
         with pytest.raises(ValueError):
             log_phone_call(s, _report("1764.8", "ANSWER", kind="sideways"), now=NOW)

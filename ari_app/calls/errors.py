@@ -37,5 +37,11 @@ class Busy(CallError):
     status = 409
 
 
+class Unreachable(CallError):
+    """A phone that should ring is not registered on the PBX: nothing was dialled."""
+
+    status = 409
+
+
 class PbxUnavailable(CallError):
     status = 503

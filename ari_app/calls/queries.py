@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from clinic import clock
 from clinic.models import Call, CallLeg, CallRecording, Patient, User, utcnow
 from clinic.models.calls import STATE_ENDED
 from clinic.phones import match_key
@@ -92,10 +93,12 @@ def logged_call(s: Session, uid: str) -> tuple[str, int | None] | None:
 
 
 def inbound_parties(
-    s: Session, did: str, patient_id: int | None, number: str, now: datetime
+    s: Session, did: str, patient_id: int | None, number: str, now: datetime | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Who an incoming call to `did` rings (the extension it names, else every registrar
-    with telephony) and the caller's patient summary, if known."""
+    with telephony) and the caller's patient summary, if known. The upcoming appointments
+    are those after `now`, by default the clinic's wall clock (whatever the server's zone)."""
+    now = now or clock.clinic_now(s)
     key = match_key(did)[-8:]
     direct = calls_svc.telephony_user_by_extension(s, key) if key.isdigit() and 2 <= len(key) <= 8 else None
     if direct is not None:
@@ -163,6 +166,17 @@ def end_call(s: Session, uid: str, legs: list[dict[str, Any]] | None, fields: di
             insert(CallLeg),
             [{**leg, "call_id": call_id, "ended_at": leg["ended_at"] or now} for leg in legs],
         )
+
+
+def discard_call(s: Session, uid: str) -> None:
+    """Remove a call that never started (Asterisk refused to ring anyone), and the callback
+    mark it may have set on a missed call, which stays missed."""
+    call_id = s.scalar(select(Call.id).where(Call.uid == uid))
+    if call_id is None:
+        return
+    s.execute(update(_CALLS).where(_CALLS.c.callback_call_id == call_id).values(callback_call_id=None))
+    s.execute(delete(CallLeg).where(CallLeg.call_id == call_id))
+    s.execute(delete(_CALLS).where(_CALLS.c.id == call_id))
 
 
 def mark_called_back(s: Session, missed_uid: str, new_uid: str) -> None:

@@ -27,12 +27,22 @@ from datetime import datetime
 from typing import Any
 
 from ari_app.calls import queries as q
+from ari_app.calls import reach, timing
 from ari_app.calls import state as st
-from ari_app.calls.errors import BadRequest, Busy, CallEnded, CallError, Forbidden, NoSuchCall, PbxUnavailable
+from ari_app.calls.errors import (
+    BadRequest,
+    Busy,
+    CallEnded,
+    CallError,
+    Forbidden,
+    NoSuchCall,
+    PbxUnavailable,
+    Unreachable,
+)
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.queries import Actor, Directory
 from ari_app.calls.state import LiveCall, Transfer
-from ari_app.calls.store import CallStore
+from ari_app.calls.store import CallStore, StoreError
 from ari_app.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.events import Channel
 from clinic.models import utcnow
@@ -41,6 +51,7 @@ from clinic.models.calls import (
     DIRECTION_OUTBOUND,
     RESULT_ANSWERED,
     RESULT_BUSY,
+    RESULT_CANCELLED,
     RESULT_FAILED,
     RESULT_MISSED,
     STATE_CALLING,
@@ -66,6 +77,17 @@ class Target:
     name: str = ""
 
 
+def _no_trunk(actor: Actor | None) -> str:
+    """Only an administrator can set the trunk up: a registrar is sent to him, an
+    administrator to the page."""
+    where = (
+        "настройте её в разделе «Администрирование → Транк»"
+        if actor is not None and actor.admin
+        else "обратитесь к администратору, чтобы он её настроил"
+    )
+    return f"Внешняя линия (транк) не настроена, звонки на городские и мобильные номера невозможны: {where}"
+
+
 def _result_for_cause(cause: int | None) -> str:
     if cause in st.CAUSE_BUSY:
         return RESULT_BUSY
@@ -88,7 +110,8 @@ class CallService:
         number_endpoint: str = "PJSIP/{number}@trunk",
         ring_seconds: int = 30,
         outside_seconds: int = 45,
-        clinic_now: Callable[[], datetime] = datetime.now,
+        # None: the clinic's wall clock from its settings (read where the appointments are)
+        clinic_now: Callable[[], datetime] | None = None,
         redirect_to_stasis: Callable[[str, str, dict[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self.ari = ari
@@ -132,9 +155,9 @@ class CallService:
                 raise BadRequest(f"Неизвестный добавочный номер {text}")
             if actor is not None and user["id"] == actor.id:
                 raise BadRequest("Это ваш собственный добавочный номер")
-            return Target(
-                self.registrar_endpoint.format(sip_id=user["sip_id"]), text, True, name=user["name"]
-            )
+            endpoint = self.registrar_endpoint.format(sip_id=user["sip_id"])
+            await reach.check(self.ari, None, (endpoint, text))
+            return Target(endpoint, text, True, name=user["name"])
         try:
             number = normalize(text)
         except PhoneError as exc:
@@ -142,10 +165,7 @@ class CallService:
         need_trunk = "@trunk" in self.number_endpoint
         trunk_ok, patient_id, name = await self.store.read(q.number_target, number, need_trunk)
         if not trunk_ok:
-            raise BadRequest(
-                "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
-                "звонок на городской номер невозможен"
-            )
+            raise BadRequest(_no_trunk(actor))
         return Target(self.number_endpoint.format(number=number), number, False, patient_id, name)
 
     def _own(self, actor: Actor, uid: str) -> LiveCall:
@@ -268,6 +288,11 @@ class CallService:
                 raise Busy("Линия занята: сначала завершите текущий звонок")
         if not self.ari.connected.is_set():
             raise PbxUnavailable("Нет связи с АТС (Asterisk): повторите через несколько секунд")
+        own = self.registrar_endpoint.format(sip_id=actor.sip_id)
+        # a phone that is not registered is named now, before anything is dialled or logged
+        await reach.check(
+            self.ari, (own, actor.extension), (tgt.endpoint, tgt.label) if tgt.is_extension else None
+        )
         uid = uuid.uuid4().hex[:16]
         row = {
             "uid": uid,
@@ -292,13 +317,7 @@ class CallService:
         self.calls[uid] = call
         if callback_of:
             self._mark_called_back(callback_of, uid)
-        leg = st.Leg(
-            call.next_channel_id(st.REGISTRAR),
-            st.REGISTRAR,
-            self.registrar_endpoint.format(sip_id=actor.sip_id),
-            actor.extension,
-            user_id=actor.id,
-        )
+        leg = st.Leg(call.next_channel_id(st.REGISTRAR), st.REGISTRAR, own, actor.extension, user_id=actor.id)
         call.mark("checked")
         self._notify(call)  # «Набор»: before anything happens in Asterisk
         shown = f"{name or tgt.label} <{tgt.label}>"
@@ -308,12 +327,28 @@ class CallService:
             await self._originate(call, leg, caller_id=shown, timeout=self.ring_seconds)
             call.mark("registrar_originated")
         except AriError as exc:
-            await self._end(call, RESULT_FAILED, f"АТС отклонила вызов: {exc.status or 'нет связи'}")
-            raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
+            await self._never_started(call, leg, exc)
         finally:
             if lookup is not None:
                 lookup.add_done_callback(lambda done: self._found(call, done))
         return call.snapshot()
+
+    async def _never_started(self, call: LiveCall, leg: st.Leg, exc: AriError) -> None:
+        """Asterisk refused to ring the registrar's phone: nothing rang, so the call leaves
+        the log (a registrar's log lists calls, not refusals) and the window is told why.
+        Raises the reason."""
+        log.warning("click-to-call %s: originate %s refused: %s", call.uid, leg.endpoint, exc)
+        call.state, call.reason, call.result = STATE_ENDED, "Вызов не состоялся", RESULT_FAILED
+        self.calls.pop(call.uid, None)
+        self.ended[call.uid] = call
+        self._notify(call)
+        try:
+            await self.store.run(q.discard_call, call.uid)
+        except StoreError as err:  # the reason matters more to the registrar than the log
+            log.warning("click-to-call %s: the refused call stays in the log: %s", call.uid, err)
+        if await reach.registered(self.ari, leg.endpoint) is False:  # unregistered since the check
+            raise Unreachable(reach.own_phone_offline(leg.label)) from exc
+        raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
 
     def _found(self, call: LiveCall, lookup: asyncio.Future[tuple[int | None, str]]) -> None:
         """Whose number it is, when the call log has answered: the window gets the patient's
@@ -380,10 +415,7 @@ class CallService:
         except PhoneError as exc:
             raise BadRequest(str(exc)) from None
         if "@trunk" in self.number_endpoint and not d.trunk:
-            raise BadRequest(
-                "Внешняя линия не настроена (ЛПУ → Параметры → IP-телефония → Транк): "
-                "звонок на городской номер невозможен"
-            )
+            raise BadRequest(_no_trunk(actor))
         return actor, Target(self.number_endpoint.format(number=number), number, False)
 
     def _mark_called_back(self, missed_uid: str, new_uid: str) -> None:
@@ -570,9 +602,11 @@ class CallService:
 
     async def hangup(self, actor_id: int, uid: str) -> dict[str, Any]:
         _, call = await self._call_for(actor_id, uid)
-        await self._end(
-            call, RESULT_ANSWERED if call.answered_at else RESULT_MISSED, "Завершён регистратором"
-        )
+        if call.answered_at:
+            result = RESULT_ANSWERED
+        else:  # the registrar gave up his own call; an incoming one nobody took was missed
+            result = RESULT_CANCELLED if call.direction == DIRECTION_OUTBOUND else RESULT_MISSED
+        await self._end(call, result, "Завершён регистратором")
         return call.snapshot()
 
     async def dtmf(self, actor_id: int, uid: str, digits: str) -> dict[str, Any]:
@@ -659,7 +693,10 @@ class CallService:
             e164 = normalize(number)
         except PhoneError:
             e164 = number
-        patient_id, name = await self.store.read(q.patient_by_number, e164)
+        (patient_id, name), (dialled, answered) = await asyncio.gather(
+            self.store.read(q.patient_by_number, e164), timing.dialled_and_answered(self.ari, channel_id)
+        )
+        now = utcnow()
         uid = uuid.uuid4().hex[:16]
         self.store.create_call(
             uid=uid,
@@ -670,7 +707,9 @@ class CallService:
             caller_name=name,
             origin="phone",
             state=STATE_TALKING,
-            answered_at=utcnow(),
+            # the call began when the registrar dialled, not now that he takes it over
+            started_at=dialled or now,
+            answered_at=answered or now,
             result=RESULT_ANSWERED,
         )
         call = LiveCall(
@@ -683,7 +722,7 @@ class CallService:
             origin="phone",
             state=STATE_DIALING,
         )
-        call.answered_at = utcnow()
+        call.answered_at = answered or now
         self.calls[uid] = call
         reg = st.Leg(channel_id, st.REGISTRAR, f"PJSIP/{actor.sip_id}", actor.extension, user_id=actor.id)
         rem = st.Leg(found["peer_id"], st.REMOTE, "", e164)
@@ -708,7 +747,8 @@ class CallService:
         with contextlib.suppress(AriError, ValueError):
             raw = await self.ari.get_var(channel.id, "PATIENT_ID")
             patient_id = int(raw) if raw.strip() else None
-        users, summary = await self.store.read(q.inbound_parties, did, patient_id, e164, self.clinic_now())
+        now = self.clinic_now() if self.clinic_now is not None else None
+        users, summary = await self.store.read(q.inbound_parties, did, patient_id, e164, now)
         name = summary["name"] if summary else (channel.caller_name if channel.caller_name != number else "")
         uid = inbound_uid(channel.id)
         self.store.create_call(
@@ -739,7 +779,13 @@ class CallService:
             return
         await self._quiet(self.ari.call("ring", channelId=channel.id))
         await self._make_bridge(call)
-        pop = {"uid": uid, "number": e164, "patient": summary, "caller_name": name}
+        pop = {
+            "uid": uid,
+            "number": e164,
+            "number_display": st.show_number(e164),
+            "patient": summary,
+            "caller_name": name,
+        }
         for user in users:
             leg = st.Leg(
                 call.next_channel_id(st.AGENT),
@@ -811,7 +857,9 @@ class CallService:
                 )
             except AriError as exc:
                 log.warning("click-to-call %s: %r", call.uid, exc)
-                await self._end(call, RESULT_FAILED, "АТС не приняла вызов абонента")
+                offline = tgt.is_extension and await reach.registered(self.ari, tgt.endpoint) is False
+                why = reach.phone_offline(tgt.label) if offline else "АТС не приняла вызов абонента"
+                await self._end(call, RESULT_FAILED, why)
                 return
             if not call.answered_at and not call.ended:
                 call.ringback = asyncio.get_running_loop().call_later(
@@ -898,9 +946,10 @@ class CallService:
             if call.transferred:
                 return
             if not leg.answered:
+                # his own phone never took the call: nobody else was called
                 await self._end(
                     call,
-                    _result_for_cause(cause) if cause in st.CAUSE_BUSY else RESULT_FAILED,
+                    RESULT_CANCELLED,
                     "Телефон регистратора не ответил"
                     if cause not in st.CAUSE_BUSY
                     else "Телефон регистратора занят",

@@ -9,6 +9,7 @@ from typing import Any
 
 from clinic.models import CALL_STATES
 from clinic.models.calls import STATE_ENDED
+from clinic.phones import display
 
 # leg roles
 REGISTRAR = "registrar"  # the registrar's phone (click-to-call leg A, or the agent who answered)
@@ -20,6 +21,11 @@ TRANSFER = "transfer"  # «Перевод»: the transfer target
 # cause codes (Q.850) → results
 CAUSE_BUSY = {17}
 CAUSE_NO_ANSWER = {18, 19, 21}  # no user responding, no answer, call rejected
+
+
+def show_number(number: str) -> str:
+    """An E.164 number grouped for reading; an extension as it is."""
+    return display(number) if number.startswith("+") else number
 
 
 @dataclass
@@ -85,6 +91,10 @@ class LiveCall:
     ringback: Any = None  # click-to-call: the timer that starts the ringing tone (TimerHandle)
     ringing: Any = None  # click-to-call: the task playing ringback to the registrar
     version: int = 0  # bumped on every published change: browsers drop older snapshots
+    number_display: str = ""  # the number as people read it ("+7 916 123-45-67"), set once
+
+    def __post_init__(self) -> None:
+        self.number_display = show_number(self.number)
 
     @property
     def bridge_id(self) -> str:
@@ -121,6 +131,7 @@ class LiveCall:
             "direction": self.direction,
             "user_id": self.user_id,
             "number": self.number,
+            "number_display": self.number_display,
             "patient_id": self.patient_id,
             "caller_name": self.caller_name,
             "origin": self.origin,

@@ -8,7 +8,7 @@ through the ari_app control API).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -37,12 +37,29 @@ RESULT_ANSWERED = "answered"
 RESULT_MISSED = "missed"
 RESULT_BUSY = "busy"
 RESULT_FAILED = "failed"
+# an outbound call the registrar ended (or his phone never took) before anyone answered
+RESULT_CANCELLED = "cancelled"
 CALL_RESULTS = {
     RESULT_ANSWERED: "Отвечен",
     RESULT_MISSED: "Пропущен",
     RESULT_BUSY: "Занято",
     RESULT_FAILED: "Ошибка",
+    RESULT_CANCELLED: "Отменён",
 }
+# «Пропущен» is a call the clinic missed: an outbound call nobody picked up is «Нет ответа»
+_OUTBOUND_TITLES = {RESULT_MISSED: "Нет ответа"}
+
+
+def result_title(direction: str, result: str) -> str:
+    """The result as the call log names it, which depends on who called whom."""
+    if direction == DIRECTION_OUTBOUND and result in _OUTBOUND_TITLES:
+        return _OUTBOUND_TITLES[result]
+    return CALL_RESULTS.get(result, result)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (UTC); a row just written still holds aware ones
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Call(Timestamped, Base):
@@ -70,10 +87,11 @@ class Call(Timestamped, Base):
     recordings: Mapped[list[CallRecording]] = relationship(back_populates="call", order_by="CallRecording.id")
 
     @property
-    def duration_s(self) -> int:
+    def duration_s(self) -> int | None:
+        """Seconds talked (rounded), or None for a call nobody answered or still going."""
         if self.answered_at is None or self.ended_at is None:
-            return 0
-        return max(0, int((self.ended_at - self.answered_at).total_seconds()))
+            return None
+        return max(0, round((_utc(self.ended_at) - _utc(self.answered_at)).total_seconds()))
 
     @property
     def is_active(self) -> bool:

@@ -8,14 +8,13 @@ synchronous SQLAlchemy; the async processes run it in a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from clinic.models import (
-    CALL_RESULTS,
     CALL_STATES,
     DIRECTIONS,
     STATUS_CANCELLED,
@@ -25,7 +24,13 @@ from clinic.models import (
     Patient,
     User,
 )
-from clinic.models.calls import DIRECTION_INBOUND, RESULT_MISSED, STATE_ENDED
+from clinic.models.calls import (
+    DIRECTION_INBOUND,
+    RESULT_CANCELLED,
+    RESULT_MISSED,
+    STATE_ENDED,
+    result_title,
+)
 from clinic.phones import display, match_key
 
 
@@ -146,7 +151,8 @@ def call_log(session: Session, flt: LogFilter) -> list[Call]:
 def missed_calls(session: Session, user_id: int | None, days: int = 7) -> list[Call]:
     """Inbound calls nobody answered and nobody called back yet. Missed calls ring every
     registrar, so the list is the clinic's, not one registrar's (user_id is ignored)."""
-    since = datetime.now().astimezone() - timedelta(days=days)
+    # UTC like the stored instants: SQLite compares the text, and drops any offset
+    since = datetime.now(UTC) - timedelta(days=days)
     return call_log(session, LogFilter(missed_only=True, since=since))
 
 
@@ -167,7 +173,7 @@ def call_row(call: Call, names: dict[int, str] | None = None) -> dict[str, Any]:
         "state": call.state,
         "state_title": CALL_STATES.get(call.state, call.state),
         "result": call.result,
-        "result_title": CALL_RESULTS.get(call.result, call.result) if call.state == STATE_ENDED else "",
+        "result_title": result_title(call.direction, call.result) if call.state == STATE_ENDED else "",
         "reason": call.reason,
         "started_at": call.started_at.isoformat() if call.started_at else None,
         "answered_at": call.answered_at.isoformat() if call.answered_at else None,
@@ -186,7 +192,8 @@ def user_names(session: Session) -> dict[int, str]:
 
 # -- calls placed and answered on the phones alone (no ARI) ------------------------------
 
-# Dial()'s DIALSTATUS → our result; anything else (CONGESTION, CHANUNAVAIL, …) failed.
+# Dial()'s DIALSTATUS → our result; anything else (CONGESTION, CHANUNAVAIL, …) failed. CANCEL
+# is the caller giving up: a patient who did so was missed, a registrar cancelled his call.
 _DIAL_RESULTS = {"ANSWER": "answered", "BUSY": "busy", "NOANSWER": "missed", "CANCEL": "missed"}
 _DIAL_REASONS = {
     "BUSY": "Занято",
@@ -226,6 +233,8 @@ def log_phone_call(session: Session, report: PhoneCallReport, *, now: datetime) 
     )
     status = report.dial_status.upper()
     result = _DIAL_RESULTS.get(status, "failed")
+    if status == "CANCEL" and report.kind != "inbound":
+        result = RESULT_CANCELLED
     number = report.number.strip()
     patient_id, name = (None, "")
     if report.kind != "internal":

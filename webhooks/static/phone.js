@@ -39,7 +39,8 @@
     var box = el("aside", { "class": "call-pop", "data-testid": "call-pop", "data-uid": data.uid, role: "dialog",
                             "aria-label": "Входящий звонок" });
     box.appendChild(el("h2", {}, "Входящий звонок"));
-    box.appendChild(el("p", { "class": "pop-number", "data-testid": "pop-number" }, data.number));
+    box.appendChild(el("p", { "class": "pop-number", "data-testid": "pop-number" },
+                       data.number_display || data.number));
     var p = data.patient;
     if (p) {
       var link = el("a", { href: "/patients/" + p.id, "data-testid": "pop-patient" }, p.name);
@@ -101,10 +102,21 @@
   var errEl = win.querySelector('[data-testid="phone-error"]');
   var msgEl = win.querySelector('[data-testid="phone-message"]');
   var transferPanel = win.querySelector('[data-testid="transfer-panel"]');
+  var transferSteps = transferPanel.querySelectorAll('[data-transfer-step="attended"]');
   var patientId = win.getAttribute("data-patient-id") || "";
+  var patientName = peerEl.textContent;
+  var dialing = false; // the status line says «Набор номера…» of the call being set up
 
   function error(text) { errEl.textContent = text || ""; }
-  function message(text) { msgEl.textContent = text || ""; }
+  function message(text) { msgEl.textContent = text || ""; dialing = false; }
+
+  function showTransfer(snap) {
+    // «Завершить перевод» / «Отменить перевод» only while a consultation is going on
+    var consulting = !!(snap && snap.transfer && snap.transfer.mode === "attended");
+    transferSteps.forEach(function (node) { node.hidden = !consulting; });
+    if (consulting) transferPanel.hidden = false;
+    if (!snap || snap.state === "ended") transferPanel.hidden = true;
+  }
 
   function show(snap) {
     if (call && snap.uid !== call.uid && snap.state === "ended") return;
@@ -119,11 +131,14 @@
     stateEl.textContent = label;
     stateEl.setAttribute("data-state", snap.state);
     win.setAttribute("data-call-uid", snap.uid);
-    var peer = snap.caller_name || snap.number;
+    var peer = snap.caller_name || snap.number_display || snap.number;
     if (snap.transfer) peer += " → " + snap.transfer.target;
     peerEl.textContent = snap.state === "ended" ? (snap.reason || "") : peer;
+    // «Набор номера…» lasts while the phones ring, not into the talk or past the end
+    if (dialing && snap.state !== "dialing" && snap.state !== "calling") message("");
     if (snap.message) message(snap.message);
-    if (snap.state === "ended") { transferPanel.hidden = true; call = null; }
+    showTransfer(snap);
+    if (snap.state === "ended") call = null;
   }
 
   function act(path, body) {
@@ -135,7 +150,9 @@
   }
 
   function dial() {
+    // a new call starts on a clean line: no reason, error or message of the one before
     error(""); message("");
+    peerEl.textContent = patientName;
     var body = { target: number.value };
     if (patientId) body.patient_id = patientId;
     var appt = win.getAttribute("data-appointment-id");
@@ -143,6 +160,7 @@
     var cb = win.getAttribute("data-callback-of");
     if (cb) body.callback_of = cb;
     message("Набор номера " + number.value + "…");
+    dialing = true;
     return post("/phone/api/calls", body).then(show).catch(function (e) { message(""); error(e.message); });
   }
 
@@ -150,8 +168,11 @@
     var key = e.target.closest("[data-key]");
     if (key) {
       var digit = key.getAttribute("data-key");
-      if (call && (call.state === "talking")) act("dtmf", { digits: digit });
-      else number.value += digit;
+      // during a call the keypad belongs to the call: tones while talking, nothing else
+      if (!call) number.value += digit;
+      else if (call.state === "talking") act("dtmf", { digits: digit });
+      else if (call.state === "held") error("Звонок на удержании: тоновый набор недоступен, нажмите «Говорить»");
+      else error("Тоновый набор возможен только во время разговора");
       return;
     }
     var btn = e.target.closest("[data-action]");
@@ -166,8 +187,10 @@
     else if (action === "record") act(call && call.recording ? "record/stop" : "record/start");
     else if (action === "conference") act("conference", { target: number.value });
     else if (action === "transfer") {
+      error("");
+      if (!call) { error("Нет активного звонка"); return; }
       transferPanel.hidden = !transferPanel.hidden;
-      win.querySelector('[data-testid="transfer-target"]').focus();
+      if (!transferPanel.hidden) win.querySelector('[data-testid="transfer-target"]').focus();
     }
     else if (action === "transfer-blind" || action === "transfer-attended") {
       act("transfer", { target: win.querySelector('[data-testid="transfer-target"]').value,
@@ -195,7 +218,8 @@
           item.appendChild(document.createTextNode(" " + (p.phone || "") + " "));
           var pick = el("button", { type: "button" }, "Выбрать");
           pick.addEventListener("click", function () {
-            number.value = p.phone_e164 || number.value; patientId = String(p.id); peerEl.textContent = p.name;
+            number.value = p.phone_e164 || number.value; patientId = String(p.id);
+            patientName = p.name; peerEl.textContent = p.name;
           });
           item.appendChild(pick);
           list.appendChild(item);

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -43,11 +42,13 @@ from flask import (
 )
 from sqlalchemy import select
 
+from clinic.clock import to_clinic
 from clinic.config import Config
 from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
 from clinic.phones import display, match_key
 from clinic.services import calls as calls_svc
 from webhooks.auth import current_user
+from webhooks.ui.clinic_time import clinic_now, request_zone
 from webhooks.ui.db import ROW_ID, db
 from webhooks.ui.patient_search import search_patients
 
@@ -179,7 +180,7 @@ def find():  # type: ignore[no-untyped-def]
     else:
         # the patients page's search: SQLite does not fold Cyrillic case, it does
         rows = search_patients(db(), q, limit=20)
-    now = datetime.now()
+    now = clinic_now(db())  # upcoming appointments are in the clinic's wall clock
     return jsonify(
         {
             "patients": [
@@ -281,7 +282,9 @@ def _log_rows(calls: list[Call]) -> list[dict[str, Any]]:
     for call in calls:
         row = calls_svc.call_row(call, names)
         row["patient"] = patients.get(call.patient_id or 0, "")
-        row["started"] = call.started_at.astimezone().strftime("%d.%m.%Y %H:%M:%S") if call.started_at else ""
+        # the clinic's clock, whatever zone the server runs in
+        started = to_clinic(call.started_at, request_zone()) if call.started_at else None
+        row["started"] = started.strftime("%d.%m.%Y %H:%M:%S") if started else ""
         rows.append(row)
     return rows
 
