@@ -41,6 +41,26 @@ def add_phone_user(sessions: sessionmaker[Session], ext: str, sip_id: str, passw
         s.commit()
 
 
+def ensure_offline_user(pbx: Pbx, ext: str = "105") -> int:
+    """A registrar with an extension in Asterisk's configuration whose phone never registers
+    (no baresip behind it): the endpoint stays "offline". Created and applied once."""
+    from sqlalchemy import select
+
+    from asterisk_conf import apply
+
+    sip_id = f"reg{ext}"
+    with pbx.sessions() as s:
+        user_id = s.scalar(select(User.id).where(User.sip_id == sip_id))
+    if user_id is None:
+        add_phone_user(pbx.sessions, ext, sip_id, f"Pw{ext}-secret")
+        result = apply.apply_from_db(pbx.config, pbx.sessions, None)
+        assert result.ok, result.message
+        with pbx.sessions() as s:
+            user_id = s.scalar(select(User.id).where(User.sip_id == sip_id))
+    assert user_id is not None
+    return user_id
+
+
 def ensure_patient(pbx: Pbx) -> int:
     """Patient «Звонков Пётр Ильич» with the PSTN phone's number and an appointment tomorrow."""
     from datetime import datetime, timedelta
