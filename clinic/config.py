@@ -90,6 +90,8 @@ class Config:
     # A ledger row left in "sending" longer than this belonged to a worker that died
     # mid-request: it is marked "outcome unknown" for the operator, never re-sent.
     sms_sending_lease_s: float = 120.0
+    # The session cookie only over HTTPS: set when the web app is served behind TLS.
+    cookie_secure: bool = False
 
     @classmethod
     def from_env(cls) -> Config:
@@ -130,4 +132,5 @@ class Config:
             smsru_url=_env("MIS_SMSRU_URL", "https://sms.ru").rstrip("/"),
             smsru_test_mode=_env("MIS_SMSRU_TEST", "0") == "1",
             sms_sending_lease_s=float(_env_int("MIS_SMS_LEASE_S", 120)),
+            cookie_secure=_env("MIS_COOKIE_SECURE", "0") == "1",
         )

@@ -1,8 +1,10 @@
 """Who is logged in, and the gates every UI request passes.
 
-The session is Flask's signed cookie holding the user id and a stamp derived from the
-password hash: changing a user's password (or deactivating, or locking them) ends their
-other sessions on the next request. Every endpoint requires a session except the login page
+The session is Flask's signed cookie holding the user id, the login time and a stamp derived
+from the password hash and the user's session epoch: changing a user's password, logging out,
+deactivating or locking them ends every session of that user on its next request (a copied
+cookie is worthless after logout), and a session ends SESSION_LIFETIME after login whatever
+the activity. Every endpoint requires a session except the login page
 and static files; the МИС API and the public webhooks authenticate by token or signature and
 are left alone here (see TOKEN_AUTH_BLUEPRINTS).
 """
@@ -10,7 +12,9 @@ are left alone here (see TOKEN_AUTH_BLUEPRINTS).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -19,6 +23,7 @@ from flask import Flask, abort, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
 
 from clinic.models import User
+from clinic.services.users import end_sessions, is_locked
 from webhooks.ui.db import db
 
 # Blueprints with their own authentication (bearer tokens, gateway signatures); nested
@@ -28,12 +33,16 @@ OPEN_ENDPOINTS = frozenset({"auth.login", "static"})
 
 _UID = "uid"
 _STAMP = "stamp"
+_SINCE = "since"
+# A working day and a bit; the cookie's own lifetime is the same (webhooks/ui/__init__.py).
+SESSION_LIFETIME = timedelta(hours=12)
 
 F = TypeVar("F", bound=Callable[..., object])
 
 
 def session_stamp(user: User) -> str:
-    return hashlib.sha256(f"{user.id}:{user.password_hash}".encode()).hexdigest()[:32]
+    seed = f"{user.id}:{user.password_hash}:{user.session_epoch or 0}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 def login_user(user: User) -> None:
@@ -41,11 +50,16 @@ def login_user(user: User) -> None:
     session.clear()
     session[_UID] = user.id
     session[_STAMP] = session_stamp(user)
+    session[_SINCE] = int(time.time())
     session.permanent = True
     g.mis_user = user
 
 
 def logout_user() -> None:
+    """End this session and every other session of the user (the caller commits)."""
+    user = current_user()
+    if user is not None:
+        end_sessions(user)
     session.clear()
     g.mis_user = None
 
@@ -65,11 +79,13 @@ def _load_user() -> None:
     uid = session.get(_UID)
     if not isinstance(uid, int):
         return
-    user = db().get(User, uid)
+    since = session.get(_SINCE)
+    fresh = isinstance(since, int) and 0 <= time.time() - since < SESSION_LIFETIME.total_seconds()
+    user = db().get(User, uid) if fresh else None
     valid = (
         user is not None
         and user.is_active
-        and user.locked_at is None
+        and not is_locked(user)
         and session.get(_STAMP) == session_stamp(user)
     )
     if valid:

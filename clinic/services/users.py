@@ -10,13 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from clinic.models import ROLE_ADMIN, ROLE_REGISTRAR, USER_ROLES, User
+from clinic.clock import as_aware
+from clinic.models import ROLE_ADMIN, ROLE_REGISTRAR, USER_ROLES, User, utcnow
 from clinic.security import hash_password, sip_md5_cred, weak_password_reason
 from clinic.services import ValidationError, as_text, parse_bool
+from clinic.services.login_throttle import clear as clear_throttle
+from clinic.services.login_throttle import login_key
 from clinic.services.settings import get_settings
 
 # Latin only, so lower() compares logins the same way on SQLite and PostgreSQL.
@@ -25,6 +29,8 @@ _EXTENSION = re.compile(r"[0-9]{2,6}")
 # Becomes a PJSIP endpoint/auth section name and the digest user: no spaces, ':' or brackets.
 _SIP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
 PASSWORD_MIN = 6
+# A lock after wrong passwords ends by itself (an admin can end it sooner).
+LOCK_DURATION = timedelta(minutes=15)
 PASSWORD_MAX = 128
 FULL_NAME_MAX = 200
 
@@ -56,14 +62,30 @@ def find_by_login(session: Session, login: str) -> User | None:
     return session.scalars(select(User).where(func.lower(User.login) == login.strip().lower())).first()
 
 
-def is_locked(user: User) -> bool:
-    return user.locked_at is not None
+def is_locked(user: User, now: datetime | None = None) -> bool:
+    """Locked after wrong passwords, until LOCK_DURATION has passed or an admin unlocks."""
+    if user.locked_at is None:
+        return False
+    return (now or utcnow()) < as_aware(user.locked_at) + LOCK_DURATION
+
+
+def lock_user(user: User, now: datetime) -> None:
+    """Lock after wrong passwords; every open session of the user ends."""
+    user.locked_at = now
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """Every session of the user, in any browser, ends at its next request (logout, lock)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
 
 
 def unlock_user(session: Session, user: User) -> None:
-    """What the admin's «Разблокировать» does: clears the lock and the failed-attempt counter."""
+    """What the admin's «Разблокировать» does: clears the lock, the failed-attempt counter
+    and the login name's delay."""
     user.locked_at = None
     user.failed_logins = 0
+    clear_throttle(session, login_key(user.login))
     session.flush()
 
 

@@ -1,14 +1,19 @@
-"""Lock-out after N wrong passwords («Блокировать учетные записи пользователей») and unlocking."""
+"""Lock-out after N wrong passwords («Блокировать учетные записи пользователей») and unlocking.
+
+The growing delays between attempts (tests/web/test_login_throttle.py) are waited out here by
+moving their end into the past, as the passing of time would."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import transaction
-from clinic.models import User, utcnow
+from clinic.models import LoginThrottle, User, utcnow
 from clinic.services.settings import get_settings
 
 from .support import REGISTRAR_PASSWORD, Web
@@ -21,14 +26,25 @@ def _set_security(sessions: sessionmaker[Session], **values: Any) -> None:
             setattr(row, key, value)
 
 
-def test_default_lockout_is_ten_attempts(anon: Web, registrar_id: int, fetch: Callable[..., Any]) -> None:
+def _wait_out_delays(sessions: sessionmaker[Session]) -> None:
+    """The delay between attempts has passed (a lock is the user row's, and stays)."""
+    with transaction(sessions) as session:
+        session.execute(update(LoginThrottle).values(blocked_until=utcnow() - timedelta(seconds=1)))
+
+
+def test_default_lockout_is_ten_attempts(
+    anon: Web, registrar_id: int, fetch: Callable[..., Any], sessions: sessionmaker[Session]
+) -> None:
     for attempt in range(1, 10):
+        _wait_out_delays(sessions)
         response = anon.login("reg", f"wrong-{attempt}")
+        assert response.status_code == 401, attempt
         assert "Неверный логин или пароль" in response.text, attempt
     assert fetch(User, registrar_id).locked_at is None
     assert fetch(User, registrar_id).failed_logins == 9
+    _wait_out_delays(sessions)
     tenth = anon.login("reg", "wrong-10")
-    assert "заблокирована" in tenth.text
+    assert "Вход временно заблокирован" in tenth.text
     assert fetch(User, registrar_id).locked_at is not None
 
 
@@ -38,9 +54,11 @@ def test_locked_user_cannot_log_in_with_the_right_password(
     _set_security(sessions, lockout_enabled=True, lockout_attempts=3)
     for _ in range(3):
         anon.login("reg", "wrong-password")
+    _wait_out_delays(sessions)
     response = anon.login("reg", REGISTRAR_PASSWORD)
-    assert response.status_code == 401
-    assert "Учетная запись заблокирована" in response.text
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) > 14 * 60
+    assert "Вход временно заблокирован" in response.text
     assert anon.get("/schedule").status_code == 302
 
 
@@ -59,8 +77,10 @@ def test_no_lock_when_lockout_is_off(
 ) -> None:
     _set_security(sessions, lockout_enabled=False, lockout_attempts=2)
     for _ in range(5):
+        _wait_out_delays(sessions)
         anon.login("reg", "wrong-password")
     assert fetch(User, registrar_id).locked_at is None
+    _wait_out_delays(sessions)
     assert anon.login("reg", REGISTRAR_PASSWORD).status_code == 302
 
 

@@ -91,7 +91,7 @@ def test_authenticate_locks_and_unlock_clears(sessions: sessionmaker[Session]) -
     with transaction(sessions) as session:
         result = authenticate(session, "reg1", "Reg-pass-1")
         assert not result.ok
-        assert result.error is not None and "заблокирована" in result.error
+        assert result.error is not None and "заблокирован" in result.error
 
 
 def test_reading_pages_do_not_create_the_settings_row(

@@ -11,15 +11,13 @@ Blueprints (endpoint prefixes) and paths:
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 
 from clinic.models import USER_ROLES
 from clinic.services.settings import read_settings
-from webhooks.auth import current_user, init_auth, is_token_auth_request
+from webhooks.auth import SESSION_LIFETIME, current_user, init_auth, is_token_auth_request
 from webhooks.ui.clinic_time import init_clinic_time
 from webhooks.ui.db import db, init_db_session
 from webhooks.ui.errors import init_errors
@@ -58,9 +56,11 @@ def _template_globals() -> dict[str, object]:
 def register_ui(app: Flask) -> None:
     from webhooks.ui import admin_settings, admin_users, login, patients, phone, robot, schedule, sms
 
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    # Flask defines these keys already, so they are set, not defaulted.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = getattr(app.config.get("MIS"), "cookie_secure", False)
+    app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_LIFETIME
     # A registrar keeps a page open for hours; the token lives as long as the session.
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # checked by _csrf_gate instead

@@ -21,16 +21,15 @@ def login():  # type: ignore[no-untyped-def]
 
     login_name = request.form.get("login", "")
     session = db()
-    result = authenticate(session, login_name, request.form.get("password", ""))
-    # Commit failures too: the failed-attempt counter and the lock must persist.
+    result = authenticate(session, login_name, request.form.get("password", ""), request.remote_addr or "")
+    # Commit failures too: the failed-attempt counters and the lock must persist.
     session.commit()
     if result.user is None:
-        return (
-            render_template(
-                "login.html", login=login_name, error=result.error, next=request.form.get("next", "")
-            ),
-            401,
-        )
+        back = request.form.get("next", "")
+        page = render_template("login.html", login=login_name, error=result.error, next=back)
+        if result.retry_after:
+            return page, 429, {"Retry-After": str(result.retry_after)}
+        return page, 401
     login_user(result.user)
     return redirect(target)
 
@@ -38,4 +37,5 @@ def login():  # type: ignore[no-untyped-def]
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
     logout_user()
+    db().commit()  # the user's session epoch: every other session of his ends too
     return redirect(url_for("auth.login"))
