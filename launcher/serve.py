@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from flask import Flask
 from waitress import serve
 
 from clinic.config import Config
@@ -28,4 +30,10 @@ def serve_web(config: Config, *, public_only: bool, port: int) -> None:
     app = build_app(config, public_only=public_only)
     what, host = ("hooks", config.hooks_host) if public_only else ("web", config.web_host)
     log.info("%s listening on http://%s:%d", what, host, port)
-    serve(app, host=host, port=port, threads=8, ident="mis-telephony", _quiet=True)
+    serve(app, host=host, port=port, **waitress_options(app))
+
+
+def waitress_options(app: Flask) -> dict[str, Any]:
+    # waitress refuses a larger body itself, before buffering it (Flask's limit is the same).
+    return {"threads": 8, "ident": "mis-telephony", "_quiet": True,
+            "max_request_body_size": app.config["MAX_CONTENT_LENGTH"]}

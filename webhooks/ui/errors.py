@@ -18,6 +18,7 @@ MESSAGES = {
     403: ("Доступ запрещён", "Эта страница доступна только администратору."),
     404: ("Страница не найдена", "Такой страницы нет. Проверьте адрес или вернитесь в планировщик."),
     405: ("Метод не поддерживается", "Эта страница не принимает такой запрос."),
+    413: ("Слишком большой запрос", "Объём отправленных данных больше допустимого. Уменьшите его."),
     500: (
         "Внутренняя ошибка",
         "Что-то пошло не так. Повторите попытку; если ошибка повторится, сообщите администратору.",
@@ -27,6 +28,10 @@ MESSAGES = {
 
 def _page(code: int, title: str, text: str):  # type: ignore[no-untyped-def]
     return render_template("error.html", code=code, title=title, text=text), code
+
+
+def error_page(code: int):  # type: ignore[no-untyped-def]
+    return _page(code, *MESSAGES[code])
 
 
 def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -53,6 +58,7 @@ def _unexpected(exc: InternalServerError):  # type: ignore[no-untyped-def]
 
 
 def init_errors(app: Flask) -> None:
+    app.extensions["ui_errors"] = True
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(InternalServerError, _unexpected)
     app.register_error_handler(HTTPException, _http_error)
