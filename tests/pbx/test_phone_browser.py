@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +21,11 @@ from ari_app.app import ThreadedApp
 from webhooks.app import create_app
 
 from .callkit import Control, wait_idle, wait_until
-from .pbxkit import PSTN_NUMBER, Pbx, ensure_patient, wait_registered
+from .pbxkit import PSTN_NUMBER, Pbx, ensure_offline_user, ensure_patient, wait_registered
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 PASSWORD = "x" * 12  # pbxkit's users
+SHOTS = Path(tempfile.gettempdir()) / "phone-window-shots"  # screenshots of the window, to look at
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +99,7 @@ def test_incoming_call_pops_the_card_only_in_the_ringing_registrars_browser(
     pop = page101.get_by_test_id("call-pop")
     expect(pop).to_be_visible()
     expect(pop.get_by_test_id("pop-patient")).to_have_text("Звонков Пётр Ильич")
-    expect(pop.get_by_test_id("pop-number")).to_have_text(PSTN_NUMBER)
+    expect(pop.get_by_test_id("pop-number")).to_have_text("+7 916 123-45-67")  # grouped for reading
     expect(pop.get_by_test_id("pop-appointments").locator("li")).to_have_count(1)
     phones["101"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m101)
     wait_until(lambda: any(c.state == "talking" for c in ari_app.app.service.calls.values()), 10, "talking")
@@ -183,3 +186,64 @@ def test_click_to_call_from_the_patient_card(
     pstn.wait_for_event(event_type("CALL_ESTABLISHED"), 10, m)
     page.get_by_test_id("btn-hangup").click()
     expect(page.get_by_test_id("line-state")).to_have_text("Свободна")
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.locator("[data-phone-window]").screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_phone_window_shows_only_what_belongs_to_the_moment(
+    pbx: Pbx, idle: None, browser_of: Any, pstn: BaresipPhone, phones: dict[str, BaresipPhone]
+) -> None:
+    """The transfer panel opens with «Перевод» only; «Набор номера…» lasts while the phones
+    ring; the previous call's reason or error goes on the next dial; the keypad on hold
+    leaves the number alone."""
+    ensure_offline_user(pbx, "105")
+    page = browser_of("user101", "/phone")
+    state, peer = page.get_by_test_id("line-state"), page.get_by_test_id("line-peer")
+    panel, number = page.get_by_test_id("transfer-panel"), page.get_by_test_id("phone-number")
+    error, status = page.get_by_test_id("phone-error"), page.get_by_test_id("phone-message")
+    expect(panel).to_be_hidden()
+    assert panel.evaluate("node => getComputedStyle(node).display") == "none"
+    _shot(page, "1-idle")
+    page.get_by_test_id("btn-transfer").click()
+    expect(error).to_have_text("Нет активного звонка")
+    expect(panel).to_be_hidden()
+
+    number.fill("8 (916) 123-45-67")
+    page.get_by_test_id("btn-dial").click()
+    expect(state).to_have_text("Разговор")
+    expect(status).to_have_text("")  # «Набор номера …» ended with the ringing
+    expect(error).to_have_text("")
+    page.get_by_test_id("btn-transfer").click()
+    expect(panel).to_be_visible()
+    expect(page.get_by_test_id("btn-transfer-blind")).to_be_visible()
+    expect(page.get_by_test_id("btn-transfer-complete")).to_be_hidden()  # no consultation yet
+    _shot(page, "2-talking-transfer-panel")
+    page.get_by_test_id("btn-transfer").click()
+    expect(panel).to_be_hidden()
+
+    page.get_by_test_id("btn-hold").click()
+    expect(state).to_have_text("Удержание")
+    page.get_by_test_id("keypad").get_by_role("button", name=re.compile(r"^5")).click()
+    expect(error).to_contain_text("Звонок на удержании")
+    assert number.input_value() == "8 (916) 123-45-67"
+    _shot(page, "3-held-keypad")
+    page.get_by_test_id("btn-talk").click()
+    expect(state).to_have_text("Разговор")
+    page.get_by_test_id("btn-hangup").click()
+    expect(state).to_have_text("Свободна")
+    expect(peer).to_have_text("Завершён регистратором")
+    _shot(page, "4-ended")
+    wait_idle(phones["101"], pstn)
+
+    number.fill("105")
+    page.get_by_test_id("btn-dial").click()
+    expect(error).to_have_text(
+        "Телефон доб. 105 не зарегистрирован на АТС: абонент сейчас не может принять звонок"
+    )
+    expect(peer).to_have_text("")  # not the last call's «Завершён регистратором»
+    expect(status).to_have_text("")
+    expect(state).to_have_text("Свободна")
+    _shot(page, "5-next-dial-refused")
