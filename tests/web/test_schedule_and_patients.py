@@ -48,7 +48,7 @@ def day_schedule(clinic: Callable[..., int]) -> dict[str, int]:
 
 
 def rows(page: str) -> list[str]:
-    return re.findall(r'<tr class="status-[a-z_]+" data-testid="appointment".*?</tr>', page, flags=re.S)
+    return re.findall(r'<article class="appt status-[a-z_]+[^"]*".*?</article>', page, flags=re.S)
 
 
 def test_scheduler_is_the_default_page(registrar_web: Web) -> None:

@@ -19,13 +19,16 @@ from clinic.services.schedule.appointments import (
     DEFAULT_DURATION_MIN,
     FREE_STATUSES,
     MAX_DURATION_MIN,
+    SOURCE_REGISTRAR,
     appointments_for_day,
     cancel_appointment,
+    confirm_appointment,
     create_appointment,
     get_appointment,
     get_appointment_by_external,
     update_appointment,
     upsert_appointment,
+    with_confirmation_text,
 )
 from clinic.services.schedule.catalog import (
     CABINET_FIELDS,
@@ -75,7 +78,9 @@ __all__ = [
     "NotFoundError",
     "Page",
     "appointments_for_day",
+    "SOURCE_REGISTRAR",
     "cancel_appointment",
+    "confirm_appointment",
     "check_key",
     "clean",
     "clinic_now",
@@ -105,4 +110,5 @@ __all__ = [
     "upsert_employee",
     "upsert_patient",
     "upsert_service",
+    "with_confirmation_text",
 ]

@@ -19,8 +19,9 @@ from clinic.models import (
     Employee,
     Patient,
     Service,
+    utcnow,
 )
-from clinic.models.schedule import STATUS_DONE, STATUS_NO_SHOW
+from clinic.models.schedule import CONFIRMATION_STATUSES, STATUS_DONE, STATUS_NO_SHOW
 from clinic.services import ValidationError
 from clinic.services.schedule.common import (
     ConflictError,
@@ -36,6 +37,8 @@ from clinic.services.schedule.fields import DB_INT_MAX, EXTERNAL_ID, MAX_DURATIO
 DEFAULT_DURATION_MIN = 20
 # Statuses that no longer occupy the doctor's time, so another patient may take the slot.
 FREE_STATUSES = frozenset({STATUS_CANCELLED, STATUS_NO_SHOW})
+CONFIRMED = "confirmed"  # confirmation_status, as the robot writes it
+SOURCE_REGISTRAR = "registrar"  # confirmation_source of staff; the robot's answers never overwrite it
 
 
 _ID_RANGE = {"min_value": 1, "max_value": DB_INT_MAX}
@@ -226,9 +229,12 @@ def _apply_appointment(
             raise ValidationError({"doctor_id": f"Врач {doctor.short_name} не работает (is_active: false)"})
 
     if not creating and "starts_at" in changes:
-        # A moved appointment needs a fresh confirmation from the patient.
+        # A moved appointment needs a fresh confirmation from the patient; the old answer
+        # leaves «Доп. информация» too unless the caller writes that text himself.
         appt.confirmation_status = appt.confirmation_source = ""
         appt.confirmed_at = None
+        if "extra_info" not in changes:
+            appt.extra_info = with_confirmation_text(appt.extra_info, "")
     for key, value in changes.items():
         setattr(appt, key, value)
     appt.status = status
@@ -328,6 +334,31 @@ def cancel_appointment(
     )
     session.flush()
     return appt
+
+
+def with_confirmation_text(extra: str, text: str) -> str:
+    """«Доп. информация» with `text` as its first line in place of any earlier confirmation
+    phrase (the robot's or staff's); whatever else staff wrote stays."""
+    phrases = {phrase for phrase in CONFIRMATION_STATUSES.values() if phrase}
+    lines = [line for line in (extra or "").splitlines() if line.strip() not in phrases]
+    return "\n".join([text, *lines] if text else lines)
+
+
+def confirm_appointment(session: Session, appointment_id: int, *, source: str) -> bool:
+    """«Подтвердить запись» by staff: the fields the robot writes (status, source, time and the
+    phrase in «Доп. информация»). True if it changed; confirming again changes nothing, so the
+    robot's stale-answer rule keeps the first confirmation's time."""
+    appt = get_appointment(session, appointment_id)
+    if appt.status != STATUS_BOOKED:
+        raise ConflictError({"status": f"Запись в статусе «{appt.status_title}»: подтвердить её нельзя"})
+    if appt.confirmation_status == CONFIRMED:
+        return False
+    appt.confirmation_status = CONFIRMED
+    appt.confirmation_source = source
+    appt.confirmed_at = utcnow()
+    appt.extra_info = with_confirmation_text(appt.extra_info, CONFIRMATION_STATUSES[CONFIRMED])
+    session.flush()
+    return True
 
 
 def appointments_for_day(session: Session, day: date, *, doctor_id: int | None = None) -> list[Appointment]:
