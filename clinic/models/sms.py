@@ -111,6 +111,9 @@ class SmsMailingRow(Base):
     appointment_id: Mapped[int | None] = mapped_column(ForeignKey("appointments.id"), nullable=True)
     phone: Mapped[str] = mapped_column(String(32), default="")
     message_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"), nullable=True)
+    # Why «Рассылка СМС» left this row out (cancelled visit, no consent, unfilled template
+    # fields...), kept as it was at sending time; "" for a row that was sent.
+    skip_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
     mailing: Mapped[SmsMailing] = relationship(back_populates="rows")
     patient: Mapped[Patient | None] = relationship()  # noqa: F821

@@ -29,6 +29,9 @@ PLACEHOLDERS: dict[str, str] = {
     "clinic_phone": "Телефон клиники",
 }
 
+# the fields that only an appointment («талон») can fill
+APPOINTMENT_FIELDS = frozenset({"date", "time", "doctor", "cabinet", "service"})
+
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -72,6 +75,23 @@ def render(body: str, values: Mapping[str, str]) -> str:
         return token
 
     return _TOKEN.sub(repl, body)
+
+
+def fields_of(body: str) -> list[str]:
+    """The known placeholders `body` uses, in order of first use."""
+    keys = [(m.group(1) or "").strip() for m in _TOKEN.finditer(body) if m.group(1) is not None]
+    return list(dict.fromkeys(k for k in keys if k in PLACEHOLDERS))
+
+
+def needs_appointment(body: str) -> bool:
+    """Whether the body has fields only an appointment can fill (date, time, doctor...)."""
+    return any(key in APPOINTMENT_FIELDS for key in fields_of(body))
+
+
+def missing_fields(body: str, values: Mapping[str, str]) -> list[str]:
+    """Labels of the fields `body` uses that `values` leaves empty: a text rendered with
+    them would read «вы записаны на  в  к врачу ,» and must not leave as it is."""
+    return [PLACEHOLDERS[key] for key in fields_of(body) if not (values.get(key) or "").strip()]
 
 
 def _ru_date(day: datetime) -> str:

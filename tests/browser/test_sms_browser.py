@@ -89,6 +89,7 @@ def clinic(sessions: sessionmaker[Session], users: Any) -> dict[str, int]:
         b = Appointment(
             patient_id=without.id,
             doctor_id=doctor.id,
+            cabinet_id=cabinet.id,  # the template names the cabinet
             starts_at=datetime.combine(TOMORROW, datetime.min.time()) + timedelta(hours=11),
         )
         s.add_all([a, b])
@@ -205,7 +206,7 @@ def test_mailing_from_draft_to_signed(
     expect(page.get_by_test_id("no-phone")).to_have_count(1)
     page.get_by_test_id("mailing-more").locator("summary").click()
     page.get_by_test_id("mailing-send").click()
-    expect(page.locator('[data-error-for="rows"]')).to_contain_text("Нет номера телефона в строках 2")
+    expect(page.locator('[data-error-for="rows"]')).to_contain_text("Нет номера телефона в строке 2")
     page.get_by_test_id("row-phone").nth(1).fill("+7 903 111-22-33")
     page.get_by_test_id("mailing-save").click()
     expect(page.get_by_test_id("no-phone")).to_have_count(0)

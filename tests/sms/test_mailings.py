@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import transaction
-from clinic.models import Appointment, Employee, Patient, User
+from clinic.models import Appointment, Employee, Patient, SmsTemplate, User
 from clinic.models.schedule import STATUS_CANCELLED
 from clinic.services import ValidationError
 from clinic.sms import mailings
@@ -75,10 +75,14 @@ def test_header_validation(sessions: sessionmaker[Session], data: dict[str, str]
 def test_states_draft_sending_sent_signed(sessions: sessionmaker[Session], clinic: dict[str, int]) -> None:
     with transaction(sessions) as s:
         user = _user(s)
+        # a text with no appointment fields: a row added by number alone fills it completely
+        news = SmsTemplate(name="Новости", recipient_type="patient", body="{clinic}: новый кабинет УЗИ")
+        s.add(news)
+        s.flush()
         m = mailings.save_header(
             s,
             None,
-            {"period_from": DAY, "period_to": DAY, "template_id": clinic["template"]},
+            {"period_from": DAY, "period_to": DAY, "template_id": news.id},
             user,
             date(2026, 5, 28),
         )
@@ -89,7 +93,7 @@ def test_states_draft_sending_sent_signed(sessions: sessionmaker[Session], clini
             mailings.add_row(s, m, {"phone": "12"})
         with pytest.raises(ValidationError):
             mailings.sign(s, m, now=START)  # only a sent document can be signed
-        assert mailings.start_sending(s, m, user, now=START) == 1
+        assert mailings.start_sending(s, m, user, now=START).queued == 1
         assert m.state == "sending" and row.message_id is not None
         with pytest.raises(ValidationError):
             mailings.update_rows(s, m, {row.id: "+79035550002"}, set())  # no edits after sending

@@ -187,6 +187,7 @@ def test_mailing_from_draft_to_signed(
             Appointment(
                 patient_id=clinic["patient_no_phone"],
                 doctor_id=clinic["doctor"],
+                cabinet_id=clinic["cabinet"],  # the template names the cabinet
                 starts_at=datetime.combine(tomorrow, time(11, 0)),
             )
         )
@@ -203,7 +204,7 @@ def test_mailing_from_draft_to_signed(
     page = admin.text(url)
     assert page.count('data-testid="mailing-recipient"') == 2 and 'data-testid="no-phone"' in page
     refused = admin.post_form(url, {**header, "action": "send"})
-    assert refused.status_code == 422 and "Нет номера телефона в строках 2" in refused.text, re.findall(
+    assert refused.status_code == 422 and "Нет номера телефона в строке 2" in refused.text, re.findall(
         r"data-error-for=\"[^\"]+\">[^<]*", refused.text
     )
     with sessions() as s:
@@ -244,10 +245,12 @@ def test_history_filters_groups_and_csv(
     admin: Web, reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
 ) -> None:
     reg.post_form(
-        f"/sms/send?patient_id={clinic['patient']}", {"text": "Первое", "phone": "+79161234567", "key": "1"}
+        f"/sms/send?patient_id={clinic['patient']}&appointment_id=0",
+        {"text": "Первое", "phone": "+79161234567", "key": "1"},
     )
     admin.post_form(
-        f"/sms/send?patient_id={clinic['patient']}", {"text": "Второе", "phone": "+79161234568", "key": "2"}
+        f"/sms/send?patient_id={clinic['patient']}&appointment_id=0",
+        {"text": "Второе", "phone": "+79161234568", "key": "2"},
     )
     page = admin.text("/sms/history")
     assert page.count('data-testid="history-row"') == 2
@@ -280,7 +283,8 @@ def test_delivery_callbacks_update_the_ledger_and_flag_dead_numbers(
     app: Flask, reg: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session]
 ) -> None:
     reg.post_form(
-        f"/sms/send?patient_id={clinic['patient']}", {"text": "Привет", "phone": "+79161234567", "key": "1"}
+        f"/sms/send?patient_id={clinic['patient']}&appointment_id=0",
+        {"text": "Привет", "phone": "+79161234567", "key": "1"},
     )
     with sessions() as s:
         sms_id = s.scalars(select(SmsMessage.sms_id)).one()
@@ -320,7 +324,7 @@ def test_callbacks_from_the_emulator_itself(
     try:
         sms.configure(callback_urls=[f"{server.url}/smsru/callback"], callback_format="urlencoded")
         reg.post_form(
-            f"/sms/send?patient_id={clinic['patient']}",
+            f"/sms/send?patient_id={clinic['patient']}&appointment_id=0",
             {"text": "Привет", "phone": "+79161234567", "key": "1"},
         )
         sms.advance(30)

@@ -1,4 +1,4 @@
-// SMS pages: the dialog's live balance and part counter, the template editor's placeholder
+// SMS pages: the dialog's live balance, part counter and single-submit guard, the template editor's placeholder
 // picker and live preview, and the mailing page's refresh while it is being sent.
 "use strict";
 
@@ -42,6 +42,23 @@
     area.addEventListener("input", update);
   }
 
+  // One dialog, one SMS: a second click while the first request is on its way is ignored,
+  // and «Отправить повторно» stays off until the registrar ticks the repeat box.
+  function initSendForm(form) {
+    const submit = form.querySelector("[data-sms-submit]");
+    const repeat = form.querySelector("[data-sms-repeat]");
+    if (repeat && submit) {
+      const sync = () => { submit.disabled = !repeat.checked; };
+      repeat.addEventListener("change", sync);
+      sync();
+    }
+    form.addEventListener("submit", (event) => {
+      if (form.dataset.busy) { event.preventDefault(); return; }
+      form.dataset.busy = "1";
+      if (submit) { submit.disabled = true; submit.textContent = "Отправляется…"; }
+    });
+  }
+
   function initTemplateEditor(form) {
     const body = form.querySelector("[data-template-body]");
     const text = form.querySelector("[data-preview-text]");
@@ -72,6 +89,7 @@
     document.querySelectorAll("[data-balance-url]").forEach(initBalance);
     document.querySelectorAll("[data-sms-text]").forEach(initCounter);
     document.querySelectorAll("form[data-preview-url]").forEach(initTemplateEditor);
+    document.querySelectorAll("form[data-sms-form]").forEach(initSendForm);
     document.querySelectorAll("[data-autorefresh]").forEach((el) => {
       setTimeout(() => window.location.reload(), 1000 * Number(el.dataset.autorefresh || 3));
     });

@@ -105,52 +105,103 @@ def _int_arg(name: str) -> int | None:
 
 @send_bp.route("/send", methods=["GET", "POST"])
 def dialog():  # type: ignore[no-untyped-def]
+    """«Отправить СМС»: everything that decides the send is shown before «Отправить» (the
+    visit, the final text, the phone, the balance, why it cannot go, an earlier reminder);
+    one dialog makes one SMS, and pressing twice never makes two."""
     appointment_id, patient_id = _int_arg("appointment_id"), _int_arg("patient_id")
     to = request.values.get("to", "patient").strip() or "patient"
     data = sending.dialog_data(db(), appointment_id=appointment_id, patient_id=patient_id, to=to)
     if data is None:
         abort(404)
-    errors: dict[str, str] = {}
-    result: SmsMessage | None = None
-    values = {"text": data.text, "phone": data.phone, "key": uuid.uuid4().hex}
-    status = 200
-    if request.method == "POST":
-        values = {k: request.form.get(k, "") for k in ("text", "phone", "key")}
-        if not values["key"]:
-            values["key"] = uuid.uuid4().hex
-        user = current_user()
-        try:
-            msg_id, _created = sending.send_single(
-                current_app.extensions["mis_sessions"],
-                current_app.config["MIS"],
-                phone=values["phone"],
-                text=values["text"],
-                key=f"ui:{values['key']}",
-                user_id=user.id if user else None,
-                # an SMS to the doctor is not the patient's: no consent rule, no reminder mark
-                patient_id=data.patient.id if data.patient and data.to_patient else None,
-                appointment_id=data.appointment.id if data.appointment and data.to_patient else None,
-            )
-        except ValidationError as exc:
-            errors, status = exc.errors, 422
-        else:
-            db().expire_all()
-            result = db().get(SmsMessage, msg_id)
-            values["key"] = uuid.uuid4().hex  # the next «Отправить» is a new message
-    text_info = templating.preview(values["text"])
-    return (
-        render_template(
-            "sms/send.html",
-            data=data,
-            to=to,
-            values=values,
-            errors=errors,
-            result=result,
-            answer=_masked(result.gateway_answer) if result else "",
-            text_info=text_info,
-        ),
-        status,
+    if request.method == "GET":
+        values = {"text": data.text, "phone": data.phone, "key": uuid.uuid4().hex}
+        return _render_dialog(data, to, values)
+    values = {k: request.form.get(k, "") for k in ("text", "phone", "key")}
+    values["key"] = values["key"] or uuid.uuid4().hex
+    try:
+        result, notice = _send_from_dialog(data, values)
+    except ValidationError as exc:
+        return _render_dialog(data, to, values, exc.errors, status=422)
+    return _render_dialog(data, to, values, result=result, notice=notice)
+
+
+def _send_from_dialog(data: sending.DialogData, values: dict[str, str]) -> tuple[SmsMessage, str]:
+    """Refuse what the dialog showed as impossible, then send; (the message, a notice when
+    nothing new was sent because this very SMS exists already)."""
+    if data.to_patient and (
+        blockers := sending.patient_blockers(db(), data.patient, data.appointment, values["phone"])
+    ):
+        raise ValidationError({"send": "Отправка невозможна: " + "; ".join(blockers)})
+    if data.missing and values["text"].strip() == data.text.strip():
+        raise ValidationError(
+            {"text": f"В тексте не заполнены поля шаблона ({', '.join(data.missing)}): допишите текст"}
+        )
+    repeat_of = _confirmed_repeat(data)
+    user = current_user()
+    msg_id, created = sending.send_single(
+        current_app.extensions["mis_sessions"],
+        current_app.config["MIS"],
+        phone=values["phone"],
+        text=values["text"],
+        key=f"ui:{values['key']}",
+        user_id=user.id if user else None,
+        # an SMS to the doctor is not the patient's: no consent rule, no reminder mark
+        patient_id=data.patient.id if data.patient and data.to_patient else None,
+        appointment_id=data.appointment.id if data.appointment and data.to_patient else None,
+        reminder=data.is_reminder,
+        repeat_of=repeat_of,
     )
+    db().expire_all()
+    result = db().get(SmsMessage, msg_id)
+    assert result is not None
+    if created:
+        return result, ""
+    if data.is_reminder:
+        return result, "Напоминание по этой записи уже есть: повторно не отправлено"
+    return result, "Это сообщение уже отправлено (повторное нажатие): второе СМС не отправлено"
+
+
+def _confirmed_repeat(data: sending.DialogData) -> int | None:
+    """The earlier reminder a repeat was confirmed for. A registrar who saw it (the form's
+    `seen`) must tick «Отправить повторно»; one that appeared after the dialog opened (a
+    second click, a colleague, a mailing) is simply shown, never doubled."""
+    earlier = data.already_sent if data.is_reminder else None
+    if earlier is None or request.form.get("seen", "") != str(earlier.id):
+        return None
+    if request.form.get("repeat") != "1":
+        raise ValidationError(
+            {
+                "repeat": "Напоминание по этой записи уже отправлено: чтобы отправить его ещё раз, "
+                "отметьте «Отправить повторно»"
+            }
+        )
+    return earlier.id
+
+
+def _render_dialog(
+    data: sending.DialogData,
+    to: str,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    *,
+    status: int = 200,
+    result: SmsMessage | None = None,
+    notice: str = "",
+):  # type: ignore[no-untyped-def]
+    errors = errors or {}
+    page = render_template(
+        "sms/send.html",
+        data=data,
+        to=to,
+        values=values,
+        errors=errors,
+        general_errors=[v for k, v in errors.items() if k not in ("text", "phone", "sms_api_key")],
+        result=result,
+        notice=notice,
+        answer=_masked(result.gateway_answer) if result else "",
+        text_info=templating.preview(values["text"]),
+    )
+    return page, status
 
 
 @send_bp.get("/balance")
@@ -163,9 +214,7 @@ def balance():  # type: ignore[no-untyped-def]
     try:
         value = client.balance()
     except SmsRuError as exc:
-        return jsonify(
-            error=mask_text(f"Баланс не получен: {russian_reason(exc)}", settings.sms_api_key)
-        )
+        return jsonify(error=mask_text(f"Баланс не получен: {russian_reason(exc)}", settings.sms_api_key))
     finally:
         client.close()
     return jsonify(balance=f"{value:.2f}")
@@ -280,7 +329,8 @@ def mailings_index():  # type: ignore[no-untyped-def]
 def _choices() -> dict[str, Any]:
     session = db()
     return {
-        "templates": template_service.list_templates(session),
+        # a mailing goes to patients: the doctors' and the chief's templates are not offered
+        "templates": [t for t in template_service.list_templates(session) if t.recipient_type == "patient"],
         "doctors": session.scalars(
             select(Employee).where(Employee.is_active.is_(True)).order_by(Employee.last_name)
         ).all(),
@@ -296,10 +346,11 @@ def _choices() -> dict[str, Any]:
 def _header_values(mailing: SmsMailing | None) -> dict[str, str]:
     if mailing is None:
         today = clinic_now(db()).date()
+        default = template_service.default_template(db())
         return {
             "period_from": (today + timedelta(days=1)).isoformat(),
             "period_to": (today + timedelta(days=1)).isoformat(),
-            "template_id": "",
+            "template_id": str(default.id) if default else "",
             "doctor_id": "",
             "cabinet_id": "",
             "service_id": "",
@@ -321,20 +372,19 @@ def _render_mailing(
     status: int = 200,
     cost: str = "",
 ):  # type: ignore[no-untyped-def]
-    settings = read_settings(db())
-    texts = {}
+    checks: dict[int, mailings.RowCheck] = {}
     if mailing is not None and mailing.template is not None:
-        texts = {row.id: mailings.row_text(mailing, row, settings) for row in mailing.rows[:2000]}
+        checks = mailings.check_rows(db(), mailing, now=ledger.utcnow())
     return (
         render_template(
             "sms/mailing_form.html",
             mailing=mailing,
             values=values,
             errors=errors,
-            texts=texts,
+            checks=checks,
+            skipped=sum(1 for c in checks.values() if c.reason),
             cost=cost,
             masked=_masked,
-            local=_local,
             **_choices(),
         ),
         status,
@@ -406,14 +456,14 @@ def mailing_edit(mailing_id: int):  # type: ignore[no-untyped-def]
             session.refresh(mailing)
             client = gateway.make_client(current_app.config["MIS"], read_settings(session))
             try:
-                total, count_sms = mailings.cost_preview(session, mailing, client)
+                total, count_sms = mailings.cost_preview(session, mailing, client, now=ledger.utcnow())
             finally:
                 client.close()
             cost = f"{total:.2f} ₽ за {count_sms} СМС"
         elif action == "send":
             session.refresh(mailing)
-            queued = mailings.start_sending(session, mailing, user, now=ledger.utcnow())
-            flash(f"Рассылка запущена: {queued} сообщений в очереди отправки", "success")
+            summary = mailings.start_sending(session, mailing, user, now=ledger.utcnow())
+            flash(_sending_message(summary), "success")
         session.commit()
     except ValidationError as exc:
         session.rollback()
@@ -432,6 +482,15 @@ def mailing_edit(mailing_id: int):  # type: ignore[no-untyped-def]
     session.expire_all()
     mailing = mailings.load(session, mailing_id)
     return _render_mailing(mailing, _header_values(mailing), {}, cost=cost)
+
+
+def _sending_message(summary: mailings.SendSummary) -> str:
+    parts = [f"Рассылка запущена: {summary.queued} сообщений в очереди отправки"]
+    if summary.earlier:
+        parts.append(f"{summary.earlier} напоминаний уже были отправлены ранее")
+    if summary.skipped:
+        parts.append(f"{summary.skipped} строк не отправлено (причины — в таблице)")
+    return "; ".join(parts)
 
 
 @mailings_bp.post(f"/<{ROW_ID}:mailing_id>/delete")
