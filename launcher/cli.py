@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 
+from clinic import datadir
 from clinic.config import Config
 
 Handler = Callable[[argparse.Namespace, Config], int]
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = Config.from_env()
+    datadir.secure(config.data_dir, config.database_url)
     handler: Handler = args.handler
     return handler(args, config)
 
