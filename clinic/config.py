@@ -34,7 +34,7 @@ def _env_int(name: str, default: int) -> int:
 
 def load_secrets(data_dir: Path) -> dict[str, str]:
     """Return the persisted generated secrets, creating any that are missing."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: see clinic/datadir.py
     path = data_dir / "secrets.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     wanted = ("flask_secret_key", "ari_password", "ami_secret", "control_token")
