@@ -22,6 +22,7 @@ from webhooks.ui.clinic_time import init_clinic_time
 from webhooks.ui.db import db, init_db_session
 from webhooks.ui.errors import init_errors
 from webhooks.ui.formatting import init_filters
+from webhooks.ui.headers import init_headers
 from webhooks.ui.menu import GROUP_ADMIN, add_menu_item, visible_menu
 
 csrf = CSRFProtect()
@@ -72,6 +73,7 @@ def register_ui(app: Flask) -> None:
     init_errors(app)
     init_filters(app)
     init_clinic_time(app)
+    init_headers(app)
     app.context_processor(_template_globals)
 
     for module in (login, schedule, patients, admin_settings, admin_users):
