@@ -134,7 +134,9 @@ class _Checker:
             return self.errors
         for fname, secs in self.parsed.items():
             self.check_templates(fname, secs)
-            if fname != "pjsip.conf":
+            if fname == "pjsip.conf":
+                self.check_unique_templates(fname, secs)  # objects: per type, in check_pjsip
+            else:
                 self.check_unique(fname, secs)
         self.check_extensions()
         self.check_pjsip()
@@ -149,6 +151,20 @@ class _Checker:
         for s in secs:
             if s.name in seen:
                 self.err(f"{fname}:{s.line}: секция [{s.name}] повторяется")
+            seen.add(s.name)
+
+    def check_unique_templates(self, fname: str, secs: list[Section]) -> None:
+        """Asterisk keeps the last of two templates of one name; a second definition would
+        silently rewrite every object built on it (a config injection's favourite)."""
+        objects = {s.name for s in secs if not s.is_template}
+        seen: set[str] = set()
+        for s in secs:
+            if not s.is_template:
+                continue
+            if s.name in seen:
+                self.err(f"{fname}:{s.line}: шаблон [{s.name}] определён повторно")
+            if s.name in objects:
+                self.err(f"{fname}:{s.line}: имя шаблона [{s.name}] совпадает с именем объекта")
             seen.add(s.name)
 
     def check_templates(self, fname: str, secs: list[Section]) -> None:

@@ -222,3 +222,49 @@ def test_missing_file_is_reported() -> None:
     files = _valid()
     del files["pjsip.conf"]
     assert "pjsip.conf: файл не сформирован" in validate(files)
+
+
+# ------------------------------------------------------------------ config injection (issue 12)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"sip_domain": "fe80::1%eth0\n[clinic-endpoint](!)\ntype=endpoint"}, "управляющие символы"),
+        ({"sip_domain": "fe80::1%" + "a" * 300}, "Домен SIP"),
+        ({"sip_domain": "pbx.clinic.ru;evil"}, "Домен SIP"),
+        ({"sip_domain": "a" * 64 + ".ru"}, "Домен SIP"),
+        ({"trunk": "trunk", "trunk_host": "sip.example.ru\u2028[x]"}, "управляющие символы"),
+        ({"trunk": "trunk", "trunk_host": "host name"}, "Адрес транка"),
+        ({"trunk": "trunk", "trunk_host": "sip.example.ru", "trunk_user": "u;x"}, "Логин транка"),
+        ({"trunk": "trunk", "trunk_host": "sip.example.ru", "trunk_user": "u", "trunk_password": "p;x"},
+         "Пароль"),
+        ({"outbound_callerid": "74951234567\nx"}, "управляющие символы"),
+        ({"outbound_callerid": "7495 call"}, "caller ID"),
+        ({"endpoint_extra": "language=ru\n[clinic-endpoint](!)"}, "секции"),
+        ({"endpoint_extra": "#include /etc/passwd"}, "#include"),
+    ],
+)
+def test_values_outside_their_grammar_are_refused(change: dict[str, str], needle: str) -> None:
+    with pytest.raises(RenderError, match=needle):
+        render(replace(BASE, **change))
+
+
+def test_good_hosts_still_render() -> None:
+    for host in ("pbx.clinic.ru", "10.0.0.5", "2001:db8::5", "localhost"):
+        assert "pjsip.conf" in render(replace(BASE, sip_domain=host))
+
+
+def test_a_redefined_template_is_refused_by_the_validator() -> None:
+    files = render(BASE)
+    files["pjsip.conf"] += "\n[clinic-endpoint](!)\ntype=endpoint\ncontext=clinic-inbound\n"
+    assert any("шаблон [clinic-endpoint] определён повторно" in e for e in validate(files))
+    files = render(BASE)
+    files["pjsip.conf"] += "\n[clinic-aor]\ntype=aor\n"
+    assert any("совпадает с именем объекта" in e for e in validate(files))
+
+
+def test_a_long_host_label_does_not_crash_the_loopback_check() -> None:
+    from asterisk_conf.render import resolves_to_loopback
+
+    assert resolves_to_loopback("a" * 300 + ".ru") is False
