@@ -1,6 +1,8 @@
 """The local Asterisk 22 runtime: a Debian sid chroot built by mmdebstrap, run as the chroot's
-`asterisk` user (reference/pbx-lab.md §1-3). In production (`PbxConfig.mode == "external"`)
-Asterisk is someone else's service: provision/start/stop only say so.
+`asterisk` user (reference/pbx-lab.md §1-3), whose uid/gid are those of a host user created
+for it alone (HOST_USER): the chroot's own uid would belong to another service on the host.
+In production (`PbxConfig.mode == "external"`) Asterisk is someone else's service:
+provision/start/stop only say so.
 
 Everything here is synchronous and blocking on purpose: it is called from the launcher and
 from test fixtures, never from a request handler.
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -28,6 +32,7 @@ from clinic.config import PbxConfig
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm")
 MARKER = ".mis-telephony-provisioned"
 DIST_CONF = "etc/asterisk.dist"  # the package's own configs, kept aside before we overwrite them
+HOST_USER = "mis-asterisk"  # the host's account for our Asterisk; nothing else runs as it
 POLL = 0.05  # seconds between readiness probes
 START_DEADLINE = 60.0
 STOP_DEADLINE = 30.0
@@ -189,6 +194,66 @@ def chroot_ids(chroot: Path, user: str = "asterisk") -> tuple[int, int]:
     raise PbxRuntimeError(f"user {user!r} not found in {chroot}/etc/passwd")
 
 
+def _chroot_ids_in_use(chroot: Path) -> set[int]:
+    ids: set[int] = set()
+    for name in ("etc/passwd", "etc/group"):
+        for line in (chroot / name).read_text().splitlines():
+            parts = line.split(":")
+            if len(parts) > 2 and parts[2].isdigit():
+                ids.add(int(parts[2]))
+    return ids
+
+
+def _free_system_id(chroot: Path) -> int:
+    """A system id (100-999) that is neither a user nor a group on the host or in the chroot."""
+    taken = _chroot_ids_in_use(chroot) | {p.pw_uid for p in pwd.getpwall()}
+    taken |= {g.gr_gid for g in grp.getgrall()}
+    for candidate in range(999, 99, -1):
+        if candidate not in taken:
+            return candidate
+    raise PbxRuntimeError("no free system uid/gid for the Asterisk user (100-999 all taken)")
+
+
+def host_account(chroot: Path) -> tuple[int, int]:
+    """uid/gid of HOST_USER, created (no home, no shell) the first time."""
+    with contextlib.suppress(KeyError):
+        entry = pwd.getpwnam(HOST_USER)
+        return entry.pw_uid, entry.pw_gid
+    ident = str(_free_system_id(chroot))
+    subprocess.run(["groupadd", "--system", "--gid", ident, HOST_USER], check=True)
+    subprocess.run(
+        ["useradd", "--system", "--uid", ident, "--gid", ident, "--no-create-home",
+         "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+         "--comment", "Asterisk of mis-telephony", HOST_USER],
+        check=True,
+    )  # fmt: skip
+    return int(ident), int(ident)
+
+
+def _align_chroot_user(chroot: Path, uid: int, gid: int) -> None:
+    """Give the chroot's `asterisk` user and group the host account's ids, and every file
+    they owned in the chroot with them."""
+    old_uid, old_gid = chroot_ids(chroot)
+    if (old_uid, old_gid) == (uid, gid):
+        return
+    _rewrite_id(chroot / "etc/passwd", "asterisk", {2: uid, 3: gid})
+    _rewrite_id(chroot / "etc/group", "asterisk", {2: gid})
+    find = ["chroot", str(chroot), "find", "/", "-xdev"]
+    subprocess.run([*find, "-uid", str(old_uid), "-exec", "chown", "-h", str(uid), "{}", "+"], check=True)
+    subprocess.run([*find, "-gid", str(old_gid), "-exec", "chgrp", "-h", str(gid), "{}", "+"], check=True)
+
+
+def _rewrite_id(path: Path, name: str, fields: dict[int, int]) -> None:
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        parts = line.split(":")
+        if parts[0] == name:
+            for index, value in fields.items():
+                parts[index] = str(value)
+            lines[i] = ":".join(parts)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def _prepare_tree(chroot: Path) -> None:
     # Asterisk drops root, so everything it writes must be owned by its user (pbx-lab §2);
     # the recording folder is not created by the package, and /run/asterisk (normally made by
@@ -309,6 +374,7 @@ def start(pbx: PbxConfig, data_dir: Path) -> StepResult:
             + " already in use on 127.0.0.1 (another Asterisk or service?). Stop it, or use "
             "MIS_PBX_MODE=external to drive that Asterisk instead."
         )
+    _align_chroot_user(pbx.chroot, *host_account(pbx.chroot))
     _mount(pbx.chroot)
     _prepare_tree(pbx.chroot)
     log = log_path(data_dir)
