@@ -314,13 +314,18 @@ def move(appointment_id: int):  # type: ignore[no-untyped-def]
     if errors:
         return _render_move(appt, form, errors, 422)
     was_confirmed = bool(appt.confirmation_status)
+    before = (appt.doctor_id, appt.starts_at, appt.cabinet_id)
     data = {"doctor_id": form["doctor_id"], "cabinet_id": form["cabinet_id"], "starts_at": starts_at}
     try:
         update_appointment(session, appt.id, data, forms=True)
-        check_in_grid(session, appt)
+        if appt.starts_at != before[1]:  # an imported out-of-hours visit may change doctor in place
+            check_in_grid(session, appt)
     except ValidationError as exc:
         session.rollback()
         return _render_move(_appointment_or_404(appointment_id), form, _form_errors(exc), 422)
+    if (appt.doctor_id, appt.starts_at, appt.cabinet_id) == before:
+        flash("Врач, время и кабинет не изменились: запись осталась как была", "warning")
+        return _back_to(appt)
     session.commit()
     message = f"Запись перенесена: {_when(appt)}, врач {appt.doctor.short_name}"
     if was_confirmed and not appt.confirmation_status:
