@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from panoramisk.fast_agi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.channels import pjsip_endpoint
 from clinic.config import Config
 from clinic.db import make_engine, make_session_factory
 from clinic.phones import match_key
@@ -126,8 +127,9 @@ class CallLog:
         h = request.headers
         kind, endpoint = h.get("agi_arg_1", ""), h.get("agi_arg_2", "")
         peer = h.get("agi_arg_8", "")  # "PJSIP/reg101-0000002a": who answered an inbound call
-        if kind == "inbound" and peer.startswith("PJSIP/"):
-            endpoint = peer[len("PJSIP/") :].rsplit("-", 1)[0]
+        answered_by = pjsip_endpoint(peer)
+        if kind == "inbound" and answered_by is not None:
+            endpoint = answered_by
         report = calls_svc.PhoneCallReport(
             uniqueid=h.get("agi_arg_7") or h.get("agi_uniqueid", ""),
             kind=kind,

@@ -45,6 +45,7 @@ from ari_app.calls.state import LiveCall, Transfer
 from ari_app.calls.store import CallStore, StoreError
 from ari_app.client import AriClient, AriError, AriNotFound, AriUnavailable
 from ari_app.events import Channel
+from clinic.channels import pjsip_endpoint
 from clinic.models import utcnow
 from clinic.models.calls import (
     DIRECTION_INBOUND,
@@ -658,7 +659,7 @@ class CallService:
         out = []
         for ch in channels:
             if (
-                not ch.name.startswith(f"PJSIP/{actor.sip_id}-")
+                pjsip_endpoint(ch.name) != actor.sip_id
                 or ch.app_name == "Stasis"
                 or ch.state != "Up"
             ):
