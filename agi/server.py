@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -154,12 +156,43 @@ class CallLog:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+KEY_VARIABLE = "MIS_AGI_KEY"  # the dialplan global holding the secret (extensions.conf.j2)
+
+
 class FastAgiServer:
-    def __init__(self, routes: dict[str, Route], header_timeout: float = 2.0) -> None:
+    def __init__(self, routes: dict[str, Route], header_timeout: float = 2.0, secret: str = "") -> None:
         self.routes: OrderedDict[str, Route] = OrderedDict(routes)
         self.header_timeout = header_timeout
+        self.secret = secret
         self.handled = 0
+        self.refused = 0
+        self._last_refusal_log = -60.0
         self._server: asyncio.Server | None = None
+
+    def _refuse(self, script: str, peer: object) -> None:
+        # counted always, logged once a minute: a looping prober must not flood the log
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._last_refusal_log >= 60:
+            self._last_refusal_log = now
+            log.warning("FastAGI: refused %r from %s without the dialplan's key (%d so far)", script, peer,
+                        self.refused)
+
+    async def _proves_secret(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Ask the caller for the dialplan's key: only our Asterisk's dialplan has it. The
+        caller cannot see it in the request; it must answer `200 result=1 (<key>)`."""
+        writer.write(f"GET VARIABLE {KEY_VARIABLE}\n".encode())
+        try:
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), self.header_timeout)
+        except (TimeoutError, ConnectionError, asyncio.LimitOverrunError, ValueError):
+            return False
+        text = line.decode("utf-8", "replace").strip()
+        prefix = "200 result=1 ("
+        if not (text.startswith(prefix) and text.endswith(")")):
+            return False
+        offered = text[len(prefix) : -1].encode("utf-8", "replace")
+        return hmac.compare_digest(offered, self.secret.encode())
 
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -175,6 +208,8 @@ class FastAgiServer:
         try:
             if route is None:
                 log.error("FastAGI: no route %r", script)
+            elif self.secret and not await self._proves_secret(reader, writer):
+                self._refuse(script, writer.get_extra_info("peername"))
             else:
                 await route(Request(app=None, headers=headers, reader=reader, writer=writer))
                 self.handled += 1
@@ -207,14 +242,19 @@ class Routes:
         self.call_log.close()
 
 
-def make_server(sessions: sessionmaker[Session], budget: float = 0.5) -> tuple[FastAgiServer, Routes]:
+def make_server(
+    sessions: sessionmaker[Session], budget: float = 0.5, secret: str = ""
+) -> tuple[FastAgiServer, Routes]:
     routes = Routes(sessions, budget)
-    return FastAgiServer({"patient_lookup": routes.lookup, "call_log": routes.call_log}), routes
+    handlers: dict[str, Route] = {"patient_lookup": routes.lookup, "call_log": routes.call_log}
+    return FastAgiServer(handlers, secret=secret), routes
 
 
 async def serve(config: Config) -> None:
     sessions = make_session_factory(make_engine(config.database_url))
-    server, routes = make_server(sessions)
+    if not config.pbx.agi_secret:
+        raise SystemExit("MIS_AGI_SECRET is empty: the FastAGI server needs the dialplan's key")
+    server, routes = make_server(sessions, secret=config.pbx.agi_secret)
     port = await server.start("127.0.0.1", config.pbx.agi_port)
     log.info("FastAGI on 127.0.0.1:%d", port)
     stop = asyncio.Event()

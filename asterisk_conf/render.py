@@ -74,6 +74,7 @@ class PbxInput:
     ami_secret: str = field(default="", repr=False)
     ari_app: str = "clinic"
     agi_port: int = 4573
+    agi_secret: str = field(default="", repr=False)
     users: tuple[PhoneUser, ...] = ()
     realm: str = SIP_REALM
     ring_seconds: int = 30
@@ -89,7 +90,8 @@ class PbxInput:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.ari_password, self.ami_secret, self.trunk_password) if s)
+        values = (self.ari_password, self.ami_secret, self.trunk_password, self.agi_secret)
+        return tuple(s for s in values if s)
 
 
 def _clean_name(name: str) -> str:
@@ -194,6 +196,7 @@ def render(inp: PbxInput, template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
         "ami_secret": inp.ami_secret,
         "ari_app": inp.ari_app,
         "agi_port": inp.agi_port,
+        "agi_secret": inp.agi_secret,
         "realm": inp.realm,
         "users": users,
         "dial_all": "&".join(f"PJSIP/{u.sip_id}" for u in users),
@@ -278,6 +281,7 @@ def load_input(config: Config, session_factory: sessionmaker[Session]) -> PbxInp
         ami_secret=pbx.ami_secret,
         ari_app=pbx.ari_app,
         agi_port=pbx.agi_port,
+        agi_secret=pbx.agi_secret,
         users=users,
         trunk=TRUNK_ENDPOINT if trunk_host else "",
         trunk_host=trunk_host,

@@ -37,7 +37,7 @@ def load_secrets(data_dir: Path) -> dict[str, str]:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: see clinic/datadir.py
     path = data_dir / "secrets.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    wanted = ("flask_secret_key", "ari_password", "ami_secret", "control_token")
+    wanted = ("flask_secret_key", "ari_password", "ami_secret", "control_token", "agi_secret")
     changed = False
     for key in wanted:
         if not stored.get(key):
@@ -72,6 +72,9 @@ class PbxConfig:
     # the shared token the web side presents to it
     control_url: str = "http://127.0.0.1:8090"
     control_token: str = field(default="", repr=False)
+    # Known only to our FastAGI server and the rendered dialplan (a global the server reads
+    # back with GET VARIABLE): any other local process that connects to :4573 is refused.
+    agi_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Config:
             agi_port=_env_int("MIS_AGI_PORT", 4573),
             control_url=_env("MIS_CONTROL_URL", "http://127.0.0.1:8090").rstrip("/"),
             control_token=_env("MIS_CONTROL_TOKEN", stored["control_token"]),
+            agi_secret=_env("MIS_AGI_SECRET", stored["agi_secret"]),
         )
         return cls(
             data_dir=data_dir,

@@ -146,3 +146,47 @@ def test_call_log_route_writes_one_row_and_ignores_bad_arguments(sessions: sessi
     inbound = rows["p-1764.1"]
     assert (inbound.direction, inbound.result, inbound.number) == ("inbound", "answered", "+79161234567")
     assert rows["p-1764.3"].answered_at == rows["p-1764.3"].ended_at  # 0 s talked
+
+
+async def _agi_call_with_key(port: int, script: str, arg: str, key: str | None) -> list[str]:
+    """Act as Asterisk whose dialplan global MIS_AGI_KEY is `key` (None: a prober that
+    does not know the protocol and answers nothing useful)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"agi_network: yes\nagi_network_script: {script}\nagi_arg_1: {arg}\n\n".encode())
+    commands = []
+    while line := await reader.readline():
+        command = line.decode().strip()
+        commands.append(command)
+        if command == "GET VARIABLE MIS_AGI_KEY":
+            writer.write(b"200 result=0\n" if key is None else f"200 result=1 ({key})\n".encode())
+        else:
+            writer.write(b"200 result=1\n")
+        await writer.drain()
+    writer.close()
+    return commands
+
+
+def test_only_a_caller_with_the_dialplans_key_is_served(sessions: sessionmaker[Session]) -> None:
+    """Issue 12 point 10: any local process could look patients up or write call-log rows."""
+    with transaction(sessions) as s:
+        s.add(Patient(last_name="Иванов", first_name="Пётр", patronymic="", phone="+79161234567"))
+
+    async def go() -> tuple[list[str], list[str], list[str], int]:
+        lookup = PatientLookup(sessions, budget=2.0)
+        server = FastAgiServer({"patient_lookup": lookup}, secret="s3cret-key")
+        port = await server.start("127.0.0.1", 0)
+        try:
+            ours = await _agi_call_with_key(port, "patient_lookup", "89161234567", "s3cret-key")
+            wrong = await _agi_call_with_key(port, "patient_lookup", "89161234567", "guess")
+            silent = await _agi_call_with_key(port, "patient_lookup", "89161234567", None)
+            return ours, wrong, silent, server.refused
+        finally:
+            await server.stop()
+            lookup.close()
+
+    ours, wrong, silent, refused = aiorun.run(go)
+    assert ours[0] == "GET VARIABLE MIS_AGI_KEY"
+    assert ours[1] == 'SET VARIABLE CALLERID(name) "Иванов П."'
+    assert wrong == ["GET VARIABLE MIS_AGI_KEY"]  # asked, refused, nothing revealed
+    assert silent == ["GET VARIABLE MIS_AGI_KEY"]
+    assert refused == 2

@@ -166,7 +166,7 @@ def agi_server(pbx: Pbx) -> Iterator[AgiHandle]:
     thread.start()
 
     async def make() -> Any:
-        server, routes = make_agi_server(pbx.sessions)
+        server, routes = make_agi_server(pbx.sessions, secret=pbx.config.pbx.agi_secret)
         await server.start("127.0.0.1", pbx.config.pbx.agi_port)
         return server, routes
 
