@@ -22,12 +22,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.models import (
+    Appointment,
     ClinicSettings,
     Patient,
     SmsMessage,
     SmsPhoneFlag,
     SmsStopEntry,
 )
+from clinic.models.schedule import STATUS_CANCELLED
 from clinic.models.sms import (
     MSG_FAILED,
     MSG_QUEUED,
@@ -278,7 +280,37 @@ def _claim_and_record(
     return []
 
 
+CANCELLED_NOTE = "Запись отменена: напоминание не отправлено"
+
+
+def _skip_cancelled_reminders(session: Session, now: datetime) -> None:
+    """A reminder waiting its turn (quiet hours, a mailing's queue) whose visit was cancelled
+    meanwhile, in the schedule or by the patient («Запись отменена»), never leaves. Read
+    first: an idle poll takes no write lock."""
+    cancelled = (
+        select(Appointment.id)
+        .where(
+            Appointment.id == SmsMessage.appointment_id,
+            or_(Appointment.status == STATUS_CANCELLED, Appointment.confirmation_status == "cancelled"),
+        )
+        .exists()
+    )
+    doomed = list(
+        session.scalars(
+            select(SmsMessage.id).where(_due(now), SmsMessage.idempotency_key.like("reminder:%"), cancelled)
+        )
+    )
+    if doomed:
+        session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id.in_(doomed), SmsMessage.state == MSG_QUEUED)
+            .values(state=MSG_SKIPPED, note=CANCELLED_NOTE)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def _claim_in(session: Session, *, now: datetime, ids: list[int] | None, limit: int) -> list[Claimed]:
+    _skip_cancelled_reminders(session, now)
     query = select(SmsMessage.id, SmsMessage.phone).where(_due(now)).order_by(SmsMessage.id)
     if ids is not None:
         query = query.where(SmsMessage.id.in_(ids))

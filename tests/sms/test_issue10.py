@@ -469,3 +469,35 @@ def test_already_sent_is_shown_in_the_clinic_zone(
     assert warning and f"уже отправлено {there}" in warning.group(1)
     for other in ("America/New_York", "UTC"):
         assert sent.astimezone(ZoneInfo(other)).strftime("%d.%m.%Y %H:%M") not in warning.group(1)
+
+
+def test_a_queued_reminder_of_a_visit_cancelled_meanwhile_never_leaves(
+    sessions: sessionmaker[Session], sms_config: Config, sms: Sms, clinic: dict[str, int]
+) -> None:
+    from clinic.services.settings import read_settings
+    from clinic.sms import gateway, ledger
+
+    from .conftest import START
+
+    late = START.replace(hour=19, minute=30)  # 22:30 in Moscow: deferred to the morning
+    msg_id, _ = sending.send_single(sessions, sms_config, phone=None, text=None, key="api:q", reminder=True,
+                                    appointment_id=clinic["appointment"], clock=lambda: late)  # fmt: skip
+    with transaction(sessions) as s:
+        assert s.get(SmsMessage, msg_id).state == "queued"  # type: ignore[union-attr]
+        s.get(Appointment, clinic["appointment"]).confirmation_status = "cancelled"  # type: ignore[union-attr]
+        settings = read_settings(s)
+        s.expunge(settings)
+    client = gateway.make_client(sms_config, settings)
+    try:
+        ledger.dispatch_due(
+            sessions, client, api_id=settings.sms_api_key, clock=lambda: late + timedelta(hours=11)
+        )
+    finally:
+        client.close()
+    with sessions() as s:
+        row = s.get(SmsMessage, msg_id)
+        assert row is not None and (row.state, row.note) == (
+            "skipped",
+            "Запись отменена: напоминание не отправлено",
+        )
+    assert sms.messages() == []
