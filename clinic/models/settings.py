@@ -41,3 +41,5 @@ class ClinicSettings(Timestamped, Base):
     lockout_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     lockout_attempts: Mapped[int] = mapped_column(Integer, default=10)
     strong_passwords: Mapped[bool] = mapped_column(Boolean, default=False)
+    # «Журнал обмена» keeps this many days; the worker deletes older rows (0 = keep forever)
+    exchange_log_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")

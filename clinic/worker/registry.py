@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from clinic.robot.server_task import jobs as robot_jobs
 from clinic.sms.jobs import JOBS as SMS_JOBS
+from clinic.worker import housekeeping
 from clinic.worker.jobs import Job
 
 
@@ -11,4 +12,5 @@ def all_jobs() -> list[Job]:
     jobs: list[Job] = []
     jobs += robot_jobs()  # «Отправка сведений в Mango Office», robot results
     jobs += SMS_JOBS  # SMS: send due messages and mailings, re-check delivery statuses
+    jobs += housekeeping.JOBS  # exchange-log retention, old login-throttle rows
     return jobs
