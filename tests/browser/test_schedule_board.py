@@ -256,6 +256,7 @@ def _menu(page: Any, appointment: Any, item: str) -> None:
     appointment.click(button="right")  # ПКМ on the appointment
     entry = page.get_by_role("menuitem", name=item)
     expect(entry).to_be_visible()
+    shot(page, f"menu-{item}")
     entry.click()
 
 

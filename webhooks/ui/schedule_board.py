@@ -20,7 +20,7 @@ from clinic.services.schedule.grid import DayGrid
 
 HEADER_ROWS = 1  # grid row 1 is the doctors' header
 LANE_MIN_REM = 11.5  # a doctor's column: six of them and the time fit 1366 px
-SPLIT_LANE_MIN_REM = 7.5  # half of a doctor's column still shows a time and a name
+SPLIT_LANE_MIN_REM = 9  # half of a doctor's column still shows a time and a name
 TIME_COLUMNS = 1  # grid column 1 is the time column
 
 
@@ -33,6 +33,7 @@ class Block:
     span: int
     column: int
     width: int = 1  # lanes: a block with no neighbour in its rows takes the free lanes beside it
+    narrow: bool = False  # shares its rows with another block of the doctor
 
     @property
     def ends_at(self) -> datetime:
@@ -142,7 +143,8 @@ def build_board(
         column = Column(doctor, next_column, lanes=max([lane + 1 for *_, lane in placed], default=1))
         for appt, first, span, lane in placed:
             width = _free_width(placed, first, span, lane, column.lanes)
-            column.blocks.append(Block(appt, first + HEADER_ROWS + 1, span, next_column + lane, width))
+            row = first + HEADER_ROWS + 1
+            column.blocks.append(Block(appt, row, span, next_column + lane, width, width < column.lanes))
         columns.append(column)
         next_column += column.lanes
     return Board(grid, columns, now)
