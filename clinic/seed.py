@@ -29,7 +29,7 @@ from clinic.models import (
     User,
 )
 from clinic.robot.demo import seed_mango
-from clinic.security import hash_password, sip_md5_cred
+from clinic.security import hash_password, sip_md5_cred, verify_password
 from clinic.sms.demo import seed_sms
 
 DEMO_PASSWORD = "Klinika-2026"
@@ -185,3 +185,18 @@ def seed_demo(factory: sessionmaker[Session], today: date) -> dict[str, int]:
             if not booked:
                 counts["appointments_added"] += _fill_day(s, random.Random(day.toordinal()), day)
     return counts
+
+
+def demo_logins_in_use(factory: sessionmaker[Session]) -> list[tuple[DemoUser, bool]]:
+    """The demo users whose login still has the demo password, each with whether its SIP
+    password is still the demo one: only those belong in the demo's printout."""
+    out: list[tuple[DemoUser, bool]] = []
+    with factory() as s:
+        for u in DEMO_USERS:
+            row = s.scalars(select(User).where(User.login == u.login)).first()
+            if row is None or not row.is_active or not verify_password(row.password_hash, DEMO_PASSWORD):
+                continue
+            sip = bool(u.extension and u.sip_password and row.sip_id == u.extension
+                       and row.sip_md5_cred == sip_md5_cred(u.extension, u.sip_password))
+            out.append((u, sip))
+    return out

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.config import Config
 from clinic.db import make_engine, make_session_factory, migrate
-from clinic.seed import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from clinic.seed import DEMO_PASSWORD, DemoUser, demo_logins_in_use, seed_demo
 
 log = logging.getLogger("mis-telephony")
 
@@ -78,7 +78,7 @@ def _spawn_smsru_emulator(config: Config, children: list[subprocess.Popen[bytes]
     return url
 
 
-def _print_banner(config: Config) -> None:
+def _print_banner(config: Config, demo: list[tuple[DemoUser, bool]]) -> None:
     web = f"http://{config.web_host}:{config.web_port}"
     lines = [
         "",
@@ -87,12 +87,14 @@ def _print_banner(config: Config) -> None:
         f"  REST API:          {web}/api/v1/openapi.json",
         f"  Приём вебхуков:    http://{config.hooks_host}:{config.hooks_port}/healthz",
         f"  Asterisk ARI:      {config.pbx.ari_url}/asterisk/info (пользователь {config.pbx.ari_user})",
-        "  SIP:               127.0.0.1:5060/udp (пароль SIP см. ниже)",
-        "",
-        "  Демо-пользователи (логин / пароль):",
+        "  SIP:               127.0.0.1:5060/udp",
     ]
-    for u in DEMO_USERS:
-        sip = f", доб. {u.extension}, SIP {u.extension} / {u.sip_password}" if u.extension else ""
+    # Only logins that still have the demo's passwords: a password changed by the clinic is
+    # not printed (nor a stale one), and with no demo login left there is no list at all.
+    if demo:
+        lines += ["", "  Демо-пользователи (логин / пароль):"]
+    for u, sip_in_use in demo:
+        sip = f", доб. {u.extension}, SIP {u.extension} / {u.sip_password}" if sip_in_use else ""
         lines.append(f"    {u.login} / {DEMO_PASSWORD}  ({u.full_name}{sip})")
     lines += ["", "  Ctrl-C останавливает всё.", ""]
     print("\n".join(lines), flush=True)
@@ -135,7 +137,7 @@ def run_all(config: Config) -> int:
         children += [_spawn("worker"), _spawn("ari"), _spawn("agi")]
         _wait_http(f"http://{config.web_host}:{config.web_port}/login", 30, web)
         _wait_http(f"http://{config.hooks_host}:{config.hooks_port}/healthz", 30, hooks)
-        _print_banner(config)
+        _print_banner(config, demo_logins_in_use(factory))
         if smsru_url:
             print(f"  Эмулятор sms.ru: {smsru_url}/_emulator/messages (отправленные СМС)", flush=True)
         if mango_url:
