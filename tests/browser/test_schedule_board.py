@@ -378,3 +378,21 @@ def test_confirm_then_cancel_with_a_reason(
     with transaction(sessions) as s:
         row = s.get(Appointment, board["rebooked"])
         assert (row.status, row.cancel_reason) == ("cancelled", "Заболевание")
+
+
+def test_drag_an_appointment_onto_a_free_slot_moves_it(
+    page: Any, live_url: str, users: Any, board: dict[str, Any], sessions: sessionmaker[Session]
+) -> None:
+    open_day(page, live_url, board["day"])
+    target = page.locator(
+        f"[data-testid=free-slot][data-doctor-id='{board['doctors'][4]}'][data-slot='13:00']"
+    )
+    target.scroll_into_view_if_needed()
+    page.locator(f"#appointment-{board['rebooked']}").drag_to(target)
+    expect(page.get_by_role("status").first).to_contain_text("Запись перенесена")
+    moved = page.locator(f"#appointment-{board['rebooked']}")
+    expect(moved).to_have_attribute("data-doctor-id", str(board["doctors"][4]))
+    expect(moved).to_contain_text("13:00–13:20")
+    with transaction(sessions) as s:
+        row = s.get(Appointment, board["rebooked"])
+        assert (row.doctor_id, row.starts_at) == (board["doctors"][4], at(board["day"], 13))

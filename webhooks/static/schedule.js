@@ -46,6 +46,61 @@ function initAppointmentMenus(box) {
   });
 }
 
+// Drag an appointment onto a free slot: the same POST as «Перенести» (the server checks it and
+// answers with its message); the menu's «Перенести» does the same without a mouse.
+function initDragToMove(box) {
+  let dragged = null;
+  box.addEventListener("dragstart", (event) => {
+    dragged = event.target.closest && event.target.closest("[data-move-url]");
+    if (!dragged) return;
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged.dataset.appointmentId);
+    // after this event: Chromium cancels a drag whose source changes while it starts
+    setTimeout(() => { if (dragged) box.classList.add("is-dragging"); }, 0);
+  });
+  box.addEventListener("dragend", () => {
+    dragged = null;
+    box.classList.remove("is-dragging");
+    box.querySelectorAll(".drop-here").forEach((el) => el.classList.remove("drop-here"));
+  });
+  const slotOf = (event) => {
+    const cell = event.target.closest && event.target.closest(".board-slot");
+    return cell && cell.querySelector("[data-testid=free-slot]") ? cell : null;
+  };
+  box.addEventListener("dragover", (event) => {
+    const cell = dragged && slotOf(event);
+    if (!cell) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    box.querySelectorAll(".drop-here").forEach((el) => { if (el !== cell) el.classList.remove("drop-here"); });
+    cell.classList.add("drop-here");
+  });
+  box.addEventListener("drop", (event) => {
+    const cell = dragged && slotOf(event);
+    if (!cell) return;
+    event.preventDefault();
+    const slot = cell.querySelector("[data-testid=free-slot]");
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = dragged.dataset.moveUrl;
+    const fields = {
+      csrf_token: box.dataset.csrf,
+      doctor_id: slot.dataset.doctorId,
+      date: box.dataset.day,
+      time: slot.dataset.slot,
+      cabinet_id: dragged.dataset.cabinetId,
+      back_doctor: box.dataset.backDoctor,
+    };
+    for (const [name, value] of Object.entries(fields)) {
+      const input = document.createElement("input");
+      Object.assign(input, { type: "hidden", name, value: value || "" });
+      form.append(input);
+    }
+    document.body.append(form);
+    form.submit();
+  });
+}
+
 function renderPatients(container, patients, chosen) {
   container.replaceChildren();
   if (!patients.length) {
@@ -112,6 +167,7 @@ document.addEventListener("DOMContentLoaded", () => {
     fitBoard(box);
     openAtWork(box);
     initAppointmentMenus(box);
+    initDragToMove(box);
   }
   document.querySelectorAll("[data-patient-pick]").forEach(initPatientSearch);
   document.querySelectorAll("form[data-once]").forEach((form) => {
