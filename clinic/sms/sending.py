@@ -197,10 +197,13 @@ def recipients_for(
 def patient_blockers(
     session: Session, patient: Patient | None, appointment: Appointment | None, phone: str | None
 ) -> tuple[str, ...]:
-    """Why an SMS to the patient cannot go: a cancelled visit, no consent, a stopped number."""
+    """Why an SMS to the patient cannot go: a cancelled or past visit, no consent, a stopped
+    number."""
     found: list[str] = []
     if appointment is not None and (reason := cancelled_reason(appointment)):
         found.append(reason)
+    elif appointment is not None and appointment.starts_at <= clinic_now(session):
+        found.append("Приём уже начался: напоминание не отправляется")
     digits = ""
     with suppress(ValidationError):  # a bad number is the phone field's own error
         digits = rules.sms_phone(phone) if (phone or "").strip() else ""

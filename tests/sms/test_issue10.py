@@ -501,3 +501,17 @@ def test_a_queued_reminder_of_a_visit_cancelled_meanwhile_never_leaves(
             "Запись отменена: напоминание не отправлено",
         )
     assert sms.messages() == []
+
+
+def test_no_reminder_for_a_visit_that_has_begun(
+    reg: Web, sms: Sms, sessions: sessionmaker[Session], clinic: dict[str, int]
+) -> None:
+    with transaction(sessions) as s:
+        s.get(Appointment, clinic["appointment"]).starts_at = datetime.combine(  # type: ignore[union-attr]
+            clinic_tomorrow() - timedelta(days=2), time(10)
+        )
+    url = f"/sms/send?appointment_id={clinic['appointment']}"
+    page = reg.text(url)
+    assert 'data-testid="sms-blockers"' in page and "Приём уже начался" in page
+    assert reg.post_form(url, {"text": "Ждём вас", "phone": "+79161234567", "key": "p1"}).status_code == 422
+    assert sms.messages() == [] and sent_rows(sessions) == []
