@@ -1,9 +1,13 @@
 """Public blueprint `hooks_mango` on the hooks listener (:55055):
 POST /MangoOffice/UpdateStatus — the Mango robot's answer {"id": <Доп. информация>, "status": 1|2}.
 
-Every request and our answer go to the exchange log (token masked). Errors are JSON with a
-Russian reason: 400 bad body, 403 not allowed, 404 unknown id, 503 database trouble (so
-the sender retries) — never a 500.
+Every request and our answer go to the exchange log (token masked), malformed or not.
+Errors are JSON with a Russian reason: 400 bad body, 403 not allowed, 404 unknown id,
+405 wrong method, 413 body over 64 KB, 503 database trouble (so the sender retries) —
+never a 500.
+
+The body is read (at most 64 KB), checked and parsed before the database write lock is
+taken; under the lock only the short write of the change and its log row happens.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import writer_lock
-from clinic.models import ExchangeLogEntry, utcnow
-from clinic.robot.systems import write_exchange
-from clinic.robot.webhook import Reply, handle
+from clinic.models import ExchangeLogEntry
+from clinic.robot.webhook import Reply, apply, check
+from webhooks.hook_log import exchange_row, json_response, storable, store_row
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,7 @@ bp = Blueprint("hooks_mango", __name__)
 
 OWNER = "Mango Office UpdateStatus"
 MAX_BODY = 64 * 1024
+_DB_TROUBLE = Reply(503, {"error": "база данных временно недоступна, повторите запрос"})
 
 
 def _token() -> str:
@@ -42,9 +47,7 @@ def _masked_request(raw: bytes) -> str:
 
 
 def _log_row(raw: bytes, reply: Reply, started: float) -> ExchangeLogEntry:
-    return ExchangeLogEntry(
-        at=utcnow(),
-        direction="in",
+    return exchange_row(
         owner=OWNER,
         payload=_masked_request(raw),
         response=json.dumps(reply.body, ensure_ascii=False),
@@ -53,61 +56,68 @@ def _log_row(raw: bytes, reply: Reply, started: float) -> ExchangeLogEntry:
     )
 
 
+def _read_body() -> bytes | None:
+    """The body, or None when it is over MAX_BODY (declared or actually sent)."""
+    if (request.content_length or 0) > MAX_BODY:
+        return None
+    raw = request.stream.read(MAX_BODY + 1)
+    return None if len(raw) > MAX_BODY else raw
+
+
 @bp.post("/MangoOffice/UpdateStatus")
 def update_status():  # type: ignore[no-untyped-def]
     started = time.monotonic()
     sessions: sessionmaker[Session] = current_app.extensions["mis_sessions"]
-    raw = b"" if (request.content_length or 0) > MAX_BODY else request.stream.read(MAX_BODY + 1)
-    if not raw and (request.content_length or 0) > MAX_BODY or len(raw) > MAX_BODY:
+    raw = _read_body()
+    if raw is None:
         return _refuse(sessions, 413, "тело запроса больше 64 КБ", started)
     try:
-        with writer_lock(sessions), sessions() as session:
-            reply = handle(
-                session,
-                content_type=request.content_type or "",
-                raw=raw,
-                remote_addr=request.remote_addr or "",
-                token=_token(),
-            )
-            # the change and its log row commit together: one durable write per callback
-            session.add(_log_row(raw, reply, started))
-            session.commit()
-    except SQLAlchemyError:
-        log.exception("UpdateStatus: ошибка базы данных")
-        reply = Reply(503, {"error": "база данных временно недоступна, повторите запрос"})
-        row = _log_row(raw, reply, started)
-        write_exchange(
-            sessions,
-            direction="in",
-            owner=OWNER,
-            payload=row.payload,
-            response=row.response,
-            elapsed_ms=row.elapsed_ms,
-            http_status=reply.http_status,
-        )
-    body = json.dumps(reply.body, ensure_ascii=False)
+        reply = _process(sessions, raw, started)
+    except SQLAlchemyError as exc:
+        log.warning("UpdateStatus: ошибка базы данных (%s), ответ 503", exc.__class__.__name__)
+        reply = _DB_TROUBLE
+        store_row(sessions, _log_row(raw, reply, started))
     if reply.http_status >= 400:
-        log.warning("UpdateStatus %s: %s", reply.http_status, reply.body.get("error"))
-    return Response(body, status=reply.http_status, mimetype="application/json")
+        log.warning("UpdateStatus %s: %s", reply.http_status, storable(str(reply.body.get("error"))))
+    return json_response(reply.http_status, reply.body)
+
+
+def _process(sessions: sessionmaker[Session], raw: bytes, started: float) -> Reply:
+    with sessions() as session:  # reads only: protection and parsing, no lock held
+        checked = check(
+            session,
+            content_type=request.content_type or "",
+            raw=raw,
+            remote_addr=request.remote_addr or "",
+            token=_token(),
+        )
+    if isinstance(checked, Reply):
+        store_row(sessions, _log_row(raw, checked, started))
+        return checked
+    with writer_lock(sessions), sessions() as session:
+        reply = apply(session, checked)
+        # the change and its log row commit together: one durable write per callback
+        session.add(_log_row(raw, reply, started))
+        session.commit()
+    return reply
 
 
 def _refuse(sessions: sessionmaker[Session], status: int, reason: str, started: float) -> Response:
     """An answer given without reading the body; logged all the same."""
-    body = json.dumps({"error": reason}, ensure_ascii=False)
-    write_exchange(
+    body = {"error": reason}
+    store_row(
         sessions,
-        direction="in",
-        owner=OWNER,
-        payload=_masked_request(
-            f"({request.method}, тело {request.content_length or 0} байт не сохранено)".encode()
+        exchange_row(
+            owner=OWNER,
+            payload=_masked_request(
+                f"({request.method}, тело {request.content_length or 0} байт не сохранено)".encode()
+            ),
+            response=json.dumps(body, ensure_ascii=False),
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+            http_status=status,
         ),
-        response=body,
-        elapsed_ms=int((time.monotonic() - started) * 1000),
-        http_status=status,
     )
-    return Response(
-        body, status=status, mimetype="application/json", headers={"Allow": "POST"} if status == 405 else {}
-    )
+    return json_response(status, body, {"Allow": "POST"} if status == 405 else None)
 
 
 @bp.route("/MangoOffice/UpdateStatus", methods=["GET", "PUT", "PATCH", "DELETE"])

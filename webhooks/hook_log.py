@@ -1,0 +1,65 @@
+"""What the public webhooks (:55055) write to «Журнал обмена» and answer: text any database
+stores and JSON any client reads, whatever a sender put in its request.
+
+A body may carry a lone surrogate (JSON ``"\\ud800"`` decodes to one), which neither the
+UTF-8 of SQLite/PostgreSQL nor the HTTP answer can encode, or a NUL, which PostgreSQL text
+refuses. Both are kept, escaped, so the log row is still written and still shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Response
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinic.db import writer_lock
+from clinic.models import ExchangeLogEntry, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_LOGGED = 20_000  # characters of a payload or response kept in the log
+
+
+def storable(text: str) -> str:
+    """`text` with NUL and lone surrogates as backslash escapes (\\x00 → ``\\u0000``)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def as_json(body: Any) -> str:
+    """Readable JSON (Cyrillic as is) that is always encodable."""
+    return storable(json.dumps(body, ensure_ascii=False))
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(as_json(body), status=status, mimetype="application/json", headers=headers or {})
+
+
+def exchange_row(
+    *, owner: str, payload: str, response: str, elapsed_ms: int, http_status: int
+) -> ExchangeLogEntry:
+    return ExchangeLogEntry(
+        at=utcnow(),
+        direction="in",
+        owner=owner[:100],
+        payload=storable(payload[:MAX_LOGGED]),
+        response=storable(response[:MAX_LOGGED]),
+        elapsed_ms=elapsed_ms,
+        http_status=http_status,
+    )
+
+
+def store_row(sessions: sessionmaker[Session], row: ExchangeLogEntry) -> None:
+    """One log row in its own short transaction (a refusal, or after a failed write). The
+    log must not break the answer: with the database down, one warning line says so."""
+    try:
+        with writer_lock(sessions), sessions() as session:
+            session.add(row)
+            session.commit()
+    except SQLAlchemyError as exc:
+        log.warning("журнал обмена: запись не удалась (%s)", exc.__class__.__name__)
