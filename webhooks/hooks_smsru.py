@@ -1,42 +1,119 @@
 """Public blueprint `hooks_smsru` on the hooks listener (:55055): POST /smsru/callback.
 
-sms.ru POSTs `data[0]…data[N]` and `hash` (multipart or urlencoded). The hash is checked with
-the clinic's api_id; delivery codes update the ledger (a final status is never undone, a
-repeated event changes nothing). The answer is always the body `100`, even for a bad hash
-or a database hiccup, otherwise sms.ru retries the same batch for days.
+sms.ru POSTs `data[0]…data[N]` and `hash` (multipart or urlencoded) and resends the same
+batch every minute, for days, until the answer is exactly `100` (smsru.md §10). So `100`
+means "everything good in this batch is stored", and anything else asks for the batch again:
+
+- 200 `100`: the signature matched; every record was applied, found behind what is
+  stored, or refused on its own (a malformed record — a time in milliseconds, an odd id —
+  would be just as malformed when resent; the worker's sms/status poll fetches the truth).
+- 400 JSON: not a callback at all (no `data[N]`, no or malformed `hash`, unreadable form);
+  413 JSON: a body over the listener's bound (256 KB) or with over 1000 form parts.
+- 403 JSON: the signature does not match the clinic's key, or no key is set: sms.ru keeps
+  the batch and it is taken once «Ключ API» in the settings is right.
+- 503 JSON: database trouble; the resent batch is applied then (records are idempotent).
+
+Every request and the fate of each record go to «Журнал обмена» (the hash masked). The
+form is parsed and the signature checked before the database write lock is taken.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections.abc import Mapping
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException
 
 from clinic.db import writer_lock
-from clinic.sms.delivery import handle_callback
-from clinic.smsru.webhook import REPLY
+from clinic.models import ExchangeLogEntry, utcnow
+from clinic.services.settings import read_settings
+from clinic.sms.delivery import RecordOutcome, apply_callback, read_callback
+from clinic.smsru.webhook import REPLY, Refusal
+from webhooks.app import HOOKS_MAX_BODY
+from webhooks.hook_log import exchange_row, json_response, storable, store_row
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("hooks_smsru", __name__)
 
-MAX_BODY = 1024 * 1024
+OWNER = "sms.ru Отчёты о доставке"
+MAX_BODY = HOOKS_MAX_BODY  # 100 records are a few KB
+MAX_FIELDS = 1000  # sms.ru sends up to 100 records and a hash
+_TOO_LARGE = f"тело запроса больше {MAX_BODY // 1024} КБ"
 
 
 @bp.post("/smsru/callback")
 def smsru_callback():  # type: ignore[no-untyped-def]
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        log.warning("sms.ru callback: тело больше %d байт, пропущено", MAX_BODY)
-        return Response(REPLY, mimetype="text/plain")
+    started = time.monotonic()
+    sessions: sessionmaker[Session] = current_app.extensions["mis_sessions"]
+    if (request.content_length or 0) > MAX_BODY:
+        return _refuse(sessions, Refusal(413, _TOO_LARGE), {}, started)
+    form = _form()
+    if form is None:
+        return _refuse(
+            sessions, Refusal(413, "тело запроса больше 1 МБ или слишком много полей"), {}, started
+        )
     try:
-        form = {key: request.form.get(key, "") for key in request.form}
-        sessions = current_app.extensions["mis_sessions"]
-        with writer_lock(sessions):  # sms.ru sends batches from several connections at once
-            handle_callback(sessions, form)
-    except SQLAlchemyError:
-        # sms.ru polls are the fallback: the worker re-checks statuses with sms/status.
-        log.exception("sms.ru callback: ошибка базы данных; статус будет получен опросом sms/status")
-    except Exception:  # a malformed body must not turn into a 500 and endless retries
-        log.exception("sms.ru callback: запрос не разобран")
+        return _process(sessions, form, started)
+    except SQLAlchemyError as exc:
+        log.warning("sms.ru callback: ошибка базы данных (%s), ответ 503", exc.__class__.__name__)
+        return _refuse(
+            sessions, Refusal(503, "база данных временно недоступна, повторите запрос"), form, started
+        )
+
+
+def _form() -> dict[str, str] | None:
+    """The form fields (multipart or urlencoded, undecodable bytes replaced), or None when
+    the body breaks the size limits. Any other body gives an empty form."""
+    request.max_form_parts = MAX_FIELDS
+    try:
+        return {key: request.form.get(key, "") for key in request.form}
+    except HTTPException:  # RequestEntityTooLarge: over the length or the parts limit
+        return None
+
+
+def _process(sessions: sessionmaker[Session], form: dict[str, str], started: float) -> Response:
+    with sessions() as session:  # reads only: no lock while the form is checked
+        api_id = read_settings(session).sms_api_key or ""
+    records = read_callback(api_id, form)
+    if isinstance(records, Refusal):
+        return _refuse(sessions, records, form, started)
+    with writer_lock(sessions), sessions() as session:
+        outcomes = apply_callback(session, records, now=utcnow())
+        session.add(_log_row(form, 200, _summary(outcomes), started))
+        session.commit()
+    refused = [o for o in outcomes if o.result == "refused"]
+    if refused:  # one line, no traceback: the exchange log has each record's reason
+        log.warning("sms.ru callback: отклонено записей %d из %d", len(refused), len(outcomes))
     return Response(REPLY, mimetype="text/plain")
+
+
+def _summary(outcomes: list[RecordOutcome]) -> str:
+    lines = {f"data[{o.number}]": o.line() for o in outcomes}
+    return json.dumps({"ответ": REPLY, "записи": lines}, ensure_ascii=False, indent=1)
+
+
+def _refuse(
+    sessions: sessionmaker[Session], refusal: Refusal, form: Mapping[str, str], started: float
+) -> Response:
+    body = {"error": refusal.reason}
+    store_row(sessions, _log_row(form, refusal.http_status, json.dumps(body, ensure_ascii=False), started))
+    log.warning("sms.ru callback %s: %s", refusal.http_status, storable(refusal.reason))
+    return json_response(refusal.http_status, body)
+
+
+def _log_row(form: Mapping[str, str], status: int, response: str, started: float) -> ExchangeLogEntry:
+    shown = {key: ("***" if key == "hash" else value) for key, value in form.items()}
+    head = f"{request.remote_addr} {request.content_type or ''} {request.content_length or 0} байт"
+    return exchange_row(
+        owner=OWNER,
+        payload=head + "\n" + json.dumps(shown, ensure_ascii=False, indent=1),
+        response=response,
+        elapsed_ms=int((time.monotonic() - started) * 1000),
+        http_status=status,
+    )

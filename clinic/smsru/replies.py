@@ -80,6 +80,7 @@ def parse_send(body: Any, requested: Sequence[str], *, test: bool, method: str =
                 text=as_text(entry.get("status_text")),
                 sms_id=as_text(entry.get("sms_id")) or None,
                 method=method,
+                cost=as_decimal(entry.get("cost")),
             )
         )
     return SendResult(recipients=recipients, balance=as_decimal(reply.get("balance")), test=test, raw=reply)

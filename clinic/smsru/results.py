@@ -36,6 +36,8 @@ class SendRecipient:
     text: str | None = None
     sms_id: str | None = None
     method: str = "sms/send"
+    # sms/send documents no price (smsru.md §2.2; sms/status has it, §3); kept if one comes
+    cost: Decimal | None = None
 
     @property
     def missing(self) -> bool:
