@@ -55,9 +55,8 @@ def smsru_callback():  # type: ignore[no-untyped-def]
         return _refuse(sessions, Refusal(413, _TOO_LARGE), {}, started)
     form = _form()
     if form is None:
-        return _refuse(
-            sessions, Refusal(413, "тело запроса больше 1 МБ или слишком много полей"), {}, started
-        )
+        too_many = Refusal(413, f"{_TOO_LARGE}, или в нём больше {MAX_FIELDS} полей")
+        return _refuse(sessions, too_many, {}, started)
     try:
         return _process(sessions, form, started)
     except SQLAlchemyError as exc:
