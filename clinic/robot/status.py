@@ -3,10 +3,17 @@
 Rules:
 - status 1 → «Запись подтверждена», 2 → «Запись отменена» in «Доп. информация»; the
   confirmation status, source and time are stored.
+- status 2 is the patient's cancellation: the appointment becomes «Отменён» the way staff
+  cancel one (clinic.services.schedule.cancel_appointment), with the reason
+  «Отменено пациентом (робот Mango)», so the slot is free for another patient.
 - A repeated answer changes nothing (not even the time).
 - A stale answer never overwrites a later change by staff: it is ignored when the
-  appointment was cancelled, moved since it was sent, or confirmed by staff after the
-  task was sent.
+  appointment is no longer «Записан» (cancelled, arrived, seen, no-show), was moved since it
+  was sent, or was confirmed by staff after the task was sent.
+- A confirmation after the robot's own cancellation is stale too: the appointment stays
+  cancelled (its time may already belong to another patient, and a cancelled appointment is
+  never reopened), but staff are told — a line in «Доп. информация» and a warning in the
+  server tasks' journal — so a registrar calls the patient back and books again.
 """
 
 from __future__ import annotations
@@ -17,13 +24,18 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinic.models import STATUS_CANCELLED, Appointment, RobotTask, utcnow
+from clinic.models import STATUS_BOOKED, STATUS_CANCELLED, Appointment, JournalEntry, RobotTask, utcnow
+from clinic.models.robot import SERVER_TASK_SERVICES, TASK_MANGO_EXPORT
+from clinic.services.schedule.appointments import cancel_appointment
 
 STATUS_TEXT = {1: "Запись подтверждена", 2: "Запись отменена"}
 STATUS_CODE = {1: "confirmed", 2: "cancelled"}
 SOURCE_CALLBACK = "mango"
 SOURCE_REPORT = "mango_report"
 ROBOT_SOURCES = (SOURCE_CALLBACK, SOURCE_REPORT)
+ROBOT_CANCEL_REASON = "Отменено пациентом (робот Mango)"
+CONFIRMED_AFTER_CANCEL = "Пациент подтвердил запись после отмены через робота — перезвоните пациенту"
+JOURNAL_SERVICE = SERVER_TASK_SERVICES[TASK_MANGO_EXPORT]
 
 APPLIED = "applied"
 REPEATED = "repeated"
@@ -52,7 +64,7 @@ def _with_status_text(extra: str, text: str) -> str:
 
 
 def _is_stale(appointment: Appointment, robot_task: RobotTask, sent_starts_at: datetime) -> bool:
-    if appointment.status == STATUS_CANCELLED:
+    if appointment.status != STATUS_BOOKED:
         return True
     if appointment.starts_at != sent_starts_at:
         return True
@@ -62,6 +74,32 @@ def _is_stale(appointment: Appointment, robot_task: RobotTask, sent_starts_at: d
         if confirmed is None or sent is None or confirmed >= sent:
             return True
     return False
+
+
+def _cancelled_by_robot(appointment: Appointment) -> bool:
+    return (
+        appointment.status == STATUS_CANCELLED
+        and appointment.confirmation_status == "cancelled"
+        and appointment.confirmation_source in ROBOT_SOURCES
+    )
+
+
+def _report_confirmed_after_cancel(session: Session, appointment: Appointment) -> None:
+    """Tell staff once; a repeated answer adds nothing."""
+    if CONFIRMED_AFTER_CANCEL in (appointment.extra_info or "").splitlines():
+        return
+    appointment.extra_info = "\n".join([appointment.extra_info or "", CONFIRMED_AFTER_CANCEL]).strip("\n")
+    when = f"{appointment.starts_at:%d.%m.%Y %H:%M}"  # the clinic's wall clock, as stored
+    session.add(
+        JournalEntry(
+            service=JOURNAL_SERVICE,
+            level="warning",
+            message=(
+                f"Запись №{appointment.id} на {when}: пациент подтвердил её после отмены через робота. "
+                "Запись остаётся отменённой (время могло быть отдано другому пациенту) — перезвоните пациенту"
+            ),
+        )
+    )
 
 
 def find_task(session: Session, ref: str) -> RobotTask | None:
@@ -83,11 +121,15 @@ def apply_status(session: Session, robot_task: RobotTask, status: int, source: s
             continue
         if _is_stale(appointment, robot_task, item.starts_at):
             outcome.stale.append(appointment.id)
+            if code == "confirmed" and _cancelled_by_robot(appointment):
+                _report_confirmed_after_cancel(session, appointment)
             continue
         appointment.confirmation_status = code
         appointment.confirmation_source = source
         appointment.confirmed_at = now
         appointment.extra_info = _with_status_text(appointment.extra_info, text)
+        if code == "cancelled":
+            cancel_appointment(session, appointment.id, {"reason": ROBOT_CANCEL_REASON})
         outcome.changed.append(appointment.id)
     if outcome.changed:
         outcome.result = APPLIED
