@@ -139,7 +139,7 @@ def main() -> int:
         with transaction(factory) as s:
             mailing = mailings.load(s, mailing_id)
             user = s.query(User).one()
-            queued = mailings.start_sending(s, mailing, user, now=datetime.now(UTC))
+            queued = mailings.start_sending(s, mailing, user, now=datetime.now(UTC)).queued
         t1 = time.perf_counter()
         with SmsRuClient(API_ID, base_url=url, default_sender="Klinika") as client:
             outcome = ledger.dispatch_due(factory, client, api_id=API_ID, concurrency=CONCURRENCY)
