@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic.config import Config
 from clinic.models import Appointment, ExchangeLogEntry, ExternalSystem, utcnow
 from clinic.robot.export import export_day
+from clinic.robot.status import ROBOT_CANCEL_REASON
 from clinic.robot.systems import ClientOptions
 from webhooks.app import create_app
 from webhooks.hook_log import exchange_row, store_row
@@ -69,7 +70,8 @@ def test_status_2_cancels_and_id_may_be_a_number(hooks: FlaskClient, sent: int, 
     a = clinic.get(sent)
     assert a.extra_info == "Запись отменена"
     assert a.confirmation_status == "cancelled"
-    assert a.status == "booked"  # the robot reports; staff decide about the booking
+    # the patient's cancellation frees the slot like staff do (clinic/robot/status.py)
+    assert (a.status, a.cancel_reason) == ("cancelled", ROBOT_CANCEL_REASON)
 
 
 def test_form_encoded_body(hooks: FlaskClient, sent: int, clinic: Clinic) -> None:
