@@ -116,3 +116,13 @@ def _log_row(form: Mapping[str, str], status: int, response: str, started: float
         elapsed_ms=int((time.monotonic() - started) * 1000),
         http_status=status,
     )
+
+
+@bp.route("/smsru/callback", methods=["GET", "PUT", "PATCH", "DELETE"])
+def smsru_wrong_method():  # type: ignore[no-untyped-def]
+    """sms.ru only POSTs; a GET here is a person or a scanner. JSON and logged, like the rest."""
+    response = _refuse(
+        current_app.extensions["mis_sessions"], Refusal(405, "используйте POST"), {}, time.monotonic()
+    )
+    response.headers["Allow"] = "POST"
+    return response

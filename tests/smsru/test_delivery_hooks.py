@@ -412,3 +412,10 @@ def test_a_send_reply_with_a_price_keeps_it_and_one_without_gives_none() -> None
     result = parse_send(body, ["79161234567", "79161234568"], test=False)
 
     assert [r.cost for r in result.recipients] == [Decimal("1.5"), None]
+
+
+def test_a_get_is_a_json_405_and_logged(hooks: FlaskClient, sessions: sessionmaker[Session]) -> None:
+    reply = hooks.get(URL)
+
+    assert reply.status_code == 405 and reply.is_json and reply.headers["Allow"] == "POST"
+    assert [r.http_status for r in log_rows(sessions)] == [405]
