@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.clock import clinic_now
@@ -262,6 +262,16 @@ def jobs() -> list[Job]:
         Job("mango_export", 30.0, _export_job),
         Job("mango_results", 600.0, _results_job),
     ]
+
+
+def last_runs(session: Session) -> dict[int, ServerTaskRun]:
+    """Each task's latest run («Последний запуск»: when it started and how it ended)."""
+    latest = select(ServerTaskRun.task_id, func.max(ServerTaskRun.id).label("run_id")).group_by(
+        ServerTaskRun.task_id
+    )
+    ids = [row.run_id for row in session.execute(latest)]
+    runs = session.scalars(select(ServerTaskRun).where(ServerTaskRun.id.in_(ids))).all() if ids else []
+    return {run.task_id: run for run in runs}
 
 
 def today(session: Session) -> date:

@@ -148,7 +148,7 @@ def test_send_to_robot_from_the_context_menu_and_extra_info_after_the_callback(
     log_in(page, live_url, "reg", REGISTRAR_PASSWORD)
     page.goto(f"{live_url}/schedule?date={day}")
     row = page.get_by_test_id("appointment").filter(has_text="Иванов Пётр Сергеевич")
-    expect(row.locator("td.extra")).to_have_text("")
+    expect(row.get_by_test_id("confirmation-badge")).to_have_count(0)
 
     row.click(button="right")  # ПКМ on the appointment
     item = page.get_by_role("menuitem", name="Отправить голосовому роботу")
@@ -167,4 +167,28 @@ def test_send_to_robot_from_the_context_menu_and_extra_info_after_the_callback(
     assert call.json()["webhook"]["http_status"] == 200
 
     page.goto(f"{live_url}/schedule?date={day}")
-    expect(row.locator("td.extra")).to_have_text("Запись подтверждена")
+    expect(row.get_by_test_id("confirmation-badge")).to_have_text("Запись подтверждена")
+    expect(row.get_by_test_id("status-badge")).to_have_text("Записан")
+
+
+def test_a_cancellation_through_the_robot_shows_the_appointment_cancelled(
+    page: Any, live_url: str, users: Any, mango: str, tomorrow_appointment: tuple[int, str]
+) -> None:
+    appointment_id, day = tomorrow_appointment
+    log_in(page, live_url, "reg", REGISTRAR_PASSWORD)
+    page.goto(f"{live_url}/robot/appointments/{appointment_id}")
+    page.get_by_role("button", name="Отправить голосовому роботу").click()
+    expect(page.get_by_test_id("robot-state")).to_contain_text("Отправлено")
+    tasks = requests.get(mango + "/_emulator/tasks", timeout=10).json()["tasks"]
+    [task] = [t for t in tasks if t["fields"]["comment"] == str(appointment_id)]
+
+    call = requests.post(
+        mango + "/_emulator/call", json={"task_id": task["task_id"], "digit": "2"}, timeout=30
+    )
+
+    assert call.json()["webhook"]["http_status"] == 200
+    page.goto(f"{live_url}/schedule?date={day}")
+    card = page.locator(f"[data-testid=appointment][data-appointment-id='{appointment_id}']")
+    expect(card.get_by_test_id("status-badge")).to_have_text("Отменён")
+    expect(card.get_by_test_id("status-badge")).to_be_visible()
+    expect(card).to_contain_text("Причина: Отменено пациентом (робот Mango)")

@@ -5,16 +5,20 @@ Blueprint `robot_admin` (admin only, checked on the server for every request):
   /admin/server-tasks[/<id>|/<id>/run]                «Серверные задачи»
   /admin/journal?service=TMangoOfficeThread           journal of server tasks
   /admin/exchange-log?owner=…                         «Журнал обмена»
+The two logs are paged newest first by row id (?before=<id> for older rows, ?after=<id> for
+newer ones), so rows written while someone reads never shift a page; filters ride along.
 Blueprint `robot` (registrars and admins):
   /robot/appointments/<id>   «Отправить голосовому роботу» (GET shows, POST sends)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import joinedload
 
 from clinic.clock import clinic_zone
@@ -56,7 +60,8 @@ SYSTEM_FIELDS = (
     "rate_per_s",
     *(f"field_{role}" for role in FIELD_ROLES),
 )
-PAGE = 200
+PAGE = 100  # rows per page of the journals
+_DB_INT_MAX = 2**31 - 1  # a page anchor past this cannot be a row id
 
 
 def _sessions():  # type: ignore[no-untyped-def]
@@ -157,14 +162,27 @@ def system_check(system_id: int):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- server tasks
 
 
-@admin_bp.get("/server-tasks")
-def tasks():  # type: ignore[no-untyped-def]
+def _tasks_page(errors: dict[str, str], values: dict[str, str], status: int = 200):  # type: ignore[no-untyped-def]
+    from clinic.robot.server_task import last_runs
+
     session = db()
     rows = session.scalars(select(ServerTask).order_by(ServerTask.id)).all()
     systems_ = session.scalars(select(ExternalSystem).order_by(ExternalSystem.id)).all()
-    return render_template(
-        "robot/tasks.html", tasks=rows, systems=systems_, kinds=SERVER_TASK_KINDS, errors={}, values={}
+    page = render_template(
+        "robot/tasks.html",
+        tasks=rows,
+        systems=systems_,
+        kinds=SERVER_TASK_KINDS,
+        errors=errors,
+        values=values,
+        last_runs=last_runs(session),
     )
+    return page, status
+
+
+@admin_bp.get("/server-tasks")
+def tasks():  # type: ignore[no-untyped-def]
+    return _tasks_page({}, {})
 
 
 def _task_form() -> dict[str, str]:
@@ -191,20 +209,7 @@ def task_save(task_id: int | None = None):  # type: ignore[no-untyped-def]
     if not errors and session.get(ExternalSystem, clean["external_system_id"]) is None:
         errors["external_system_id"] = "Выберите внешнюю систему"
     if errors:
-        rows = session.scalars(select(ServerTask).order_by(ServerTask.id)).all()
-        systems_ = session.scalars(select(ExternalSystem).order_by(ExternalSystem.id)).all()
-        return (
-            render_template(
-                "robot/tasks.html",
-                tasks=rows,
-                systems=systems_,
-                kinds=SERVER_TASK_KINDS,
-                errors=errors,
-                values=data,
-                edit_id=task_id,
-            ),
-            400,
-        )
+        return _tasks_page(errors, data, 400)
     if task is None:
         task = ServerTask(kind=TASK_MANGO_EXPORT)
         session.add(task)
@@ -227,26 +232,67 @@ def task_run(task_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("robot_admin.tasks"))
 
 
+@dataclass(frozen=True)
+class LogPage:
+    """One page of a log, newest first; `newer`/`older` anchor the neighbouring pages."""
+
+    rows: list[Any]
+    total: int
+    newer: int | None  # ?after=<id> shows the page above this one
+    older: int | None  # ?before=<id> shows the page below
+
+
+def _anchor(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= _DB_INT_MAX:
+        return None  # anything else: the newest page
+    return int(raw)
+
+
+def _log_page(model: Any, filters: list[ColumnElement[bool]]) -> LogPage:
+    session = db()
+    query = select(model).where(*filters)
+    before, after = _anchor("before"), _anchor("after")
+    rows: list[Any] = []
+    if after is not None:
+        rows = list(session.scalars(query.where(model.id > after).order_by(model.id).limit(PAGE)))[::-1]
+    if not rows:
+        if before is not None and after is None:
+            query = query.where(model.id < before)
+        rows = list(session.scalars(query.order_by(model.id.desc()).limit(PAGE)))
+
+    def exists(condition: ColumnElement[bool]) -> bool:
+        return session.scalar(select(model.id).where(*filters, condition).limit(1)) is not None
+
+    total = session.scalar(select(func.count()).select_from(model).where(*filters)) or 0
+    newer = rows[0].id if rows and exists(model.id > rows[0].id) else None
+    older = rows[-1].id if rows and exists(model.id < rows[-1].id) else None
+    return LogPage(rows=rows, total=total, newer=newer, older=older)
+
+
 @admin_bp.get("/journal")
 def journal():  # type: ignore[no-untyped-def]
     service = request.args.get("service", "").strip()
-    query = select(JournalEntry).order_by(JournalEntry.id.desc()).limit(PAGE)
-    if service:
-        query = query.where(JournalEntry.service == service)
-    rows = db().scalars(query).all()
+    filters = [JournalEntry.service == service[:64]] if service else []
     return render_template(
-        "robot/journal.html", rows=rows, service=service, services=sorted(set(SERVER_TASK_SERVICES.values()))
+        "robot/journal.html",
+        page=_log_page(JournalEntry, filters),
+        service=service,
+        services=sorted(set(SERVER_TASK_SERVICES.values())),
+        filter_args={"service": service} if service else {},
     )
 
 
 @admin_bp.get("/exchange-log")
 def exchange_log():  # type: ignore[no-untyped-def]
     owner = request.args.get("owner", "").strip()
-    query = select(ExchangeLogEntry).order_by(ExchangeLogEntry.id.desc()).limit(PAGE)
-    if owner:
-        query = query.where(ExchangeLogEntry.owner.contains(owner[:100]))
-    rows = db().scalars(query).all()
-    return render_template("robot/exchange_log.html", rows=rows, owner=owner)
+    filters = [ExchangeLogEntry.owner.contains(owner[:100], autoescape=True)] if owner else []
+    return render_template(
+        "robot/exchange_log.html",
+        page=_log_page(ExchangeLogEntry, filters),
+        owner=owner,
+        filter_args={"owner": owner} if owner else {},
+    )
 
 
 # ---------------------------------------------------------------- manual send
