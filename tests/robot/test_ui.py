@@ -356,3 +356,14 @@ def test_manual_send_without_mango_configured_says_so(reg_web: Web, clinic: Clin
 def test_unknown_appointment_is_404(reg_web: Web) -> None:
     assert reg_web.get("/robot/appointments/999999").status_code == 404
     assert reg_web.get("/robot/appointments/99999999999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["before=abc", "before=99999999999999999999", "after=-1", "after=0", "before=1.5", "after=99999999999"],
+)
+def test_log_pages_take_any_anchor_without_a_500(admin_web: Web, query: str) -> None:
+    for url in ("/admin/exchange-log", "/admin/journal"):
+        reply = admin_web.get(f"{url}?owner=x%25_&{query}")
+        assert reply.status_code == 200, (url, query)
+        assert "Всего записей: 0" in reply.text
