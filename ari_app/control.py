@@ -36,6 +36,7 @@ from ari_app.calls.notifier import Notifier
 from ari_app.calls.service import CallService
 from ari_app.calls.store import StoreError
 from ari_app.client import AriClient, AriError, AriNotFound
+from clinic.inputs import BadJson, parse_id, parse_json_object
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,18 @@ def make_app(
             )
 
     def actor(request: web.Request) -> int:
-        raw = request.headers.get("X-Actor-Id", "")
-        if not raw.isdigit():
+        actor_id = parse_id(request.headers.get("X-Actor-Id", ""))
+        if actor_id is None:
             raise Forbidden("Не указан пользователь")
-        return int(raw)
+        return actor_id
 
     async def body(request: web.Request) -> dict[str, Any]:
         if not request.can_read_body:
             return {}
         try:
-            data = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("Тело запроса должно быть JSON-объектом") from None
-        if not isinstance(data, dict):
-            raise BadRequest("Тело запроса должно быть JSON-объектом")
-        return data
+            return parse_json_object(await request.read())
+        except BadJson as exc:
+            raise BadRequest(str(exc)) from None
 
     def opt_int(data: dict[str, Any], key: str) -> int | None:
         value = data.get(key)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.inputs import parse_id
 from clinic.mango import (
     Clock,
     MangoClient,
@@ -115,11 +116,11 @@ def validate_system(data: Mapping[str, Any], existing: ExternalSystem | None) ->
         clean["api_salt"] = salt
     elif existing is None or not existing.api_salt:
         errors["api_salt"] = "Укажите ключ авторизации (vpbx_api_salt)"
-    raw_campaign = text("campaign_id", 20)
-    if not raw_campaign.isdigit() or not 0 < int(raw_campaign) < 2**31:
+    campaign = parse_id(text("campaign_id", 20))
+    if campaign is None:
         errors["campaign_id"] = "ID кампании — целое положительное число"
     else:
-        clean["campaign_id"] = int(raw_campaign)
+        clean["campaign_id"] = campaign
     base_url = text("base_url", 300) or "https://app.mango-office.ru/vpbx/"
     if not base_url.startswith(("http://", "https://")):
         errors["base_url"] = "Адрес должен начинаться с http:// или https://"
@@ -141,11 +142,11 @@ def validate_system(data: Mapping[str, Any], existing: ExternalSystem | None) ->
         parse_digit_status(clean["digit_status"])
     except ValueError as exc:
         errors["digit_status"] = str(exc)
-    raw_rate = text("rate_per_s", 6) or "5"
-    if not raw_rate.isdigit() or not 1 <= int(raw_rate) <= 1000:
+    rate = parse_id(text("rate_per_s", 6) or "5")
+    if rate is None or rate > 1000:
         errors["rate_per_s"] = "От 1 до 1000"
     else:
-        clean["rate_per_s"] = int(raw_rate)
+        clean["rate_per_s"] = rate
     if errors:
         raise SystemValidationError(errors)
     return clean

@@ -162,3 +162,9 @@ def test_odd_external_ids_in_the_path(api: Api, count: Any) -> None:
     r = api.put("/patients/by-external/%D0%9A%D0%A1-1", {"last_name": "А", "first_name": "Б"})
     assert r.status_code == 201 and r.get_json()["external_id"] == "КС-1"
     assert count(Patient) == 1
+
+
+def test_deeply_nested_json_is_400(api: Api) -> None:
+    response = api.request("POST", "/patients", data="[" * 50_000, content_type="application/json")
+    assert response.status_code == 400
+    assert "вложенность" in response.get_json()["error"]

@@ -119,3 +119,14 @@ def test_call_log_and_missed_calls(
     missed = registrar_web.text("/calls/missed")
     assert 'data-call-uid="miss1"' in missed and "Перезвонить" in missed and "callback_of=miss1" in missed
     assert 'data-call-uid="out1"' not in missed
+
+
+def test_hostile_json_bodies_are_400_not_500(registrar_web: Web) -> None:
+    """Issue 12 point 13: deep nesting (RecursionError) and lone surrogates, through the window."""
+    token = registrar_web.csrf("/phone")
+    for body in ("[" * 50_000, '{"target": "\\ud800"}'):
+        resp = registrar_web.client.post(
+            "/phone/api/calls", data=body, content_type="application/json", headers={"X-CSRFToken": token}
+        )
+        assert resp.status_code == 400, body[:20]
+        assert resp.get_json()["error"].startswith("Некорректный JSON")

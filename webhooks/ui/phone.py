@@ -44,6 +44,7 @@ from sqlalchemy import select
 
 from clinic.clock import to_clinic
 from clinic.config import Config
+from clinic.inputs import BadJson, parse_json_object
 from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
 from clinic.phones import display, match_key
 from clinic.services import calls as calls_svc
@@ -103,16 +104,11 @@ def _proxy(method: str, path: str, body: dict[str, Any] | None = None) -> Respon
 
 
 def _json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        abort(
-            Response(
-                json.dumps({"error": "Тело запроса должно быть JSON-объектом"}, ensure_ascii=False),
-                400,
-                content_type="application/json",
-            )
-        )
-    return data
+    try:
+        return parse_json_object(request.get_data(cache=True))
+    except BadJson as exc:
+        abort(Response(json.dumps({"error": str(exc)}, ensure_ascii=False), 400,
+                       content_type="application/json"))
 
 
 # ----------------------------------------------------------------------------- window
