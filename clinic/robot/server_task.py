@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.clock import clinic_now
+from clinic.inputs import parse_id
 from clinic.mango import MangoError, NotFoundError
 from clinic.models import (
     STATUS_CANCELLED,
@@ -54,7 +55,7 @@ def journal(sessions: sessionmaker[Session], run_id: int | None, message: str, l
 
 def parse_hhmm(raw: str) -> tuple[int, int] | None:
     hh, sep, mm = raw.strip().partition(":")
-    if not sep or not (hh.isdigit() and mm.isdigit()) or len(mm) != 2:
+    if not sep or not (hh.isascii() and hh.isdigit() and mm.isascii() and mm.isdigit()) or len(mm) != 2:
         return None
     h, m = int(hh), int(mm)
     return (h, m) if 0 <= h < 24 and 0 <= m < 60 else None
@@ -69,11 +70,11 @@ def validate_task(data: dict[str, str]) -> tuple[dict[str, object], dict[str, st
     else:
         h, m = parse_hhmm(run_at)  # type: ignore[misc]
         clean["run_at"] = f"{h:02d}:{m:02d}"
-    raw_system = (data.get("external_system_id") or "").strip()
-    if not raw_system.isdigit():
+    system_id = parse_id(data.get("external_system_id") or "")
+    if system_id is None:
         errors["external_system_id"] = "Выберите внешнюю систему"
     else:
-        clean["external_system_id"] = int(raw_system)
+        clean["external_system_id"] = system_id
     clean["is_enabled"] = str(data.get("is_enabled", "")).lower() in ("1", "on", "true", "yes")
     clean["poll_results"] = str(data.get("poll_results", "")).lower() in ("1", "on", "true", "yes")
     return clean, errors

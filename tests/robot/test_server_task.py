@@ -251,3 +251,11 @@ def test_kill_the_worker_mid_export_and_restart_sends_nothing_twice(
         [run] = session.scalars(select(ServerTaskRun)).all()
         assert run.state == RUN_DONE
         assert session.scalar(select(RobotTask).where(RobotTask.state != ROBOT_SENT)) is None
+
+
+def test_task_form_refuses_non_ascii_digits() -> None:
+    from clinic.robot.server_task import parse_hhmm, validate_task
+
+    assert parse_hhmm("0²:00") is None and parse_hhmm("٠٩:٠٠") is None
+    _, errors = validate_task({"run_at": "09:00", "external_system_id": "²"})
+    assert "external_system_id" in errors

@@ -451,3 +451,9 @@ def test_callbacks_page_explains_an_unreachable_sms_ru(
     page = admin.text("/sms/callbacks")
     assert "Запрос к sms.ru не выполнен: нет соединения с sms.ru" in page
     assert "Error" not in page and API_ID not in page
+
+
+def test_non_ascii_digits_in_ids_are_404_not_500(reg: Web) -> None:
+    """Issue 12 point 13: '²'.isdigit() is true but int('²') raises."""
+    for raw in ("%C2%B2", "%D9%A1%D9%A2", "99999999999"):
+        assert reg.get(f"/sms/send?patient_id={raw}").status_code == 404, raw

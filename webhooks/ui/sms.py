@@ -34,6 +34,7 @@ from flask import (
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
+from clinic.inputs import parse_id
 from clinic.models import (
     MESSAGE_STATES,
     RECIPIENT_TYPES,
@@ -98,9 +99,12 @@ def _int_arg(name: str) -> int | None:
     raw = request.values.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) > 2**31 - 1:
+    if raw == "0":
+        return 0  # «без записи»
+    number = parse_id(raw)
+    if number is None:
         abort(404)
-    return int(raw)
+    return number
 
 
 @send_bp.route("/send", methods=["GET", "POST"])
@@ -411,12 +415,14 @@ def mailing_new():  # type: ignore[no-untyped-def]
 def _row_phones() -> tuple[dict[int, str], set[int]]:
     phones: dict[int, str] = {}
     for key, value in request.form.items():
-        if key.startswith("row_phone_") and key[10:].isdigit():
-            phones[int(key[10:])] = value
-    remove = {int(v) for v in request.form.getlist("remove_row") if v.isdigit()}
+        row_id = parse_id(key[10:]) if key.startswith("row_phone_") else None
+        if row_id is not None:
+            phones[row_id] = value
+    remove = {row for v in request.form.getlist("remove_row") if (row := parse_id(v)) is not None}
     action = request.form.get("action", "")
-    if action.startswith("delete_row:") and action[11:].isdigit():
-        remove.add(int(action[11:]))
+    deleted = parse_id(action[11:]) if action.startswith("delete_row:") else None
+    if deleted is not None:
+        remove.add(deleted)
     return phones, remove
 
 
@@ -546,8 +552,8 @@ def _history_rows(f: dict[str, str]) -> list[SmsMessage]:
     if day := _day(f["date_to"]):
         end = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(days=1)
         query = query.where(SmsMessage.created_at < end.astimezone(UTC))
-    if f["user"].isdigit():
-        query = query.where(SmsMessage.user_id == int(f["user"]))
+    if (user_id := parse_id(f["user"])) is not None:
+        query = query.where(SmsMessage.user_id == user_id)
     if f["patient"]:
         like = f"%{f['patient']}%"
         digits = "".join(ch for ch in f["patient"] if ch.isdigit())
