@@ -6,7 +6,7 @@ No browser download happens: `playwright install` is never run; the system chrom
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ class RecordingApplier:
     def __init__(self) -> None:
         self.calls: list[int | None] = []
 
-    def __call__(self, author_id: int | None) -> ApplyResult:
+    def __call__(self, author_id: int | None, *, pending: Mapping[str, object] | None = None) -> ApplyResult:
         self.calls.append(author_id)
         return ApplyResult(ok=True, message="конфигурация применена", revision_id=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -32,7 +33,7 @@ class RecordingApplier:
         )
         self.error: Exception | None = None
 
-    def __call__(self, author_id: int | None) -> ApplyResult:
+    def __call__(self, author_id: int | None, *, pending: Mapping[str, object] | None = None) -> ApplyResult:
         self.calls.append(author_id)
         if self.error is not None:
             raise self.error
