@@ -4,6 +4,8 @@ the sms.ru callback on the hooks listener."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -250,7 +252,7 @@ def test_history_filters_groups_and_csv(
     )
     admin.post_form(
         f"/sms/send?patient_id={clinic['patient']}&appointment_id=0",
-        {"text": "Второе", "phone": "+79161234568", "key": "2"},
+        {"text": '=HYPERLINK("http://evil.example","Второе")', "phone": "+79161234568", "key": "2"},
     )
     page = admin.text("/sms/history")
     assert page.count('data-testid="history-row"') == 2
@@ -267,6 +269,8 @@ def test_history_filters_groups_and_csv(
     assert csv_response.mimetype == "text/csv"
     assert body.splitlines()[0].lstrip("\ufeff").startswith("Пользователь;Документ;Дата отправки;Текст")
     assert "Первое" in body and "Второе" in body and API_ID not in body
+    texts = [row[3] for row in csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";")][1:]
+    assert sorted(texts) == sorted(["Первое", '\'=HYPERLINK("http://evil.example","Второе")'])
 
 
 def _callback(app: Flask, records: list[str], *, key: str = API_ID, multipart: bool = False):  # type: ignore[no-untyped-def]
@@ -457,3 +461,25 @@ def test_non_ascii_digits_in_ids_are_404_not_500(reg: Web) -> None:
     """Issue 12 point 13: '²'.isdigit() is true but int('²') raises."""
     for raw in ("%C2%B2", "%D9%A1%D9%A2", "99999999999"):
         assert reg.get(f"/sms/send?patient_id={raw}").status_code == 404, raw
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [
+        ('=HYPERLINK("http://evil","x")', '\'=HYPERLINK("http://evil","x")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tTAB", "'\tTAB"),
+        ("\r=1", "'\r=1"),
+        ("+79161234567", "+79161234567"),
+        ("-1.5", "-1.5"),
+        ("Иванов", "Иванов"),
+        (None, ""),
+    ],
+)
+def test_csv_cells_never_start_a_formula(cell: object, shown: str) -> None:
+    """Issue 12 point 14: the history CSV neutralizes cells a spreadsheet would run."""
+    from webhooks.ui.sms import safe_cell
+
+    assert safe_cell(cell) == shown

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -93,6 +94,20 @@ def _masked(text: str | None) -> str:
 @send_bp.get(f"/appointment/<{ROW_ID}:appointment_id>")
 def appointment(appointment_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("sms_send.dialog", appointment_id=appointment_id))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-][0-9 ()\-.,]*")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell a spreadsheet cannot run: one starting like a formula (=HYPERLINK(…), +cmd,
+    -, @, tab, CR) gets a leading apostrophe (OWASP's CSV-injection advice), except a plain
+    signed number such as a phone «+79161234567» or a cost «-1.5», which runs nothing."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _int_arg(name: str) -> int | None:
@@ -616,7 +631,8 @@ def history():  # type: ignore[no-untyped-def]
         writer.writerow(header)
         for c in cells:
             writer.writerow(
-                [
+                safe_cell(value)
+                for value in [
                     c["user"],
                     c["mailing"],
                     c["sent"],
