@@ -108,7 +108,8 @@ def validate_system(data: Mapping[str, Any], existing: ExternalSystem | None) ->
 
     clean["name"] = text("name") or "Mango Office"
     clean["is_active"] = str(data.get("is_active", "")).lower() in ("1", "on", "true", "yes")
-    clean["api_key"] = text("api_key")
+    # The key and the webhook secret are never shown again: an empty field keeps the stored one.
+    clean["api_key"] = text("api_key") or (existing.api_key if existing else "")
     if not clean["api_key"]:
         errors["api_key"] = "Укажите уникальный код (vpbx_api_key из личного кабинета Mango Office)"
     salt = text("api_salt")
@@ -129,7 +130,9 @@ def validate_system(data: Mapping[str, Any], existing: ExternalSystem | None) ->
     for role, (_, default) in FIELD_ROLES.items():
         names[role] = text(f"field_{role}", 100) or default
     clean["field_names"] = json.dumps(names, ensure_ascii=False)
-    clean["webhook_secret"] = text("webhook_secret")
+    clean["webhook_secret"] = text("webhook_secret") or (existing.webhook_secret if existing else "")
+    if str(data.get("webhook_secret_clear") or "") in ("1", "on"):
+        clean["webhook_secret"] = ""
     if clean["webhook_secret"] and len(clean["webhook_secret"]) < 16:
         errors["webhook_secret"] = "Секрет — не короче 16 символов"
     clean["webhook_ips"] = text("webhook_ips", 2000)

@@ -168,7 +168,7 @@ def test_directory_form_validates_in_russian_and_saves_nothing(
         assert session.scalar(select(ExternalSystem)) is None
 
 
-def test_directory_saves_and_never_shows_the_salt(
+def test_directory_saves_and_never_shows_the_secrets(
     admin_web: Web, sessions: sessionmaker[Session], emu: RunningEmulator
 ) -> None:
     reply = admin_web.post(
@@ -178,15 +178,34 @@ def test_directory_saves_and_never_shows_the_salt(
     edit_url = reply.headers["Location"]
 
     page = admin_web.get(edit_url).text
-    assert KEY in page and SALT not in page
+    secret = "0123456789abcdef-secret"
+    # issue 12 point 6: the key and the webhook secret are masked like the salt
+    assert KEY not in page and SALT not in page and secret not in page
     assert "Ключ задан; оставьте пустым, чтобы не менять." in page
+    assert f"Задан: ••••{KEY[-4:]}" in page and f"Задан: ••••{secret[-4:]}" in page
 
-    # saving without the salt keeps it
-    again = admin_web.post(edit_url, _system_form(emu.api_base, api_salt="", name="Манго"), page=edit_url)
+    # saving with the secret fields empty keeps them all
+    again = admin_web.post(
+        edit_url,
+        _system_form(emu.api_base, api_key="", api_salt="", webhook_secret="", name="Манго"),
+        page=edit_url,
+    )
     assert again.status_code == 302
     with sessions() as session:
         system = session.scalar(select(ExternalSystem))
-        assert system is not None and system.api_salt == SALT and system.name == "Манго"
+        assert system is not None and system.name == "Манго"
+        assert (system.api_key, system.api_salt, system.webhook_secret) == (KEY, SALT, secret)
+    # a form with an error does not echo a typed secret either
+    bad = admin_web.post(edit_url, _system_form(emu.api_base, api_key="new-key-typed-now", campaign_id="x"),
+                         page=edit_url)
+    assert bad.status_code == 400 and "new-key-typed-now" not in bad.text
+    cleared = admin_web.post(
+        edit_url, _system_form(emu.api_base, webhook_secret="", webhook_ips="10.0.0.0/8", webhook_secret_clear="on"),
+        page=edit_url,
+    )
+    assert cleared.status_code == 302
+    with sessions() as session:
+        assert session.scalar(select(ExternalSystem.webhook_secret)) == ""
 
 
 def test_check_connection_caches_field_ids(

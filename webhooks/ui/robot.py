@@ -86,8 +86,19 @@ def _system_values(system: ExternalSystem | None) -> dict[str, object]:
     values["is_active"] = system.is_active
     values["campaign_id"] = system.campaign_id or ""
     values.update({f"field_{role}": name for role, name in field_names(system).items()})
-    values.pop("api_salt", None)  # never sent back to the browser
+    for secret in SECRET_FIELDS:
+        values.pop(secret, None)  # never sent back to the browser
     return values
+
+
+SECRET_FIELDS = ("api_key", "api_salt", "webhook_secret")
+
+
+def masked(value: str | None) -> str:
+    """«••••3f9a»: enough to recognise a stored secret, not enough to use it."""
+    if not value:
+        return ""
+    return "••••" + (value[-4:] if len(value) >= 12 else "")
 
 
 @admin_bp.get("/external-systems")
@@ -110,6 +121,8 @@ def _render_form(
             roles=FIELD_ROLES,
             ids=ids,
             salt_set=bool(system and system.api_salt),
+            key_mask=masked(system.api_key if system else ""),
+            secret_mask=masked(system.webhook_secret if system else ""),
         ),
         code,
     )
@@ -129,6 +142,7 @@ def system_edit(system_id: int):  # type: ignore[no-untyped-def]
 def _form() -> dict[str, object]:
     data: dict[str, object] = {key: request.form.get(key, "") for key in SYSTEM_FIELDS}
     data["is_active"] = "is_active" in request.form
+    data["webhook_secret_clear"] = "on" if "webhook_secret_clear" in request.form else ""
     return data
 
 
@@ -142,7 +156,7 @@ def system_save(system_id: int | None = None):  # type: ignore[no-untyped-def]
         system = save_system(session, system, data)
     except SystemValidationError as exc:
         session.rollback()
-        values = {k: v for k, v in data.items() if k != "api_salt"}
+        values = {k: v for k, v in data.items() if k not in SECRET_FIELDS}
         return _render_form(system, values, exc.errors, 400)
     session.commit()
     flash("Внешняя система сохранена", "success")
