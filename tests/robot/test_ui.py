@@ -200,7 +200,8 @@ def test_directory_saves_and_never_shows_the_secrets(
                          page=edit_url)
     assert bad.status_code == 400 and "new-key-typed-now" not in bad.text
     cleared = admin_web.post(
-        edit_url, _system_form(emu.api_base, webhook_secret="", webhook_ips="10.0.0.0/8", webhook_secret_clear="on"),
+        edit_url,
+        _system_form(emu.api_base, webhook_secret="", webhook_ips="10.0.0.0/8", webhook_secret_clear="on"),
         page=edit_url,
     )
     assert cleared.status_code == 302
