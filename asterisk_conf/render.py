@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.config import Config
+from clinic.hosts import is_host
 from clinic.models import ClinicSettings, User
 from clinic.security import SIP_REALM
 
@@ -118,22 +119,8 @@ def check_users(users: tuple[PhoneUser, ...]) -> None:
         seen_id.add(u.sip_id)
 
 
-_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _CONF_WORD = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")  # user names and app names in ini values
 _CALLERID = re.compile(r"^\+?[0-9]{0,20}$")
-
-
-def is_host(value: str) -> bool:
-    """A DNS name or an IP address (an IPv6 scope id is refused: it is free text)."""
-    if "%" in value:
-        return False
-    try:
-        ipaddress.ip_address(value.strip("[]") if value.startswith("[") else value)
-        return True
-    except ValueError:
-        pass
-    labels = value.rstrip(".").split(".")
-    return 0 < len(value) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
 
 
 def check_values(inp: PbxInput) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinic.config import Config
+from clinic.hosts import is_host
 from clinic.models import ClinicSettings, User
 from clinic.phones import PhoneError, normalize
 from clinic.services import ValidationError, as_text, parse_bool, parse_int
@@ -92,7 +93,6 @@ _TEXT_LIMITS = {"name": 200, "full_name": 400, "address": 400}
 _SMS_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 # sms.ru alpha sender: up to 11 characters, Latin letters, digits and a few signs ("company.com").
 _SMS_SENDER = re.compile(r"[A-Za-z0-9 .\-_!]{1,11}")
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 # Asterisk drops root right after start, so it cannot bind the privileged ports below this.
 FIRST_UNPRIVILEGED_PORT = 1024
@@ -160,21 +160,6 @@ def read_settings(session: Session) -> ClinicSettings:
 @cache
 def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
-
-
-def is_host(value: str) -> bool:
-    """A DNS host name (RFC 1123, Latin letters) or an IPv4/IPv6 address."""
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        pass
-    name = value[:-1] if value.endswith(".") else value
-    if not name or len(name) > 253:
-        return False
-    labels = name.split(".")
-    # An all-digit last label means a mistyped IP address ("10.0.0.300"), not a host name.
-    return all(_HOST_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
 def _same_machine(config: Config) -> bool:

@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import transaction
+from clinic.hosts import is_host
 from clinic.models import ClinicSettings
 from clinic.services import ValidationError, parse_bool, parse_int
 from clinic.services.auth import authenticate
-from clinic.services.settings import get_settings, is_host, read_settings, update_settings
+from clinic.services.settings import get_settings, read_settings, update_settings
 from clinic.services.users import create_user, update_user
 
 
@@ -31,8 +32,9 @@ def test_parse_helpers() -> None:
 def test_is_host() -> None:
     for good in ("pbx.clinic.ru", "localhost", "10.0.0.1", "fe80::1", "xn--80aswg.xn--p1ai", "pbx.ru."):
         assert is_host(good), good
-    for bad in ("", "pbx_1.ru", "-a.ru", "a-.ru", "1.2.3.4.5", "10.0.0.256", "a..b", "a b", "x" * 254):
-        assert not is_host(bad), bad
+    for bad in ("", "pbx_1.ru", "-a.ru", "a-.ru", "1.2.3.4.5", "10.0.0.256", "a..b", "a b", "x" * 254,
+                "fe80::1%eth0", "fe80::1%eth0\n[clinic-endpoint](!)", "fe80::1%" + "a" * 300, "пбх.рф"):
+        assert not is_host(bad), bad  # an IPv6 scope id is free text (issue 12 point 8)
 
 
 def test_partial_update_with_json_values(sessions: sessionmaker[Session]) -> None:

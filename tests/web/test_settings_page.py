@@ -149,6 +149,7 @@ BAD_INPUT = [
     ({"sip_domain": "pbx..ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
     ({"sip_domain": "a" * 64 + ".ru"}, "sip_domain", "Домен SIP: укажите имя хоста"),
     ({"sip_domain": "sip://pbx.ru:5060"}, "sip_domain", "Домен SIP: укажите имя хоста"),
+    ({"sip_domain": "fe80::1%eth0\n[clinic-endpoint](!)"}, "sip_domain", "Домен SIP: укажите имя хоста"),
     ({"sms_sender": "Клиника"}, "sms_sender", "Имя отправителя: до 11 символов"),
     ({"sms_sender": "ABCDEFGHIJKL"}, "sms_sender", "Имя отправителя: до 11 символов"),
     ({"sms_sender": "12345"}, "sms_sender", "латинские буквы (хотя бы одна)"),
