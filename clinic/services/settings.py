@@ -43,7 +43,7 @@ SERVICE_FIELDS = (
     "rtp_start",
     "rtp_end",
 )
-SECURITY_FIELDS = ("lockout_enabled", "lockout_attempts", "strong_passwords")
+SECURITY_FIELDS = ("lockout_enabled", "lockout_attempts", "strong_passwords", "exchange_log_days")
 ALL_FIELDS = REQUISITES_FIELDS + SERVICE_FIELDS + SECURITY_FIELDS
 
 # Changing any of these changes what Asterisk must be configured with (pjsip.conf, rtp.conf).
@@ -70,6 +70,7 @@ LABELS = {
     "lockout_enabled": "Блокировать учетные записи пользователей",
     "lockout_attempts": "Количество попыток ввода пароля",
     "strong_passwords": "Требовать строгий пароль",
+    "exchange_log_days": "Хранить журнал обмена, дней",
 }
 
 # Time zones of Russia, offered first in the page's list; any IANA zone is accepted.
@@ -89,6 +90,7 @@ RUSSIAN_TIMEZONES = (
 )
 
 LOCKOUT_ATTEMPTS_MAX = 100
+EXCHANGE_LOG_DAYS_MAX = 3650
 _TEXT_LIMITS = {"name": 200, "full_name": 400, "address": 400}
 _SMS_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 # sms.ru alpha sender: up to 11 characters, Latin letters, digits and a few signs ("company.com").
@@ -306,6 +308,15 @@ def validate_settings(
             )
         else:
             clean["lockout_attempts"] = attempts
+
+    if "exchange_log_days" in data:
+        days = parse_int(data["exchange_log_days"])
+        if days is None or not 0 <= days <= EXCHANGE_LOG_DAYS_MAX:
+            errors["exchange_log_days"] = (
+                f"Хранить журнал обмена: от 0 (бессрочно) до {EXCHANGE_LOG_DAYS_MAX} дней"
+            )
+        else:
+            clean["exchange_log_days"] = days
 
     if errors:
         raise ValidationError(errors)

@@ -43,6 +43,7 @@ FORM = {
     "rtp_end": "10999",
     "lockout_enabled": "on",
     "lockout_attempts": "10",
+    "exchange_log_days": "90",
 }
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

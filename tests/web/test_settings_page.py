@@ -37,6 +37,7 @@ VALID_FORM = {
     "rtp_end": "10999",
     "lockout_enabled": "on",
     "lockout_attempts": "10",
+    "exchange_log_days": "90",
 }
 
 
@@ -91,7 +92,7 @@ def test_page_has_the_three_tabs_and_the_manual_labels(admin_web: Web) -> None:
 
 
 def test_valid_form_is_saved(admin_web: Web, sessions: sessionmaker[Session]) -> None:
-    response = save(admin_web, strong_passwords="on")
+    response = save(admin_web, strong_passwords="on", exchange_log_days="30")
     assert response.status_code == 302
     assert response.location == "/admin/settings?tab=service"
     assert "Параметры сохранены" in admin_web.text(response.location)
@@ -101,6 +102,7 @@ def test_valid_form_is_saved(admin_web: Web, sessions: sessionmaker[Session]) ->
     assert stored["sip_domain"] == "pbx.clinic.ru"
     assert (stored["sip_port"], stored["rtp_start"], stored["rtp_end"]) == (5060, 10000, 10999)
     assert stored["strong_passwords"] is True
+    assert stored["exchange_log_days"] == 30
     assert stored["lockout_enabled"] is True
 
 
@@ -165,6 +167,8 @@ BAD_INPUT = [
     ({"lockout_attempts": "101"}, "lockout_attempts", "целое число от 1 до 100"),
     ({"lockout_attempts": "десять"}, "lockout_attempts", "целое число от 1 до 100"),
     ({"lockout_attempts": ""}, "lockout_attempts", "целое число от 1 до 100"),
+    ({"exchange_log_days": "-1"}, "exchange_log_days", "от 0 (бессрочно) до 3650 дней"),
+    ({"exchange_log_days": "²"}, "exchange_log_days", "от 0 (бессрочно) до 3650 дней"),
     ({"name": ""}, "name", "Укажите наименование ЛПУ"),
     ({"name": "Я" * 201}, "name", "Наименование: не длиннее 200 символов"),
     ({"address": "Я" * 401}, "address", "Адрес: не длиннее 400 символов"),
