@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,3 +66,44 @@ def store_row(sessions: sessionmaker[Session], row: ExchangeLogEntry) -> None:
             session.commit()
     except SQLAlchemyError as exc:
         log.warning("журнал обмена: запись не удалась (%s)", exc.__class__.__name__)
+
+
+class RefusalSampler:
+    """Requests refused before they proved who sent them (no token, a bad signature, a
+    wrong method, a body too large) are counted, and one per `every_s` seconds and sender
+    is stored, naming how many like it were skipped: a flood cannot fill «Журнал обмена»
+    or keep the database writer busy, and an operator still sees that it happens."""
+
+    MAX_KEYS = 1000  # senders tracked at once; past that, everyone shares one sample
+
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s, self.clock = every_s, clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def take(self, key: str) -> int | None:
+        """How many were skipped since the last stored one, if this one is to be stored;
+        None if it is only counted."""
+        with self._lock:
+            if key not in self._last and len(self._last) >= self.MAX_KEYS:
+                key = "*"
+            now = self.clock()
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                self._skipped[key] = self._skipped.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            return self._skipped.pop(key, 0)
+
+
+def store_refusal(sessions: sessionmaker[Session], row: ExchangeLogEntry, sender: str) -> bool:
+    """Store an unauthenticated refusal if the app's sampler lets it through; whether it did."""
+    sampler: RefusalSampler = current_app.extensions.setdefault("mis_refusals", RefusalSampler())
+    skipped = sampler.take(f"{row.owner} {row.http_status} {sender}")
+    if skipped is None:
+        return False
+    if skipped:
+        row.payload = storable(f"(ещё {skipped} таких же отказов с этого адреса не записаны)\n") + row.payload
+    store_row(sessions, row)
+    return True

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic.db import writer_lock
 from clinic.models import ExchangeLogEntry
 from clinic.robot.webhook import Reply, apply, check
-from webhooks.hook_log import exchange_row, json_response, storable, store_row
+from webhooks.hook_log import exchange_row, json_response, storable, store_refusal, store_row
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def update_status():  # type: ignore[no-untyped-def]
         log.warning("UpdateStatus: ошибка базы данных (%s), ответ 503", exc.__class__.__name__)
         reply = _DB_TROUBLE
         store_row(sessions, _log_row(raw, reply, started))
-    if reply.http_status >= 400:
+    if reply.http_status >= 400 and reply.http_status != 403:  # 403s: sampled in «Журнал обмена»
         log.warning("UpdateStatus %s: %s", reply.http_status, storable(str(reply.body.get("error"))))
     return json_response(reply.http_status, reply.body)
 
@@ -92,7 +92,10 @@ def _process(sessions: sessionmaker[Session], raw: bytes, started: float) -> Rep
             token=_token(),
         )
     if isinstance(checked, Reply):
-        store_row(sessions, _log_row(raw, checked, started))
+        if checked.http_status == 403:  # no valid token: sampled, not stored one by one
+            store_refusal(sessions, _log_row(raw, checked, started), request.remote_addr or "")
+        else:
+            store_row(sessions, _log_row(raw, checked, started))
         return checked
     with writer_lock(sessions), sessions() as session:
         reply = apply(session, checked)
@@ -105,7 +108,7 @@ def _process(sessions: sessionmaker[Session], raw: bytes, started: float) -> Rep
 def _refuse(sessions: sessionmaker[Session], status: int, reason: str, started: float) -> Response:
     """An answer given without reading the body; logged all the same."""
     body = {"error": reason}
-    store_row(
+    store_refusal(  # 405 / 413: nobody has proved who sent it
         sessions,
         exchange_row(
             owner=OWNER,
@@ -116,6 +119,7 @@ def _refuse(sessions: sessionmaker[Session], status: int, reason: str, started: 
             elapsed_ms=int((time.monotonic() - started) * 1000),
             http_status=status,
         ),
+        request.remote_addr or "",
     )
     return json_response(status, body, {"Allow": "POST"} if status == 405 else None)
 

@@ -35,13 +35,15 @@ from clinic.services.settings import read_settings
 from clinic.sms.delivery import RecordOutcome, apply_callback, read_callback
 from clinic.smsru.webhook import REPLY, Refusal
 from webhooks.app import HOOKS_MAX_BODY
-from webhooks.hook_log import exchange_row, json_response, storable, store_row
+from webhooks.hook_log import exchange_row, json_response, storable, store_refusal, store_row
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("hooks_smsru", __name__)
 
 OWNER = "sms.ru Отчёты о доставке"
+# refused before the signature proved the sender: sampled, not stored one by one
+UNAUTHENTICATED = frozenset({400, 403, 405, 413})
 MAX_BODY = HOOKS_MAX_BODY  # 100 records are a few KB
 MAX_FIELDS = 1000  # sms.ru sends up to 100 records and a hash
 _TOO_LARGE = f"тело запроса больше {MAX_BODY // 1024} КБ"
@@ -101,8 +103,14 @@ def _refuse(
     sessions: sessionmaker[Session], refusal: Refusal, form: Mapping[str, str], started: float
 ) -> Response:
     body = {"error": refusal.reason}
-    store_row(sessions, _log_row(form, refusal.http_status, json.dumps(body, ensure_ascii=False), started))
-    log.warning("sms.ru callback %s: %s", refusal.http_status, storable(refusal.reason))
+    row = _log_row(form, refusal.http_status, json.dumps(body, ensure_ascii=False), started)
+    if refusal.http_status in UNAUTHENTICATED:
+        stored = store_refusal(sessions, row, request.remote_addr or "")
+    else:
+        store_row(sessions, row)
+        stored = True
+    if stored:  # a flood of forged callbacks is sampled in the text log too
+        log.warning("sms.ru callback %s: %s", refusal.http_status, storable(refusal.reason))
     return json_response(refusal.http_status, body)
 
 
