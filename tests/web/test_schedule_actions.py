@@ -342,6 +342,7 @@ def test_confirmation_badge_on_the_board(registrar_web: Web, ids: dict[str, Any]
     assert block is not None
     assert re.search(r'data-testid="confirmation-badge"[^>]*>Запись подтверждена<', block.group(0))
     assert block.group(0).count(">Запись подтверждена<") == 1  # the badge, not the phrase again
+    assert ">Нужна справка</div>" in block.group(0)  # «Доп. информация» without the phrase
     assert "Подтвердить запись" not in block.group(0)
 
 
