@@ -396,3 +396,39 @@ def test_drag_an_appointment_onto_a_free_slot_moves_it(
     with transaction(sessions) as s:
         row = s.get(Appointment, board["rebooked"])
         assert (row.doctor_id, row.starts_at) == (board["doctors"][4], at(board["day"], 13))
+
+
+def test_today_is_the_clinics_and_opens_at_its_current_time(
+    page: Any, live_url: str, users: Any, board: dict[str, Any], sessions: sessionmaker[Session]
+) -> None:
+    today = clinic_today()
+    with transaction(sessions) as s:  # a visit across the whole clinic day: the grid holds "now"
+        s.add(
+            Appointment(
+                patient_id=board["patients"][0], doctor_id=board["doctors"][0], starts_at=at(today, 0),
+                duration_min=720, status="done", extra_info="", cancel_reason="", confirmation_status="",
+                confirmation_source="",
+            )
+        )  # fmt: skip
+        s.add(
+            Appointment(
+                patient_id=board["patients"][1], doctor_id=board["doctors"][0], starts_at=at(today, 12),
+                duration_min=720, status="done", extra_info="", cancel_reason="", confirmation_status="",
+                confirmation_source="",
+            )
+        )  # fmt: skip
+    page.set_viewport_size(SCREEN)
+    log_in(page, live_url)  # lands on today's board
+    expect(page.get_by_test_id("day-title")).to_contain_text(f"{today:%d.%m.%Y}")
+    now = datetime.now(ZoneInfo(CLINIC_ZONE))
+    marker = page.locator(".board-time.is-now")
+    expect(marker).to_have_count(1)
+    expect(marker).to_be_in_viewport()  # the board opened at the clinic's current time
+    slot = f"{now:%H}:{now.minute - now.minute % 20:02d}"
+    expect(marker).to_have_text(slot)
+    # slots already over offer no «Новый прием»; the current one and later do
+    doctor = board["doctors"][1]
+    free = page.locator(f"[data-testid=free-slot][data-doctor-id='{doctor}']")
+    slots = free.evaluate_all("els => els.map(e => e.dataset.slot)")
+    assert slots and min(slots) == slot
+    shot(page, "today")

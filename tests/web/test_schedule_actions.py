@@ -479,7 +479,8 @@ def test_unit_slot_minutes_and_lanes() -> None:
 
     items = [appt(1, 9, 0, "cancelled"), appt(2, 9, 0), appt(3, 9, 40), appt(4, 22, 0)]
     grid = day_grid(day, items, 20)
-    assert (grid.start, grid.end) == (at(day, 8), at(day, 22, 20))
+    assert (grid.start, grid.end, grid.hours) == (at(day, 8), at(day, 22, 20), "08:00–22:20")
+    assert day_grid(day, [appt(9, 23, 50)], 20).hours == "08:00–24:00"  # not «08:00–00:00»
     board = build_board(grid, [doctor], items, at(day, 0))
     [column] = board.columns
     assert column.lanes == 2

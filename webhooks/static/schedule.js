@@ -28,7 +28,8 @@ function openAtWork(box) {
   if (!first) return;
   const header = box.querySelector(".board-corner");
   const offset = first.getBoundingClientRect().top - box.getBoundingClientRect().top;
-  box.scrollTop += offset - (header ? header.offsetHeight : 0) - 8;
+  // a little of what came before stays in view above it
+  box.scrollTop += offset - (header ? header.offsetHeight : 0) - 48;
 }
 
 function initAppointmentMenus(box) {

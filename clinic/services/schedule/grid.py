@@ -57,6 +57,15 @@ class DayGrid:
         last = min(len(self.slots), -(-int(end_minutes) // self.slot_min))  # ceiling
         return first, max(1, last - first)
 
+    @property
+    def end_label(self) -> str:
+        """A grid to midnight ends at «24:00», not at «00:00»."""
+        return "24:00" if self.end.date() > self.day else f"{self.end:%H:%M}"
+
+    @property
+    def hours(self) -> str:
+        return f"{self.start:%H:%M}–{self.end_label}"
+
     def contains(self, starts_at: datetime, duration_min: int) -> bool:
         return self.start <= starts_at and starts_at + timedelta(minutes=duration_min) <= self.end
 
@@ -120,7 +129,7 @@ def check_in_grid(session: Session, appt: Appointment) -> None:
         raise ValidationError(
             {
                 "starts_at": f"Время вне сетки расписания: приём {starts_at:%d.%m.%Y} возможен "
-                f"с {grid.start:%H:%M} до {grid.end:%H:%M} (приём длится {duration_min} мин)"
+                f"с {grid.start:%H:%M} до {grid.end_label} (приём длится {duration_min} мин)"
             }
         )
 
