@@ -311,6 +311,7 @@ def test_new_appointment_refused_on_a_busy_doctor_keeps_the_form(
     page.get_by_label("Время").fill("09:10")
     page.get_by_role("button", name="Записать").click()
     expect(page.get_by_test_id("form-errors")).to_contain_text("Врач уже занят в это время")
+    shot(page, "new-refused")
     expect(page.get_by_label("Смирнова Анна Юрьевна")).to_be_checked()  # nothing to type again
     page.get_by_label("Время").fill("07:00")
     page.get_by_role("button", name="Записать").click()
@@ -332,6 +333,7 @@ def test_move_an_appointment_to_another_doctor_and_time(
     expect(confirmed.get_by_test_id("confirmation-badge")).to_have_text("Запись подтверждена")
     _menu(page, confirmed, "Перенести")
     expect(page.get_by_role("heading", name="Перенести запись")).to_be_visible()
+    shot(page, "move-form")
     page.get_by_label("Врач").select_option(str(board["doctors"][5]))
     page.get_by_label("Время").fill("15:40")
     page.get_by_role("button", name="Перенести").click()
@@ -369,6 +371,7 @@ def test_confirm_then_cancel_with_a_reason(
     page.get_by_role("button", name="Отменить запись").click()  # no reason: the browser asks for one
     expect(page.get_by_role("heading", name="Отменить запись")).to_be_visible()
     page.get_by_label("Причина отмены").fill("Заболевание")
+    shot(page, "cancel-form")
     page.get_by_role("button", name="Отменить запись").click()
     expect(page.get_by_role("status")).to_contain_text("Запись отменена: Кузнецов-Водкин Аристарх")
     expect(target.get_by_test_id("status-badge")).to_have_text("Отменён")
