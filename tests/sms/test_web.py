@@ -483,3 +483,42 @@ def test_csv_cells_never_start_a_formula(cell: object, shown: str) -> None:
     from webhooks.ui.sms import safe_cell
 
     assert safe_cell(cell) == shown
+
+
+def test_unknown_results_are_counted_and_resent_only_on_purpose(
+    admin: Web, sms: Sms, clinic: dict[str, int], sessions: sessionmaker[Session], sms_config: Config
+) -> None:
+    """Issue 12 point 15: a gateway 5xx makes the batch «результат неизвестен»; the mailing
+    says how many, and «Отправить повторно» needs the operator's explicit confirmation."""
+    header = {"period_from": TOMORROW.isoformat(), "period_to": TOMORROW.isoformat(),
+              "template_id": str(clinic["template"])}  # fmt: skip
+    url = admin.post_form("/sms/mailings/new", header).headers["Location"]
+    admin.post_form(url, {**header, "action": "fill"})
+    sms.faults({"kind": "http_status", "path": "sms/send", "status": 502, "count": 1})
+    assert admin.post_form(url, {**header, "action": "send"}).status_code == 302
+    _worker(sms_config, sessions)
+    with sessions() as s:
+        assert s.scalars(select(SmsMailing.state)).one() == "sent"
+        assert s.scalars(select(SmsMessage.state)).all() == ["unknown"]
+    listing = admin.text("/sms/mailings")
+    assert "неизвестно 1" in listing
+    page = admin.text(url)
+    assert "результат неизвестен 1" in page and 'data-testid="resend-unknown"' in page
+    assert "могут получить СМС дважды" in page
+
+    unconfirmed = admin.post_form(url, {"action": "resend_unknown"})
+    assert unconfirmed.status_code == 422 and "Подтвердите повторную отправку" in unconfirmed.text
+    _worker(sms_config, sessions)
+    assert len(sms.messages()) == 0  # the 502 sent nothing, and nothing was resent unasked
+
+    confirmed = admin.post_form(url, {"action": "resend_unknown", "resend_confirm": "on"})
+    assert confirmed.status_code == 302
+    _worker(sms_config, sessions)
+    assert [m["phone"] for m in sms.messages()] == ["79161234567"]
+    with sessions() as s:
+        states = sorted(s.scalars(select(SmsMessage.state)).all())
+        assert states == ["sent", "unknown"]  # the old row keeps its history
+        assert s.scalars(select(SmsMailing.state)).one() == "sent"
+    page = admin.text(url)
+    assert "отправлено 1, ошибок 0, результат неизвестен 0" in page
+    assert admin.post_form(url, {"action": "resend_unknown", "resend_confirm": "on"}).status_code == 422

@@ -341,8 +341,9 @@ def template_delete(template_id: int):  # type: ignore[no-untyped-def]
 @mailings_bp.get("")
 def mailings_index():  # type: ignore[no-untyped-def]
     items = mailings.list_mailings(db())
-    counts = mailings.row_counts(db(), [m.id for m in items])
-    return render_template("sms/mailings.html", mailings=items, counts=counts)
+    ids = [m.id for m in items]
+    counts, outcomes = mailings.row_counts(db(), ids), mailings.outcomes(db(), ids)
+    return render_template("sms/mailings.html", mailings=items, counts=counts, outcomes=outcomes)
 
 
 def _choices() -> dict[str, Any]:
@@ -402,6 +403,8 @@ def _render_mailing(
             errors=errors,
             checks=checks,
             skipped=sum(1 for c in checks.values() if c.reason),
+            outcome=mailings.outcomes(db(), [mailing.id])[mailing.id] if mailing is not None else None,
+            resend_warning=mailings.RESEND_WARNING,
             cost=cost,
             masked=_masked,
             **_choices(),
@@ -459,6 +462,12 @@ def mailing_edit(mailing_id: int):  # type: ignore[no-untyped-def]
             session.commit()
             flash(f"Документ № {mailing.number} подписан и закрыт", "success")
             return redirect(url_for("sms_mailings.mailings_index"))
+        if action == "resend_unknown":
+            confirmed = request.form.get("resend_confirm") == "on"
+            queued = mailings.resend_unknown(session, mailing, user, confirmed=confirmed, now=ledger.utcnow())
+            session.commit()
+            flash(f"Повторно поставлено в очередь: {queued} СМС с неизвестным результатом", "warning")
+            return redirect(url_for("sms_mailings.mailing_edit", mailing_id=mailing_id))
         mailings.save_header(session, mailing, request.form, user, clinic_now(session).date())
         phones, remove = _row_phones()
         mailings.update_rows(session, mailing, phones, remove)
