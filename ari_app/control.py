@@ -49,6 +49,10 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
+# A command is a few hundred bytes of JSON: anything larger is refused with 413 unread.
+MAX_BODY = 64 * 1024
+
+
 def _error(message: str, status: int) -> web.Response:
     return _json({"error": message}, status)
 
@@ -200,7 +204,7 @@ def make_app(
             notifier.unsubscribe(sub)
         return resp
 
-    app = web.Application(middlewares=[guard])
+    app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
     app.router.add_get("/health", health)
     app.router.add_post("/calls", create)
     app.router.add_get("/calls", listing)
