@@ -208,6 +208,16 @@ def test_new_form_prefilled_from_a_free_slot_and_patient_search_without_javascri
     assert "Пациенты не найдены" in registrar_web.text(slot + "&q=Петросян")
     assert "не менее 2 символов" in registrar_web.text(slot + "&q=О")
     assert registrar_web.get("/schedule/new?doctor_id=abc&patient_id=1e9&date=xx").status_code == 200
+    assert registrar_web.get("/schedule/new?patient_id=²&back_doctor=²").status_code == 200
+
+
+@pytest.mark.parametrize("raw", ["abc", "²", "-1", "0", "99999999999", "1.5"])
+def test_a_strange_doctor_filter_shows_every_doctor(
+    registrar_web: Web, ids: dict[str, Any], raw: str
+) -> None:
+    page = registrar_web.client.get("/schedule", query_string={"date": ids["day"].isoformat(), "doctor": raw})
+    assert page.status_code == 200
+    assert len(re.findall(r'data-testid="doctor-column"', page.text)) == 2
 
 
 def test_patient_search_for_the_form(registrar_web: Web, ids: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from clinic.inputs import parse_id
 from clinic.models import EMPLOYEE_ROLES, Appointment, Cabinet, Employee, Patient, Service
 from clinic.phones import display as phone_display
 from clinic.services import ValidationError
@@ -80,7 +81,7 @@ def _parse_day(raw: str | None, today: date) -> date:
 
 
 def _parse_id(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and len(raw) < 10 else None
+    return parse_id(raw) if raw else None  # ASCII digits only: "²".isdigit() is True
 
 
 @bp.get("/schedule")
