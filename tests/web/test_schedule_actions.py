@@ -497,3 +497,49 @@ def test_unit_slot_minutes_and_lanes() -> None:
     placed = {b.appt.id: (b.row, b.span, b.column, b.width) for b in column.blocks}
     # header row 1, 08:00 row 2: 09:00 is row 5; the pair shares it, the 09:40 one takes both lanes
     assert placed == {1: (5, 1, 2, 1), 2: (5, 1, 3, 1), 3: (7, 1, 2, 2), 4: (44, 1, 2, 2)}
+
+
+NASTY = [
+    "",
+    " ",
+    "²",
+    "٣",
+    "０９:３０",
+    "-1",
+    "0",
+    "1e3",
+    "99999999999999999999",
+    "\x00",
+    "\ud800",
+    "x" * 5000,
+    "[]",
+]
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_no_input_makes_a_500_or_a_row(
+    registrar_web: Web,
+    ids: dict[str, Any],
+    sessions: sessionmaker[Session],
+    fetch: Callable[..., Any],
+    value: str,
+) -> None:
+    token = registrar_web.csrf("/schedule")
+    booked = ids["booked"]
+    for name in form(ids):
+        response = registrar_web.client.post(
+            "/schedule/new", data={**form(ids), name: value, "csrf_token": token}
+        )
+        assert response.status_code in (302, 422), (name, response.status_code)
+    move = {"doctor_id": ids["therapist"], "date": ids["day"].isoformat(), "time": "10:00", "cabinet_id": ""}
+    for name in move:
+        data = {**move, name: value, "back_doctor": value, "csrf_token": token}
+        response = registrar_web.client.post(f"/schedule/appointments/{booked}/move", data=data)
+        assert response.status_code in (302, 422), (name, response.status_code)
+    response = registrar_web.client.post(
+        f"/schedule/appointments/{booked}/cancel",
+        data={"reason": value, "back_doctor": value, "csrf_token": token},
+    )
+    assert response.status_code in (302, 422)
+    for url in ("/schedule?date=", "/schedule?doctor=", "/schedule/new?time=", "/schedule/patients?q="):
+        assert registrar_web.client.get(url + value[:200]).status_code == 200, url
