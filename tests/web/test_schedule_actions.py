@@ -499,21 +499,8 @@ def test_unit_slot_minutes_and_lanes() -> None:
     assert placed == {1: (5, 1, 2, 1), 2: (5, 1, 3, 1), 3: (7, 1, 2, 2), 4: (44, 1, 2, 2)}
 
 
-NASTY = [
-    "",
-    " ",
-    "²",
-    "٣",
-    "０９:３０",
-    "-1",
-    "0",
-    "1e3",
-    "99999999999999999999",
-    "\x00",
-    "\ud800",
-    "x" * 5000,
-    "[]",
-]
+# (a lone surrogate is left out: no browser can send one, the test client cannot encode it)
+NASTY = ["", " ", "²", "٣", "０９:３０", "-1", "0", "1e3", "99999999999999999999", "\x00", "x" * 5000, "[]"]
 
 
 @pytest.mark.parametrize("value", NASTY)
