@@ -522,3 +522,15 @@ def test_unknown_results_are_counted_and_resent_only_on_purpose(
     page = admin.text(url)
     assert "отправлено 1, ошибок 0, результат неизвестен 0" in page
     assert admin.post_form(url, {"action": "resend_unknown", "resend_confirm": "on"}).status_code == 422
+
+
+def test_counter_and_preview_refuse_hostile_json(admin: Web) -> None:
+    """Issue 12 point 13: deep nesting raised RecursionError (a 500) in the dialog's counter
+    and the template preview."""
+    token = admin.csrf("/sms/templates/new")
+    for url in ("/sms/count", "/sms/templates/preview"):
+        deep = admin.client.post(url, data="[" * 50_000, content_type="application/json",
+                                 headers={"X-CSRFToken": token})
+        assert deep.status_code == 400 and "вложенность" in deep.get_json()["error"], url
+        ok = admin.client.post(url, json={"text": "Привет", "body": "Привет"}, headers={"X-CSRFToken": token})
+        assert ok.status_code == 200, url

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -35,7 +36,7 @@ from flask import (
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
-from clinic.inputs import parse_id
+from clinic.inputs import BadJson, parse_id, parse_json_object
 from clinic.models import (
     MESSAGE_STATES,
     RECIPIENT_TYPES,
@@ -239,10 +240,20 @@ def balance():  # type: ignore[no-untyped-def]
     return jsonify(balance=f"{value:.2f}")
 
 
+def _json_field(name: str) -> str:
+    """One text field of a small JSON body; a body that is not a JSON object is a 400."""
+    try:
+        data = parse_json_object(request.get_data(cache=True))
+    except BadJson as exc:
+        abort(Response(json.dumps({"error": str(exc)}, ensure_ascii=False), 400, mimetype="application/json"))
+    value = data.get(name, "")
+    return (value if isinstance(value, str) else "")[:5000]
+
+
 @send_bp.post("/count")
 def count():  # type: ignore[no-untyped-def]
     """Characters and SMS parts of a text (the dialog's counter)."""
-    text = str((request.get_json(silent=True) or {}).get("text", ""))[:5000]
+    text = _json_field("text")
     info = templating.preview(text)
     return jsonify(chars=info.chars, parts=info.parts, too_long=info.too_long)
 
@@ -307,7 +318,7 @@ def template_edit(template_id: int | None):  # type: ignore[no-untyped-def]
 
 @templates_bp.post("/preview")
 def template_preview():  # type: ignore[no-untyped-def]
-    body = str((request.get_json(silent=True) or {}).get("body", ""))[:5000]
+    body = _json_field("body")
     settings = read_settings(db())
     info = templating.preview(templating.render(body, templating.sample_values(settings)))
     return jsonify(
