@@ -435,3 +435,12 @@ def test_today_is_the_clinics_and_opens_at_its_current_time(
     slots = free.evaluate_all("els => els.map(e => e.dataset.slot)")
     assert slots and min(slots) == slot
     shot(page, "today")
+
+
+def test_f9_opens_new_appointment_as_in_the_manual(
+    page: Any, live_url: str, users: Any, board: dict[str, Any]
+) -> None:
+    open_day(page, live_url, board["day"])
+    page.keyboard.press("F9")
+    expect(page.get_by_role("heading", name="Новый прием")).to_be_visible()
+    expect(page.get_by_label("Дата")).to_have_value(board["day"].isoformat())

@@ -530,3 +530,19 @@ def test_no_input_makes_a_500_or_a_row(
     assert response.status_code in (302, 422)
     for url in ("/schedule?date=", "/schedule?doctor=", "/schedule/new?time=", "/schedule/patients?q="):
         assert registrar_web.client.get(url + value[:200]).status_code == 200, url
+
+
+def test_talons_taken_and_left_in_the_manuals_words(
+    registrar_web: Web, ids: dict[str, Any], clinic: Callable[..., int]
+) -> None:
+    clinic(
+        "appointment",
+        patient_id=ids["orlova"],
+        doctor_id=ids["surgeon"],
+        starts_at=at(ids["day"], 9),
+        status="cancelled",
+    )
+    page = registrar_web.text(f"/schedule?date={ids['day'].isoformat()}")
+    # two doctors × 08:00–20:00 in 20-minute slots = 72; a booking takes one, a cancelled one none
+    assert "Занято талонов: 1 · Осталось талонов: 71" in page
+    assert "отменено: 1" in page

@@ -162,7 +162,19 @@ function initServiceDuration(form) {
   show();
 }
 
+// F9 is «Новый прием», as in the manual's menu.
+function initShortcuts() {
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "F9" || event.altKey || event.ctrlKey || event.metaKey) return;
+    const button = document.querySelector("[data-testid=new-appointment]");
+    if (!button) return;
+    event.preventDefault();
+    button.click();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  initShortcuts();
   const box = document.querySelector(".board-scroll");
   if (box) {
     fitBoard(box);

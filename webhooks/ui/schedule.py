@@ -25,6 +25,7 @@ from clinic.models import EMPLOYEE_ROLES, Appointment, Cabinet, Employee, Patien
 from clinic.phones import display as phone_display
 from clinic.services import ValidationError
 from clinic.services.schedule import (
+    FREE_STATUSES,
     SOURCE_REGISTRAR,
     NotFoundError,
     appointments_for_day,
@@ -105,7 +106,7 @@ def day():  # type: ignore[no-untyped-def]
         prev_day=shown.fromordinal(shown.toordinal() - 1),
         next_day=shown.fromordinal(shown.toordinal() + 1),
         board=board,
-        total=sum(1 for a in appointments if a.status != "cancelled"),
+        total=sum(1 for a in appointments if a.status not in FREE_STATUSES),
         cancelled=sum(1 for a in appointments if a.status == "cancelled"),
         all_doctors=_active_doctors(),
         doctor_id=doctor_id,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from clinic.models import Appointment, Employee
 from clinic.models.schedule import CONFIRMATION_STATUSES
+from clinic.services.schedule.appointments import FREE_STATUSES
 from clinic.services.schedule.grid import DayGrid
 
 HEADER_ROWS = 1  # grid row 1 is the doctors' header
@@ -84,6 +85,26 @@ class Board:
     @property
     def blocks(self) -> list[Block]:
         return [block for column in self.columns for block in column.blocks]
+
+    @property
+    def free_slots(self) -> int:
+        """«Осталось талонов»: slots of working doctors not over yet and not taken by a live
+        appointment (a cancelled or missed one frees its slot)."""
+        slots = self.grid.slots
+        free = 0
+        for column in self.columns:
+            if not column.doctor.is_active:
+                continue
+            taken = {
+                row
+                for block in column.blocks
+                if block.appt.status not in FREE_STATUSES
+                for row in range(block.row, block.row + block.span)
+            }
+            free += sum(
+                1 for i, slot in enumerate(slots) if self.is_open(slot) and i + HEADER_ROWS + 1 not in taken
+            )
+        return free
 
     def is_open(self, slot: datetime) -> bool:
         """A slot a new appointment may still take (it has not ended yet)."""
