@@ -444,3 +444,25 @@ def test_f9_opens_new_appointment_as_in_the_manual(
     page.keyboard.press("F9")
     expect(page.get_by_role("heading", name="Новый прием")).to_be_visible()
     expect(page.get_by_label("Дата")).to_have_value(board["day"].isoformat())
+
+
+def test_a_smaller_screen_scrolls_the_board_not_the_page(
+    page: Any, live_url: str, users: Any, board: dict[str, Any]
+) -> None:
+    page.set_viewport_size({"width": 1024, "height": 700})
+    log_in(page, live_url)
+    page.goto(f"{live_url}/schedule?date={board['day'].isoformat()}")
+    expect(page.get_by_test_id("appointment")).to_have_count(6 * 3 + 3)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.get_by_test_id("board").evaluate("b => b.scrollWidth > b.clientWidth")
+    assert page.evaluate(BROKEN_WORDS, ".doctor-name, .appt-service, .appt-patient, .appt .extra") == []
+    # every block, its «⋯» included, inside its own doctor's column
+    for block in page.get_by_test_id("appointment").all():
+        block.scroll_into_view_if_needed()
+        head = page.locator(
+            f"[data-testid=doctor-column][data-doctor-id='{block.get_attribute('data-doctor-id')}']"
+        )
+        h, b, m = head.bounding_box(), block.bounding_box(), block.locator("summary").bounding_box()
+        assert h["x"] - 1 <= b["x"] and b["x"] + b["width"] <= h["x"] + h["width"] + 1
+        assert b["x"] < m["x"] and m["x"] + m["width"] <= b["x"] + b["width"]
+    shot(page, "board-1024")
