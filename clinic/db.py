@@ -94,6 +94,4 @@ def migrate(url: str) -> None:
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    # "heads": work on separate features may branch from one revision; a merge revision
-    # joins them later, and until then every branch is applied.
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")

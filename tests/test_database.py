@@ -23,6 +23,16 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     assert diff == [], f"models and migrations differ; add an Alembic revision: {diff}"
 
 
+def test_one_migration_head(database_url: str) -> None:
+    """Parallel work may branch the history; a merge revision must join it before it lands,
+    or `upgrade head` (ours, and every admin's) fails."""
+    from alembic.script import ScriptDirectory
+
+    from clinic.db import alembic_config
+
+    assert len(ScriptDirectory.from_config(alembic_config(database_url)).get_heads()) == 1
+
+
 def test_demo_clinic(sessions: sessionmaker[Session]) -> None:
     today = date(2026, 11, 25)
     first = seed_demo(sessions, today)

@@ -87,8 +87,12 @@ def test_directory_form_and_check_connection(page: Any, live_url: str, users: An
     expect(page.locator('[data-error-for="campaign_id"]')).to_have_text(
         "ID кампании — целое положительное число"
     )
-    expect(page.get_by_label("Ключ авторизации")).to_have_value("")  # never sent back
+    for secret in ("Ключ авторизации", "Уникальный код", "Секрет вебхука"):  # never sent back
+        expect(page.get_by_label(secret)).to_have_value("")
+    assert KEY not in page.content() and SECRET not in page.content()
 
+    page.get_by_label("Уникальный код").fill(KEY)
+    page.get_by_label("Секрет вебхука").fill(SECRET)
     page.get_by_label("Ключ авторизации").fill(SALT)
     page.get_by_label("ID кампании исходящего обзвона").fill("56919")
     page.get_by_role("button", name="Сохранить").click()

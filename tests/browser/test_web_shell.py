@@ -115,21 +115,22 @@ def test_long_names_stay_inside_their_doctors_column(
     log_in(page, live_url, "reg", REGISTRAR_PASSWORD)
     page.goto(live_url + "/schedule?date=2025-05-22")
     expect(page.get_by_test_id("appointment")).to_have_count(2)
-    # each doctor's table fits its column: nothing (the «⋯» menu included) spills under the
-    # next doctor's column
-    overflow = page.eval_on_selector_all(
-        "[data-testid=doctor-column]",
-        "cols => cols.map(c => c.querySelector('table').scrollWidth - c.clientWidth)",
+    # each appointment block lies inside its own doctor's column of the board, its «⋯» menu
+    # inside the block: nothing spills under the next doctor's column
+    geometry = page.eval_on_selector_all(
+        "[data-testid=appointment]",
+        """blocks => blocks.map(b => {
+             const col = document.querySelector(
+               `[data-testid=doctor-column][data-doctor-id="${b.dataset.doctorId}"]`).getBoundingClientRect();
+             const box = b.getBoundingClientRect();
+             const menu = b.querySelector('summary').getBoundingClientRect();
+             return [col.left, col.right, box.left, box.right, menu.left, menu.right];
+           })""",
     )
-    assert overflow and max(overflow) <= 1, overflow
-    boxes = page.eval_on_selector_all(
-        "[data-testid=doctor-column]",
-        "cols => cols.map(c => [c.getBoundingClientRect().left, c.getBoundingClientRect().right,"
-        " c.querySelector('summary').getBoundingClientRect().right])",
-    )
-    for left, right, menu_right in boxes:
-        assert left < menu_right <= right  # the «⋯» of each row inside its own column
-    # the long service name is cut to three lines, the whole of it in the tooltip
-    service = page.locator("[data-testid=appointment] .clamp").first
+    assert len(geometry) == 2
+    for col_left, col_right, left, right, menu_left, menu_right in geometry:
+        assert col_left - 1 <= left and right <= col_right + 1, geometry
+        assert left <= menu_left and menu_right <= right + 1, geometry
+    # the long service name is cut, the whole of it in the tooltip
+    service = page.locator("[data-testid=appointment] .appt-service[title]").first
     assert service.get_attribute("title").startswith("Приём (осмотр, консультация)")
-    assert service.evaluate("e => e.getBoundingClientRect().height") < 4 * 24

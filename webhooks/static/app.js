@@ -15,21 +15,11 @@ function initTabs(form) {
   show(activeInput && activeInput.value ? activeInput.value : tabs[0].dataset.tab);
 }
 
-// Right click on an appointment opens its «⋯» menu; Escape or a click elsewhere closes it.
-function initRowMenus() {
+// An open «⋯» menu closes on a click elsewhere or Escape (the scheduler opens them:
+// schedule.js, also on a right click).
+function initMenuClosing() {
   const closeAll = (except) => document.querySelectorAll("details[data-row-menu][open]")
     .forEach((d) => { if (d !== except) d.open = false; });
-  document.querySelectorAll("tr[data-appointment-id]").forEach((row) => {
-    const menu = row.querySelector("details[data-row-menu]");
-    if (!menu) return;
-    row.addEventListener("contextmenu", (event) => {
-      event.preventDefault();
-      closeAll(menu);
-      menu.open = true;
-      const first = menu.querySelector("a");
-      if (first) first.focus();
-    });
-  });
   document.addEventListener("click", (event) => {
     if (!event.target.closest("details[data-row-menu]")) closeAll(null);
   });
@@ -37,7 +27,7 @@ function initRowMenus() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  initRowMenus();
+  initMenuClosing();
   document.querySelectorAll("form.tabbed").forEach(initTabs);
   document.querySelectorAll("[data-autosubmit]").forEach((input) => {
     input.addEventListener("change", () => {
