@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.clock import clinic_now
 from clinic.db import transaction
 from clinic.models import (
     EMPLOYEE_CHIEF,
@@ -200,3 +201,10 @@ def demo_logins_in_use(factory: sessionmaker[Session]) -> list[tuple[DemoUser, b
                        and row.sip_md5_cred == sip_md5_cred(u.extension, u.sip_password))
             out.append((u, sip))
     return out
+
+
+def clinic_today(factory: sessionmaker[Session]) -> date:
+    """The demo's «today» is the clinic's, not the server's: a server in another zone would
+    otherwise seed yesterday's and today's visits for a clinic already living tomorrow."""
+    with factory() as s:
+        return clinic_now(s).date()

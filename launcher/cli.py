@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from datetime import date
 
 from clinic import datadir
 from clinic.config import Config
@@ -24,10 +23,11 @@ def _cmd_migrate(_args: argparse.Namespace, config: Config) -> int:
 
 def _cmd_seed(_args: argparse.Namespace, config: Config) -> int:
     from clinic.db import make_engine, make_session_factory, migrate
-    from clinic.seed import seed_demo
+    from clinic.seed import clinic_today, seed_demo
 
     migrate(config.database_url)
-    counts = seed_demo(make_session_factory(make_engine(config.database_url)), date.today())
+    factory = make_session_factory(make_engine(config.database_url))
+    counts = seed_demo(factory, clinic_today(factory))
     print(f"Демо-данные: клиника создана={counts['created_clinic']}, "
           f"добавлено записей на приём={counts['appointments_added']}")
     return 0

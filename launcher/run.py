@@ -17,13 +17,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import date
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.config import Config
 from clinic.db import make_engine, make_session_factory, migrate
-from clinic.seed import DEMO_PASSWORD, DemoUser, demo_logins_in_use, seed_demo
+from clinic.seed import DEMO_PASSWORD, DemoUser, clinic_today, demo_logins_in_use, seed_demo
 
 log = logging.getLogger("mis-telephony")
 
@@ -106,7 +105,7 @@ def run_all(config: Config) -> int:
 
     migrate(config.database_url)
     factory = make_session_factory(make_engine(config.database_url))
-    counts = seed_demo(factory, date.today())
+    counts = seed_demo(factory, clinic_today(factory))
     log.info("демо-данные: %s", counts)
 
     stop = threading.Event()

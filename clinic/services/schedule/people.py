@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from clinic.clock import clinic_now
 from clinic.models import (
     EMPLOYEE_ROLES,
     Employee,
@@ -83,7 +84,7 @@ def get_patient_by_external(session: Session, external_id: str) -> Patient:
 
 def create_patient(session: Session, data: Mapping[str, Any], *, forms: bool = False) -> Patient:
     values = clean(PATIENT_FIELDS, data, partial=False, forms=forms)
-    _check_patient(values, date.today())
+    _check_patient(values, clinic_now(session).date())
     ensure_unique(
         session,
         Patient.external_id,
@@ -107,7 +108,7 @@ def update_patient(
 
 
 def _update_patient(session: Session, patient: Patient, values: Mapping[str, Any]) -> None:
-    _check_patient(values, date.today())
+    _check_patient(values, clinic_now(session).date())
     ensure_unique(
         session,
         Patient.external_id,
