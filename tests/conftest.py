@@ -4,7 +4,8 @@ DATABASE_URL is set), a clean set of tables per test, and a Config that points a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,26 @@ def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
     yield make_session_factory(engine)
+
+
+@pytest.fixture()
+def server_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Run the test's process in another time zone (TZ + tzset), restored after: every time a
+    person sees must be the clinic's, whatever zone the server runs in."""
+
+    def move(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield move
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture()
+def server_in_new_york(server_zone: Callable[[str], None]) -> None:
+    """The usual case of the tests: the server in New York, the clinic elsewhere."""
+    server_zone("America/New_York")
 
 
 @pytest.fixture()

@@ -4,8 +4,7 @@ UTC+14, Pago Pago UTC-11: their dates always differ)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,12 +22,8 @@ CLINIC = ZoneInfo("Pacific/Kiritimati")
 
 
 @pytest.fixture()
-def server_far_behind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "Pacific/Pago_Pago")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+def server_far_behind(server_zone: Callable[[str], None]) -> None:
+    server_zone("Pacific/Pago_Pago")
 
 
 @pytest.fixture()

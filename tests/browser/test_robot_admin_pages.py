@@ -6,8 +6,6 @@ and «Журнал серверных задач» with the filter kept, newest 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,14 +28,6 @@ CLINIC_ZONE = "Asia/Vladivostok"  # UTC+10, no daylight saving
 STARTED = datetime(2025, 5, 22, 9, 10, tzinfo=UTC)  # 19:10 in Vladivostok, 05:10 in New York
 SHOTS = Path("/tmp/mis-shots")
 
-
-@pytest.fixture()
-def server_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture()

@@ -9,8 +9,6 @@ The server runs in New York, the clinic in Vladivostok: «today» and «past» a
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,14 +50,6 @@ def clinic_today() -> date:
 def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.combine(day, datetime.min.time()).replace(hour=hh, minute=mm)
 
-
-@pytest.fixture()
-def server_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture()

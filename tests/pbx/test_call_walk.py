@@ -214,18 +214,14 @@ def test_a_call_taken_over_from_the_phone_is_logged_from_its_dialling(
 
 
 @pytest.fixture()
-def clinic_in_vladivostok(pbx: Pbx, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clinic_in_vladivostok(pbx: Pbx, server_in_new_york: None) -> Iterator[None]:
     """The clinic keeps Vladivostok time (UTC+10), the server New York's (UTC−5)."""
     with pbx.sessions() as s:
         zone = s.scalars(select(ClinicSettings)).one().timezone
     _set(pbx, timezone="Asia/Vladivostok")
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
     try:
         yield
     finally:
-        monkeypatch.undo()
-        time.tzset()
         _set(pbx, timezone=zone)
 
 

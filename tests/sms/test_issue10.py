@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import time as time_module
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -440,15 +439,11 @@ def test_no_consent_is_said_when_the_dialog_opens(
 
 
 @pytest.fixture()
-def far_east(monkeypatch: pytest.MonkeyPatch, sessions: sessionmaker[Session], day: date) -> Iterator[str]:
+def far_east(server_in_new_york: None, sessions: sessionmaker[Session], day: date) -> str:
     """The server in New York, the clinic in Vladivostok."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time_module.tzset()
     with transaction(sessions) as s:
         s.scalars(select(ClinicSettings)).one().timezone = "Asia/Vladivostok"
-    yield "Asia/Vladivostok"
-    monkeypatch.undo()
-    time_module.tzset()
+    return "Asia/Vladivostok"
 
 
 def test_already_sent_is_shown_in_the_clinic_zone(

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,15 +26,6 @@ from .support import Web
 STARTED = datetime(2026, 12, 6, 12, 7, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Vladivostok")
 
-
-@pytest.fixture()
-def server_in_new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The server's zone differs from the clinic's (Asia/Vladivostok)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture()

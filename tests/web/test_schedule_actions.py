@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -395,15 +394,12 @@ def test_a_visit_that_took_place_cannot_be_cancelled(
 
 
 @pytest.fixture()
-def far_apart_zones(monkeypatch: pytest.MonkeyPatch, sessions: sessionmaker[Session]) -> Iterator[ZoneInfo]:
+def far_apart_zones(server_zone: Callable[[str], None], sessions: sessionmaker[Session]) -> ZoneInfo:
     """Server at UTC−12, clinic at UTC+14: their calendar dates always differ."""
-    monkeypatch.setenv("TZ", "Etc/GMT+12")
-    time.tzset()
+    server_zone("Etc/GMT+12")
     with transaction(sessions) as s:
         get_settings(s).timezone = "Pacific/Kiritimati"
-    yield ZoneInfo("Pacific/Kiritimati")
-    monkeypatch.undo()
-    time.tzset()
+    return ZoneInfo("Pacific/Kiritimati")
 
 
 def test_today_and_past_are_the_clinics(
