@@ -5,19 +5,36 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from flask import Flask
 from smsru.support import API_ID, ServerThread, Sms
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from web.support import Web
+from werkzeug.security import generate_password_hash
 
 from clinic.config import Config
 from clinic.db import transaction
-from clinic.models import Appointment, Cabinet, ClinicSettings, Employee, Patient, Service, SmsTemplate
+from clinic.models import (
+    ROLE_ADMIN,
+    ROLE_REGISTRAR,
+    Appointment,
+    Cabinet,
+    ClinicSettings,
+    Employee,
+    Patient,
+    Service,
+    SmsTemplate,
+    User,
+)
 from emulators.smsru import EmulatorOptions, create_app
+from webhooks.app import create_app as create_web_app
 
 # 2026-05-28 09:00 UTC = 12:00 in Moscow: outside the default quiet hours (21..9)
 START = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
@@ -141,3 +158,52 @@ def add_patients(sessions: sessionmaker[Session], clinic: dict[str, int]) -> Cal
         return ids
 
     return make
+
+
+# ------------------------------------------------------------------ the SMS pages, as staff
+
+PASSWORD = "Pa55-word-x"
+CLINIC_TZ = "Europe/Moscow"
+
+
+def clinic_tomorrow(zone: str = CLINIC_TZ) -> date:
+    return datetime.now(ZoneInfo(zone)).date() + timedelta(days=1)
+
+
+@pytest.fixture()
+def day(sessions: sessionmaker[Session], clinic: dict[str, int]) -> date:
+    """The clinic's tomorrow; the fixture's appointment moved to 10:00 of it, real clock."""
+    tomorrow = clinic_tomorrow()
+    with transaction(sessions) as s:
+        settings = s.scalars(select(ClinicSettings)).one()
+        settings.sms_quiet_from = settings.sms_quiet_to = 0  # these tests run on the real clock
+        s.get(Appointment, clinic["appointment"]).starts_at = datetime.combine(tomorrow, time(10))  # type: ignore[union-attr]
+    return tomorrow
+
+
+@pytest.fixture()
+def app(sessions: sessionmaker[Session], sms_config: Config, day: date) -> Iterator[Flask]:
+    """The web app with an admin and a registrar (password PASSWORD)."""
+    with transaction(sessions) as s:
+        for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
+            password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+            s.add(User(login=login, full_name=login.title(), password_hash=password_hash, role=role))
+    app = create_web_app(sms_config, session_factory=sessions)
+    app.config["TESTING"] = True
+    yield app
+
+
+def _web(app: Flask, login: str) -> Web:
+    web = Web(app.test_client())
+    assert web.login(login, PASSWORD).status_code == 302
+    return web
+
+
+@pytest.fixture()
+def admin(app: Flask) -> Web:
+    return _web(app, "admin")
+
+
+@pytest.fixture()
+def reg(app: Flask) -> Web:
+    return _web(app, "reg")

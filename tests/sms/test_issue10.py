@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import Flask
 from smsru.support import Sms
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web.support import Web
-from werkzeug.security import generate_password_hash
 
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.models import (
-    ROLE_ADMIN,
-    ROLE_REGISTRAR,
     Appointment,
     ClinicSettings,
     Patient,
@@ -40,58 +35,8 @@ from clinic.models.schedule import STATUS_CANCELLED
 from clinic.services import ValidationError
 from clinic.sms import jobs, mailings, sending
 from clinic.worker.jobs import JobContext
-from webhooks.app import create_app
 
-PASSWORD = "Pa55-word-x"
-CLINIC_TZ = "Europe/Moscow"
-
-
-def clinic_tomorrow(zone: str = CLINIC_TZ) -> date:
-    return datetime.now(ZoneInfo(zone)).date() + timedelta(days=1)
-
-
-@pytest.fixture()
-def day(sessions: sessionmaker[Session], clinic: dict[str, int]) -> date:
-    """The clinic's tomorrow; the fixture's appointment moved to 10:00 of it, real clock."""
-    tomorrow = clinic_tomorrow()
-    with transaction(sessions) as s:
-        settings = s.scalars(select(ClinicSettings)).one()
-        settings.sms_quiet_from = settings.sms_quiet_to = 0  # these tests run on the real clock
-        s.get(Appointment, clinic["appointment"]).starts_at = datetime.combine(tomorrow, time(10))  # type: ignore[union-attr]
-    return tomorrow
-
-
-@pytest.fixture()
-def app(sessions: sessionmaker[Session], sms_config: Config, day: date) -> Iterator[Flask]:
-    with transaction(sessions) as s:
-        for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
-            s.add(
-                User(
-                    login=login,
-                    full_name=login.title(),
-                    password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-                    role=role,
-                )
-            )
-    app = create_app(sms_config, session_factory=sessions)
-    app.config["TESTING"] = True
-    yield app
-
-
-def _web(app: Flask, login: str) -> Web:
-    web = Web(app.test_client())
-    assert web.login(login, PASSWORD).status_code == 302
-    return web
-
-
-@pytest.fixture()
-def admin(app: Flask) -> Web:
-    return _web(app, "admin")
-
-
-@pytest.fixture()
-def reg(app: Flask) -> Web:
-    return _web(app, "reg")
+from .conftest import clinic_tomorrow
 
 
 def textarea(page: str) -> str:

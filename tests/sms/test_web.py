@@ -7,8 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time
 
 import pytest
 from flask import Flask
@@ -16,15 +15,11 @@ from smsru.support import API_ID, Sms
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from web.support import Web
-from werkzeug.security import generate_password_hash
 
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.models import (
-    ROLE_ADMIN,
-    ROLE_REGISTRAR,
     Appointment,
-    ClinicSettings,
     Employee,
     SmsMailing,
     SmsMessage,
@@ -37,45 +32,11 @@ from clinic.smsru.webhook import sign
 from clinic.worker.jobs import JobContext
 from webhooks.app import create_app
 
-PASSWORD = "Pa55-word-x"
-TOMORROW = date.today() + timedelta(days=1)
+from .conftest import clinic_tomorrow
+
+TOMORROW = clinic_tomorrow()
 
 
-@pytest.fixture()
-def app(sessions: sessionmaker[Session], sms_config: Config, clinic: dict[str, int]) -> Iterator[Flask]:
-    with transaction(sessions) as s:
-        settings = s.scalars(select(ClinicSettings)).one()
-        settings.sms_quiet_from = settings.sms_quiet_to = 0  # these tests run on the real clock
-        # tomorrow 10:00 clinic time: in the future whatever the hour of the run
-        s.get(Appointment, clinic["appointment"]).starts_at = datetime.combine(TOMORROW, time(10, 0))  # type: ignore[union-attr]
-        for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
-            s.add(
-                User(
-                    login=login,
-                    full_name=login.title(),
-                    password_hash=generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000"),
-                    role=role,
-                )
-            )
-    app = create_app(sms_config, session_factory=sessions)
-    app.config["TESTING"] = True
-    yield app
-
-
-def _web(app: Flask, login: str) -> Web:
-    web = Web(app.test_client())
-    assert web.login(login, PASSWORD).status_code == 302
-    return web
-
-
-@pytest.fixture()
-def admin(app: Flask) -> Web:
-    return _web(app, "admin")
-
-
-@pytest.fixture()
-def reg(app: Flask) -> Web:
-    return _web(app, "reg")
 
 
 def _worker(sms_config: Config, sessions: sessionmaker[Session]) -> None:
