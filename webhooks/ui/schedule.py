@@ -294,8 +294,14 @@ def _move_values(appt: Appointment) -> dict[str, str]:
 def _render_move(
     appt: Appointment, values: Mapping[str, str], errors: Mapping[str, str], status: int = 200
 ) -> Any:
-    page = render_template("schedule/move.html", a=appt, values=values, errors=errors, **_choices())
-    return page, status
+    return _render_action("schedule/move.html", appt, values, errors, status)
+
+
+def _render_action(
+    template: str, appt: Appointment, values: Mapping[str, str], errors: Mapping[str, str], status: int
+) -> Any:
+    """A form about one appointment («Перенести», «Отменить запись») with its values and errors."""
+    return render_template(template, a=appt, values=values, errors=errors, **_choices()), status
 
 
 @bp.get(f"/schedule/appointments/<{ROW_ID}:appointment_id>/move")
@@ -359,8 +365,7 @@ def confirm(appointment_id: int):  # type: ignore[no-untyped-def]
 def _render_cancel(
     appt: Appointment, values: Mapping[str, str], errors: Mapping[str, str], status: int = 200
 ) -> Any:
-    page = render_template("schedule/cancel.html", a=appt, values=values, errors=errors, **_choices())
-    return page, status
+    return _render_action("schedule/cancel.html", appt, values, errors, status)
 
 
 @bp.get(f"/schedule/appointments/<{ROW_ID}:appointment_id>/cancel")
