@@ -7,13 +7,14 @@ sees is always the clinic's local time, whatever zone the server runs in.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinic.models import ClinicSettings
+from clinic.models.base import as_aware
 
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
@@ -35,11 +36,6 @@ def clinic_zone(session: Session) -> ZoneInfo:
 def clinic_now(session: Session) -> datetime:
     """The clinic's wall-clock time, naive like Appointment.starts_at."""
     return datetime.now(clinic_zone(session)).replace(tzinfo=None, microsecond=0)
-
-
-def as_aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes for timezone columns; they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def to_clinic(moment: datetime, zone: ZoneInfo) -> datetime:

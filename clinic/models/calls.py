@@ -8,12 +8,12 @@ through the ari_app control API).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from clinic.models.base import Base, Timestamped, utcnow
+from clinic.models.base import Base, Timestamped, as_aware, utcnow
 
 DIRECTION_OUTBOUND = "outbound"
 DIRECTION_INBOUND = "inbound"
@@ -57,11 +57,6 @@ def result_title(direction: str, result: str) -> str:
     return CALL_RESULTS.get(result, result)
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes (UTC); a row just written still holds aware ones
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class Call(Timestamped, Base):
     __tablename__ = "calls"
 
@@ -91,7 +86,7 @@ class Call(Timestamped, Base):
         """Seconds talked (rounded), or None for a call nobody answered or still going."""
         if self.answered_at is None or self.ended_at is None:
             return None
-        return max(0, round((_utc(self.ended_at) - _utc(self.answered_at)).total_seconds()))
+        return max(0, round((as_aware(self.ended_at) - as_aware(self.answered_at)).total_seconds()))
 
     @property
     def is_active(self) -> bool:
