@@ -54,7 +54,7 @@ from clinic.models import (
 from clinic.services import ValidationError
 from clinic.services.settings import read_settings
 from clinic.sms import callback_urls as sms_callbacks
-from clinic.sms import gateway, ledger, mailings, rules, sending, templating
+from clinic.sms import gateway, ledger, mailing_outcomes, mailings, rules, sending, templating
 from clinic.sms import templates as template_service
 from clinic.smsru import SmsRuClient, SmsRuError, mask_text
 from clinic.smsru.errors import SmsRuCallbackError, russian_reason
@@ -353,7 +353,7 @@ def template_delete(template_id: int):  # type: ignore[no-untyped-def]
 def mailings_index():  # type: ignore[no-untyped-def]
     items = mailings.list_mailings(db())
     ids = [m.id for m in items]
-    counts, outcomes = mailings.row_counts(db(), ids), mailings.outcomes(db(), ids)
+    counts, outcomes = mailings.row_counts(db(), ids), mailing_outcomes.outcomes(db(), ids)
     return render_template("sms/mailings.html", mailings=items, counts=counts, outcomes=outcomes)
 
 
@@ -414,8 +414,8 @@ def _render_mailing(
             errors=errors,
             checks=checks,
             skipped=sum(1 for c in checks.values() if c.reason),
-            outcome=mailings.outcomes(db(), [mailing.id])[mailing.id] if mailing is not None else None,
-            resend_warning=mailings.RESEND_WARNING,
+            outcome=mailing_outcomes.outcomes(db(), [mailing.id])[mailing.id] if mailing else None,
+            resend_warning=mailing_outcomes.RESEND_WARNING,
             cost=cost,
             masked=_masked,
             **_choices(),
@@ -475,7 +475,9 @@ def mailing_edit(mailing_id: int):  # type: ignore[no-untyped-def]
             return redirect(url_for("sms_mailings.mailings_index"))
         if action == "resend_unknown":
             confirmed = request.form.get("resend_confirm") == "on"
-            queued = mailings.resend_unknown(session, mailing, user, confirmed=confirmed, now=ledger.utcnow())
+            queued = mailing_outcomes.resend_unknown(
+                session, mailing, user, confirmed=confirmed, now=ledger.utcnow()
+            )
             session.commit()
             flash(f"Повторно поставлено в очередь: {queued} СМС с неизвестным результатом", "warning")
             return redirect(url_for("sms_mailings.mailing_edit", mailing_id=mailing_id))
