@@ -99,7 +99,8 @@ def resend_unknown(
     for row in unknown:
         old = row.message
         assert old is not None
-        key = f"resend:{old.id}:{old.idempotency_key}"[:128]  # a new SMS, on purpose
+        # a new SMS on purpose, under the old key: a reminder stays recognisable as that visit's
+        key = f"{old.idempotency_key}:resend:{old.id}"[:128]
         draft = ledger.Draft(
             phone=old.phone, text=old.text, key=key, source="mailing", user_id=user.id,
             patient_id=old.patient_id, appointment_id=old.appointment_id, mailing_id=mailing.id,
