@@ -4,7 +4,8 @@
                                  until SIGTERM.
 
 `AriApp.start()` connects the events websocket (reconnecting forever, resyncing on every
-connection), and starts the control API on `config.pbx.control_url`. `run_in_thread()`
+connection), starts the control API on `config.pbx.control_url` and the browsers' events
+listener (ari_app/events_gateway.py) on `config.events_host:events_port`. `run_in_thread()`
 starts the same thing on its own event loop in a thread, for the tests and the benchmark.
 """
 
@@ -24,12 +25,15 @@ from urllib.parse import urlsplit
 import uvloop
 from aiohttp import web
 
+from ari_app.calls import queries
+from ari_app.calls.errors import CallError
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.service import CallService
 from ari_app.calls.stasis import EVENT_TYPES, CallsStasis
 from ari_app.calls.store import CallStore
 from ari_app.client import AriClient, AriError
 from ari_app.control import make_app
+from ari_app.events_gateway import EventsGateway
 from clinic import ami
 from clinic.config import Config
 
@@ -44,6 +48,10 @@ class Options:
     ring_seconds: int = 30
     outside_seconds: int = 45
     control_url: str | None = None  # default: config.pbx.control_url
+    events_host: str | None = None  # the browsers' events listener; default: config.events_host
+    events_port: int | None = None  # default: config.events_port (0: a free port, tests)
+    web_origins: tuple[str, ...] = ()  # default: config.allowed_origins
+    events_keepalive: float = 15.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,9 +74,29 @@ class AriApp:
             redirect_to_stasis=self._redirect_to_stasis,
         )
         self.stasis = CallsStasis(self.ari, self.service)
+        self.gateway = EventsGateway(
+            self.notifier,
+            config.secret_key,
+            self._authorize,
+            self._hello,
+            self.options.web_origins or config.allowed_origins,
+            keepalive=self.options.events_keepalive,
+        )
         self._events: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self._events_runner: web.AppRunner | None = None
         self.port = 0
+        self.events_port = 0
+
+    async def _authorize(self, user_id: int, epoch: int) -> bool:
+        """The events token's user is active, not locked, and still in that session."""
+        return await self.store.read(queries.session_epoch, user_id) == epoch
+
+    async def _hello(self, user_id: int) -> list[dict[str, Any]]:
+        try:
+            return self.service.list_for(await self.service._actor(user_id))
+        except CallError:  # not in the call directory (yet): no calls to show
+            return []
 
     async def _redirect_to_stasis(self, channel: str, extra: str, adopt: dict[str, str]) -> None:
         """Wazo's convert_to_stasis: set CLINIC_ADOPT on both channels, then one AMI Redirect
@@ -115,6 +143,31 @@ class AriApp:
         if server is not None and server.sockets:  # type: ignore[union-attr]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("ari_app control API on http://%s:%s", url.hostname, self.port)
+        await self.start_events()
+
+    async def start_events(self) -> None:
+        """The browsers' events listener. Handler cancellation: a tab closed ends its
+        coroutine at once (not at the next keep-alive)."""
+        runner = web.AppRunner(
+            self.gateway.app(), access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
+        await runner.setup()
+        host = self.options.events_host or self.config.events_host
+        port = self.options.events_port if self.options.events_port is not None else self.config.events_port
+        if self.events_port:  # a restart takes the port it had
+            port = self.events_port
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        self._events_runner = runner
+        server = site._server
+        if server is not None and server.sockets:  # type: ignore[union-attr]
+            self.events_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("ari_app events for the browsers on http://%s:%s", host, self.events_port)
+
+    async def stop_events(self) -> None:
+        if self._events_runner is not None:
+            await self._events_runner.cleanup()
+            self._events_runner = None
 
     async def _on_connect(self) -> None:
         with contextlib.suppress(AriError):
@@ -122,6 +175,7 @@ class AriApp:
         await self.service.resync()
 
     async def stop(self) -> None:
+        await self.stop_events()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.ari.close()
@@ -173,6 +227,10 @@ class ThreadedApp:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.app.port}"
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.app.events_port}"
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -95,6 +95,23 @@ class Config:
     sms_sending_lease_s: float = 120.0
     # The session cookie only over HTTPS: set when the web app is served behind TLS.
     cookie_secure: bool = False
+    # ari_app's listener for the browsers' live call events (an SSE stream per tab, no web
+    # thread held by it): where it listens, the URL pages use if a proxy fronts it, and the
+    # web app's origins it answers (CORS); empty: http://{web_host}:{web_port}.
+    events_host: str = "127.0.0.1"
+    events_port: int = 8091
+    events_public_url: str = ""
+    web_origins: tuple[str, ...] = ()
+
+    @property
+    def events_url(self) -> str:
+        """The events listener as the browser reaches it."""
+        return self.events_public_url or f"http://{self.events_host}:{self.events_port}"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The web app's origins: the pages that may open the events stream."""
+        return self.web_origins or (f"http://{self.web_host}:{self.web_port}",)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -124,11 +141,12 @@ class Config:
             control_token=_env("MIS_CONTROL_TOKEN", stored["control_token"]),
             agi_secret=_env("MIS_AGI_SECRET", stored["agi_secret"]),
         )
+        web_host = _env("MIS_WEB_HOST", "127.0.0.1")
         return cls(
             data_dir=data_dir,
             database_url=_env("DATABASE_URL", f"sqlite:///{data_dir / 'mis.db'}"),
             secret_key=_env("MIS_SECRET_KEY", stored["flask_secret_key"]),
-            web_host=_env("MIS_WEB_HOST", "127.0.0.1"),
+            web_host=web_host,
             web_port=_env_int("MIS_WEB_PORT", 8000),
             hooks_host=_env("MIS_HOOKS_HOST", "127.0.0.1"),
             hooks_port=_env_int("MIS_HOOKS_PORT", 55055),
@@ -137,4 +155,8 @@ class Config:
             smsru_test_mode=_env("MIS_SMSRU_TEST", "0") == "1",
             sms_sending_lease_s=float(_env_int("MIS_SMS_LEASE_S", 120)),
             cookie_secure=_env("MIS_COOKIE_SECURE", "0") == "1",
+            events_host=_env("MIS_EVENTS_HOST", web_host),
+            events_port=_env_int("MIS_EVENTS_PORT", 8091),
+            events_public_url=_env("MIS_EVENTS_URL", "").rstrip("/"),
+            web_origins=tuple(o.rstrip("/") for o in _env("MIS_WEB_ORIGIN", "").replace(",", " ").split()),
         )

@@ -85,6 +85,7 @@ def _print_banner(config: Config, demo: list[tuple[DemoUser, bool]]) -> None:
         f"  Веб-интерфейс:     {web}/login",
         f"  REST API:          {web}/api/v1/openapi.json",
         f"  Приём вебхуков:    http://{config.hooks_host}:{config.hooks_port}/healthz",
+        f"  События телефонии: {config.events_url}/events (для страниц веб-интерфейса)",
         f"  Asterisk ARI:      {config.pbx.ari_url}/asterisk/info (пользователь {config.pbx.ari_user})",
         "  SIP:               127.0.0.1:5060/udp",
     ]

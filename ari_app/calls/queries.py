@@ -65,6 +65,15 @@ def directory(s: Session) -> Directory:
     return Directory(users, by_extension, calls_svc.trunk_configured(s))
 
 
+def session_epoch(s: Session, user_id: int) -> int | None:
+    """The user's session epoch (logout and lock move it on), or None for a user who is
+    gone, disabled or locked: the events stream's token names the epoch it was given in."""
+    user = s.get(User, user_id)
+    if user is None or not user.is_active or user.locked_at is not None:
+        return None
+    return user.session_epoch or 0
+
+
 def user_by_extension(s: Session, extension: str) -> dict[str, Any] | None:
     return user_brief(calls_svc.telephony_user_by_extension(s, extension))
 
