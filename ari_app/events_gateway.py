@@ -31,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from ari_app.calls.notifier import Notifier, Subscriber
-from ari_app.events_token import TOKEN_MAX_AGE, read_token
+from clinic.events_token import TOKEN_MAX_AGE, read_token
 
 log = logging.getLogger(__name__)
 

@@ -110,8 +110,13 @@ class Config:
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
-        """The web app's origins: the pages that may open the events stream."""
-        return self.web_origins or (f"http://{self.web_host}:{self.web_port}",)
+        """The web app's origins: the pages that may open the events stream. On a loopback
+        host both of its names (the demo is opened as localhost as often as 127.0.0.1)."""
+        if self.web_origins:
+            return self.web_origins
+        loopback = ("127.0.0.1", "localhost")
+        hosts = loopback if self.web_host in loopback else (self.web_host,)
+        return tuple(f"http://{host}:{self.web_port}" for host in hosts)
 
     @classmethod
     def from_env(cls) -> Config:

@@ -18,9 +18,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.events_gateway import MAX_STREAMS_PER_USER, SESSION_ENDED, TOO_MANY_TABS
-from ari_app.events_token import SALT, make_token
 from clinic.config import Config
 from clinic.db import transaction
+from clinic.events_token import SALT, make_token
 from clinic.models import User
 from clinic.services.users import end_sessions
 

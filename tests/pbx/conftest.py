@@ -112,8 +112,11 @@ def call_users(pbx: Pbx) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def ari_app(pbx: Pbx, call_users: dict[str, int]) -> Iterator[ThreadedApp]:
-    """The real ari_app (events loop + control API on a free port) on its own event loop."""
-    options = Options(control_url="http://127.0.0.1:0", ring_seconds=15, outside_seconds=15)
+    """The real ari_app (events loop, control API and the browsers' events listener on free
+    ports) on its own event loop. A test serving the web app adds its origin to
+    `app.app.gateway.origins`."""
+    options = Options(control_url="http://127.0.0.1:0", events_host="127.0.0.1", events_port=0,
+                      ring_seconds=15, outside_seconds=15)
     app = ThreadedApp(pbx.config, options)
     try:
         assert app.run(wait_connected(app.app.ari, 10)), "ari_app did not connect to ARI"

@@ -31,14 +31,17 @@ SHOTS = Path(tempfile.gettempdir()) / "phone-window-shots"  # screenshots of the
 @pytest.fixture(scope="module")
 def web(pbx: Pbx, ari_app: ThreadedApp, agi_server: Any) -> Iterator[str]:
     pbx_cfg = dataclasses.replace(pbx.config.pbx, control_url=ari_app.url)
-    config = dataclasses.replace(pbx.config, pbx=pbx_cfg)
+    config = dataclasses.replace(pbx.config, pbx=pbx_cfg, events_port=ari_app.app.events_port)
     app = create_app(config, session_factory=pbx.sessions)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
     thread.start()
+    origin = f"http://127.0.0.1:{server.server_port}"
+    ari_app.app.gateway.origins.add(origin)  # the pages' origin may open the events stream
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield origin
     finally:
+        ari_app.app.gateway.origins.discard(origin)
         server.shutdown()
         thread.join(timeout=10)
 

@@ -3,23 +3,39 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Flask
 
-from webhooks.ui.headers import CONTENT_SECURITY_POLICY
+from clinic.config import Config
+from webhooks.ui.headers import content_security_policy, policy_of
 
 from .support import Web
 
 
+def _directives(policy: str) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in policy.split(";"))
+
+
 def test_scripts_come_only_from_our_files() -> None:
-    directives = dict(part.strip().split(" ", 1) for part in CONTENT_SECURITY_POLICY.split(";"))
+    directives = _directives(content_security_policy("http://127.0.0.1:8091"))
     assert directives["script-src"] == "'self'"
     assert directives["frame-ancestors"] == "'none'"
 
 
-def test_pages_carry_the_policy_and_are_not_stored(registrar_web: Web) -> None:
+def test_scripts_connect_to_the_web_app_and_the_events_listener_only(config: Config) -> None:
+    config = dataclasses.replace(config, events_host="10.0.0.5", events_port=9191)
+    assert _directives(policy_of(config))["connect-src"] == "'self' http://10.0.0.5:9191"
+    proxied = dataclasses.replace(config, events_public_url="https://pbx.clinic.example/live")
+    assert _directives(policy_of(proxied))["connect-src"] == "'self' https://pbx.clinic.example"
+
+
+def test_pages_carry_the_policy_and_are_not_stored(app: Flask, registrar_web: Web) -> None:
+    policy = policy_of(app.config["MIS"])
+    assert "connect-src 'self' http://127.0.0.1:8091" in policy  # the default events listener
     for url in ("/login", "/schedule", "/patients"):
         response = registrar_web.get(url)
-        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, url
+        assert response.headers["Content-Security-Policy"] == policy, url
         assert response.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["Cache-Control"] == "no-store", url

@@ -1,6 +1,6 @@
-/* Registrar telephony in the browser: live call events (EventSource), the incoming-call
-   screen pop on every page, and the «Прием по телефону» window. Commands go to
-   /phone/api/... (the web app relays them to ari_app's control API). */
+/* Registrar telephony in the browser: live call events (EventSource on ari_app's events
+   listener), the incoming-call screen pop on every page, and the «Прием по телефону» window.
+   Commands go to /phone/api/... (the web app relays them to ari_app's control API). */
 (function () {
   "use strict";
   if (!document.querySelector(".whoami")) return; // not logged in
@@ -76,22 +76,90 @@
   }
 
   /* ---------------------------------------------------------------- events */
-  var es = new EventSource("/phone/events");
-  es.addEventListener("hello", function (e) {
-    document.body.setAttribute("data-phone-events", "on");
-    var d = JSON.parse(e.data);
-    if (win && d.calls && d.calls.length) show(d.calls[0]);
-  });
-  es.addEventListener("unavailable", function () {
-    document.body.setAttribute("data-phone-events", "off");
-    if (win) error("Сервис телефонии недоступен");
-  });
-  es.addEventListener("incoming", function (e) { pop(JSON.parse(e.data)); });
-  es.addEventListener("incoming_end", function (e) { unpop(JSON.parse(e.data)); });
-  es.addEventListener("call", function (e) { if (win) show(JSON.parse(e.data)); });
-  es.addEventListener("dtmf", function (e) {
-    if (win) message("Собеседник нажал " + JSON.parse(e.data).digit);
-  });
+  /* The stream is served by ari_app's events listener, not by the web app (a stream held a
+     web thread there). The web app gives a token good for a minute; on any failure (ari_app
+     restarted, token expired, 401) a new token and a new stream, retried at most 2 s apart so
+     a restarted ari_app is back within 5 s. A closed tab closes its EventSource. */
+  var NO_LINK = "Нет связи с АТС: переподключение…";
+  var es = null;
+  var retryMs = 250;
+  var retryTimer = null;
+  var ended = false; // the server ended this tab's stream (too many tabs, session over)
+  var onHello = [];
+
+  function setState(state) { document.body.setAttribute("data-phone-events", state); }
+
+  function note(text) {
+    // a line above the page for what the stream says to the user (no window on most pages)
+    var box = document.querySelector('[data-testid="phone-events-note"]');
+    if (!text) { if (box) box.remove(); return; }
+    if (!box) {
+      box = el("p", { "class": "flash flash-warning", role: "status", "data-testid": "phone-events-note" });
+      var main = document.querySelector("main") || document.body;
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = text;
+  }
+
+  function connect() {
+    retryTimer = null;
+    fetch("/phone/events-token", { credentials: "same-origin", cache: "no-store", redirect: "manual" })
+      .then(function (resp) {
+        if (resp.status === 401 || resp.type === "opaqueredirect") { end("Сеанс работы завершён: войдите в систему заново"); return null; }
+        if (!resp.ok) throw new Error("Ошибка " + resp.status);
+        return resp.json();
+      })
+      .then(function (t) { if (t) open(t); })
+      .catch(offline);
+  }
+
+  function open(t) {
+    var stream = new EventSource(t.url + "?token=" + encodeURIComponent(t.token));
+    es = stream;
+    stream.addEventListener("hello", function (e) {
+      retryMs = 250;
+      setState("on");
+      note("");
+      if (win && errEl && errEl.textContent === NO_LINK) error("");
+      var d = JSON.parse(e.data);
+      if (win && d.calls && d.calls.length) show(d.calls[0]);
+      onHello.forEach(function (fn) { fn(); });
+    });
+    stream.addEventListener("closed", function (e) { end(JSON.parse(e.data).reason); });
+    stream.addEventListener("incoming", function (e) { pop(JSON.parse(e.data)); });
+    stream.addEventListener("incoming_end", function (e) { unpop(JSON.parse(e.data)); });
+    stream.addEventListener("call", function (e) { if (win) show(JSON.parse(e.data)); });
+    stream.addEventListener("dtmf", function (e) {
+      if (win) message("Собеседник нажал " + JSON.parse(e.data).digit);
+    });
+    stream.onerror = function () {
+      // EventSource would retry with the same (soon expired) token: we take over
+      stream.close();
+      if (es === stream) offline();
+    };
+  }
+
+  function offline() {
+    es = null;
+    if (ended) return;
+    setState("off");
+    if (win) error(NO_LINK);
+    if (!retryTimer) retryTimer = setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 2000);
+  }
+
+  function end(reason) {
+    // the server says this tab is done: no reconnection until the page is reloaded
+    ended = true;
+    if (es) es.close();
+    es = null;
+    setState("closed");
+    note(reason);
+  }
+
+  window.addEventListener("pagehide", function () { if (es) es.close(); es = null; });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !es && !ended) connect(); });
+  connect();
 
   if (!win) return;
 
@@ -249,6 +317,6 @@
   if (win.getAttribute("data-autodial") === "1" && number.value) {
     // click-to-call from an appointment or a card: dial once the event stream is open
     var started = false;
-    es.addEventListener("hello", function () { if (!started) { started = true; dial(); } });
+    onHello.push(function () { if (!started) { started = true; dial(); } });
   }
 })();

@@ -2,31 +2,47 @@
 
 The pages load scripts only from our static files (no inline script, no inline handler), so
 the Content-Security-Policy forbids everything else; inline `style` attributes stay allowed
-(the scheduler positions its blocks with them, and CSS cannot run code). Pages carry patient
-data, so no browser or proxy may keep them (no-store); static files may be cached.
+(the scheduler positions its blocks with them, and CSS cannot run code). Scripts connect
+to the web app itself and to exactly one other origin: ari_app's events listener (the live
+call events, `Config.events_url`). Pages carry patient data, so no browser or proxy may keep
+them (no-store); static files may be cached.
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request
 from werkzeug.wrappers import Response
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+from clinic.config import Config
+
+
+def content_security_policy(events_url: str) -> str:
+    """The policy, with `connect-src` opened to the events listener's origin only."""
+    parts = urlsplit(events_url)
+    events_origin = f"{parts.scheme}://{parts.netloc}"
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "media-src 'self' blob:",
+            f"connect-src 'self' {events_origin}",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
+
+
+def policy_of(config: Config) -> str:
+    return content_security_policy(config.events_url)
+
+
 HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -38,6 +54,7 @@ def _secure_headers(response: Response) -> Response:
 
     if is_token_auth_request():
         return response  # the API and the webhooks answer machines, with their own headers
+    response.headers.setdefault("Content-Security-Policy", current_app.config["MIS_CSP"])
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     if request.endpoint != "static":
@@ -46,4 +63,5 @@ def _secure_headers(response: Response) -> Response:
 
 
 def init_headers(app: Flask) -> None:
+    app.config["MIS_CSP"] = policy_of(app.config["MIS"])
     app.after_request(_secure_headers)

@@ -14,6 +14,8 @@ JSON answer (or its Russian error with the 4xx status) is passed back to the pag
     POST /phone/api/calls               {"target", "patient_id"?, "appointment_id"?, "callback_of"?}
     POST /phone/api/calls/<uid>/<command>   hold, unhold, record/start, record/stop, hangup,
                                         conference, transfer, transfer/complete, transfer/cancel, dtmf
+    GET  /phone/events-token            {"url", "token"}: the live events' stream on ari_app's
+                                        events listener and a token good for a minute to open it
     GET  /phone/events                  SSE: hello, call, incoming, incoming_end, dtmf
     GET  /calls                         «Журнал звонков» (registrars: their own; admins: all)
     GET  /calls/missed                  missed calls with «Перезвонить»
@@ -44,6 +46,7 @@ from sqlalchemy import select
 
 from clinic.clock import to_clinic
 from clinic.config import Config
+from clinic.events_token import make_token
 from clinic.inputs import BadJson, parse_json_object
 from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
 from clinic.phones import display, match_key
@@ -223,6 +226,18 @@ def adopt(channel_id: str):  # type: ignore[no-untyped-def]
     if not channel_id.replace(".", "").replace("-", "").isalnum():
         abort(404)
     return _proxy("POST", f"/phone-calls/{channel_id}/adopt")
+
+
+@bp.get("/phone/events-token")
+def events_token():  # type: ignore[no-untyped-def]
+    """Where the page opens its live events and the short-lived token it shows there: the
+    stream is served by ari_app itself (ari_app/events_gateway.py), not by a web thread."""
+    user = current_user()
+    if user is None:
+        abort(401)
+    config = _config()
+    token = make_token(config.secret_key, user.id, user.session_epoch or 0)
+    return jsonify({"url": f"{config.events_url}/events", "token": token})
 
 
 @bp.get("/phone/events")

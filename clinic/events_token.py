@@ -1,6 +1,6 @@
 """The token a page shows ari_app's events listener: issued by the web app (which knows the
-session), checked by ari_app (which shares the secret key). No aiohttp here: the web app
-imports this module."""
+session), checked by ari_app (which shares the secret key). It lives in `clinic/` because
+the web side and ari_app never import each other."""
 
 from __future__ import annotations
 
