@@ -53,6 +53,10 @@ def test_the_token_names_the_user_and_his_session(
     assert registrar_web.client.get("/phone/events-token").status_code != 200
 
 
+def test_the_web_relays_no_event_stream(registrar_web: Web) -> None:
+    assert registrar_web.get("/phone/events").status_code == 404
+
+
 @pytest.fixture()
 def listener(config: Config, sessions: sessionmaker[Session]) -> Iterator[EventsListener]:
     events = EventsListener(config)

@@ -1,6 +1,6 @@
 """Registrar telephony in the browser: the «Прием по телефону» window, the live call events
-(server-sent events) with the incoming-call screen pop, the call log, missed calls and
-recordings.
+(server-sent events, served by ari_app's events listener: here only their token) with the
+incoming-call screen pop, the call log, missed calls and recordings.
 
 The web side never drives Asterisk itself: every command goes to ari_app's loopback control
 API (`config.pbx.control_url`) with the shared token and the logged-in user's id, and its
@@ -16,7 +16,6 @@ JSON answer (or its Russian error with the 4xx status) is passed back to the pag
                                         conference, transfer, transfer/complete, transfer/cancel, dtmf
     GET  /phone/events-token            {"url", "token"}: the live events' stream on ari_app's
                                         events listener and a token good for a minute to open it
-    GET  /phone/events                  SSE: hello, call, incoming, incoming_end, dtmf
     GET  /calls                         «Журнал звонков» (registrars: their own; admins: all)
     GET  /calls/missed                  missed calls with «Перезвонить»
     GET  /calls/recordings/<id>         a recording, playable in the browser
@@ -25,7 +24,6 @@ JSON answer (or its Russian error with the 4xx status) is passed back to the pag
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -39,7 +37,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from sqlalchemy import select
@@ -238,44 +235,6 @@ def events_token():  # type: ignore[no-untyped-def]
     config = _config()
     token = make_token(config.secret_key, user.id, user.session_epoch or 0)
     return jsonify({"url": f"{config.events_url}/events", "token": token})
-
-
-@bp.get("/phone/events")
-def events():  # type: ignore[no-untyped-def]
-    """Server-sent events for the logged-in user, relayed from the control API."""
-    user_id = _user_id()
-    db().close()  # the stream may stay open for hours: hold no database transaction
-    pbx = _config().pbx
-
-    def relay() -> Iterator[bytes]:
-        try:
-            with (
-                httpx.Client(
-                    base_url=pbx.control_url, trust_env=False, timeout=httpx.Timeout(5.0, read=60.0)
-                ) as client,
-                client.stream(
-                    "GET",
-                    "/events",
-                    headers={"X-Control-Token": pbx.control_token, "X-Actor-Id": str(user_id)},
-                ) as resp,
-            ):
-                if resp.status_code != 200:
-                    yield b"retry: 15000\nevent: unavailable\ndata: {}\n\n"
-                    return
-                yield b"retry: 2000\n\n"
-                yield from resp.iter_raw()
-        except httpx.HTTPError:
-            yield (
-                "retry: 15000\nevent: unavailable\ndata: "
-                + json.dumps({"error": UNAVAILABLE}, ensure_ascii=False)
-                + "\n\n"
-            ).encode()
-
-    return Response(
-        stream_with_context(relay()),
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
 
 
 # ----------------------------------------------------------------------------- call log
