@@ -17,6 +17,8 @@ Every request carries the shared token (`X-Control-Token`) and the acting user
     POST /phone-calls/{channel_id}/adopt
     GET  /recordings/{name}             the stored WAV (from Asterisk)
     GET  /events                        server-sent events: call, incoming, incoming_end, dtmf
+                                        (?user=all for the benchmark; browsers take theirs from
+                                        the events listener, ari_app/events_gateway.py)
     GET  /health
 """
 
