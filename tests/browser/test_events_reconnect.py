@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
+from ari_app.events_gateway import MAX_STREAMS_PER_USER
 from clinic.config import Config
 from webhooks.app import create_app
 
@@ -88,19 +89,48 @@ def test_the_page_reconnects_by_itself_after_the_listener_restarts(
     assert page.evaluate("window.__csp") == []
 
 
-def test_a_ninth_tab_tells_the_oldest_why_it_stopped(
+def test_the_tabs_of_a_browser_share_one_stream(
+    page: Any, web: str, listener: EventsListener, users: dict[str, int]
+) -> None:
+    """A browser opens at most 6 connections to a host: its tabs share one stream, and when
+    the tab holding it closes, another one takes it over."""
+    _login(page, web)
+    page.goto(web + "/schedule")
+    tabs = [page, *(page.context.new_page() for _ in range(7))]
+    for tab in tabs[1:]:
+        tab.goto(web + "/patients")
+    for tab in tabs:
+        expect(tab.locator("body")).to_have_attribute("data-phone-events", "on")
+    assert listener.counts() == (1, 1)
+
+    incoming = {"uid": "c1", "number": "+79161234567", "number_display": "8 916 123-45-67", "patient": None}
+
+    async def ring() -> None:
+        listener.app.notifier.publish("incoming", incoming, user_ids={users["reg"]})
+
+    listener.run(ring())
+    for tab in tabs:  # the screen pop in every tab
+        expect(tab.get_by_test_id("pop-number")).to_have_text("8 916 123-45-67")
+    page.screenshot(path=str(SHOTS / "shared-pop.png"))
+
+    page.close()  # the tab that held the stream
+    for tab in tabs[1:]:
+        expect(tab.locator("body")).to_have_attribute("data-phone-events", "on")
+    wait_until(lambda: listener.counts() == (1, 1), 10, "another tab holds the stream")
+
+
+def test_a_ninth_browser_tells_the_oldest_why_it_stopped(
     page: Any, web: str, listener: EventsListener, users: Any
 ) -> None:
     _login(page, web)
     page.goto(web + "/schedule")
     expect(page.locator("body")).to_have_attribute("data-phone-events", "on")
-    # a browser keeps at most 6 connections to one host: the user's other tabs are in a
-    # second browser (the limit is the user's, wherever his tabs are)
-    other = page.context.browser.new_context(locale="ru-RU")
-    second = other.new_page()
-    _login(second, web)
-    tabs = [*(page.context.new_page() for _ in range(4)), second, *(other.new_page() for _ in range(3))]
-    for tab in tabs:
+    others = []
+    for _ in range(MAX_STREAMS_PER_USER):  # the same registrar in 8 more browsers
+        context = page.context.browser.new_context(locale="ru-RU")
+        others.append(context)
+        tab = context.new_page()
+        _login(tab, web)
         tab.goto(web + "/patients")
         expect(tab.locator("body")).to_have_attribute("data-phone-events", "on")
     expect(page.locator("body")).to_have_attribute("data-phone-events", "closed")
@@ -108,6 +138,7 @@ def test_a_ninth_tab_tells_the_oldest_why_it_stopped(
     expect(note).to_be_visible()
     expect(note).to_contain_text("Открыто слишком много вкладок")
     page.screenshot(path=str(SHOTS / "ninth-tab.png"))
-    tabs[-1].close()  # a closed tab closes its stream
-    wait_until(lambda: listener.counts() == (7, 7), 10, "the closed tab's stream is gone")
-    other.close()
+    others.pop().close()  # a closed browser closes its stream
+    wait_until(lambda: listener.counts() == (7, 7), 10, "the closed browser's stream is gone")
+    for context in others:
+        context.close()

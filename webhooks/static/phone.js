@@ -79,15 +79,23 @@
   /* The stream is served by ari_app's events listener, not by the web app (a stream held a
      web thread there). The web app gives a token good for a minute; on any failure (ari_app
      restarted, token expired, 401) a new token and a new stream, retried at most 2 s apart so
-     a restarted ari_app is back within 5 s. A closed tab closes its EventSource. */
+     a restarted ari_app is back within 5 s.
+     One stream per browser: a browser opens at most 6 connections to one host, so the tabs
+     share. The tab holding the lock "mis-phone-events" (Web Locks) keeps the stream and passes
+     every event and its state to the others over a BroadcastChannel; when it closes, the next
+     tab gets the lock and connects. Without these APIs each tab has its own stream. */
   var NO_LINK = "Нет связи с АТС: переподключение…";
+  var me = (document.querySelector('[data-testid="current-user"]') || {}).textContent || "";
+  var channel = window.BroadcastChannel ? new BroadcastChannel("mis-phone-events:" + me) : null;
+  var shared = !!(channel && navigator.locks && navigator.locks.request);
+  var leader = false; // this tab holds the stream
   var es = null;
   var retryMs = 250;
   var retryTimer = null;
-  var ended = false; // the server ended this tab's stream (too many tabs, session over)
+  var current = { state: "", reason: "" }; // the stream's state, as the leader knows it
+  var ended = false; // the server ended the stream (too many tabs, session over)
+  var ready = false; // this tab has seen the stream open (once is enough for onHello)
   var onHello = [];
-
-  function setState(state) { document.body.setAttribute("data-phone-events", state); }
 
   function note(text) {
     // a line above the page for what the stream says to the user (no window on most pages)
@@ -101,11 +109,45 @@
     box.textContent = text;
   }
 
+  function applyState(state, reason) {
+    // what every tab shows of the stream's state: on, off («нет связи с АТС»), closed
+    document.body.setAttribute("data-phone-events", state);
+    if (state === "on") {
+      note("");
+      if (win && errEl && errEl.textContent === NO_LINK) error("");
+    } else if (state === "off") {
+      if (win) error(NO_LINK);
+    } else if (state === "closed") {
+      note(reason);
+    }
+  }
+
+  function deliver(kind, data) {
+    if (kind === "incoming") pop(data);
+    else if (kind === "incoming_end") unpop(data);
+    else if (kind === "call") { if (win) show(data); }
+    else if (kind === "dtmf") { if (win) message("Собеседник нажал " + data.digit); }
+  }
+
+  function opened(calls) {
+    if (win && calls && calls.length) show(calls[0]);
+    if (!ready) { ready = true; onHello.forEach(function (fn) { fn(); }); }
+  }
+
+  function announce(state, reason) {
+    current = { state: state, reason: reason || "" };
+    applyState(state, reason);
+    if (channel && leader) channel.postMessage({ type: "state", state: state, reason: reason || "" });
+  }
+
   function connect() {
     retryTimer = null;
     fetch("/phone/events-token", { credentials: "same-origin", cache: "no-store", redirect: "manual" })
       .then(function (resp) {
-        if (resp.status === 401 || resp.type === "opaqueredirect") { end("Сеанс работы завершён: войдите в систему заново"); return null; }
+        if (resp.status === 401 || resp.type === "opaqueredirect") {
+          end("Сеанс работы завершён: войдите в систему заново");
+          return null;
+        }
         if (!resp.ok) throw new Error("Ошибка " + resp.status);
         return resp.json();
       })
@@ -118,19 +160,16 @@
     es = stream;
     stream.addEventListener("hello", function (e) {
       retryMs = 250;
-      setState("on");
-      note("");
-      if (win && errEl && errEl.textContent === NO_LINK) error("");
-      var d = JSON.parse(e.data);
-      if (win && d.calls && d.calls.length) show(d.calls[0]);
-      onHello.forEach(function (fn) { fn(); });
+      announce("on");
+      opened(JSON.parse(e.data).calls);
     });
     stream.addEventListener("closed", function (e) { end(JSON.parse(e.data).reason); });
-    stream.addEventListener("incoming", function (e) { pop(JSON.parse(e.data)); });
-    stream.addEventListener("incoming_end", function (e) { unpop(JSON.parse(e.data)); });
-    stream.addEventListener("call", function (e) { if (win) show(JSON.parse(e.data)); });
-    stream.addEventListener("dtmf", function (e) {
-      if (win) message("Собеседник нажал " + JSON.parse(e.data).digit);
+    ["incoming", "incoming_end", "call", "dtmf"].forEach(function (kind) {
+      stream.addEventListener(kind, function (e) {
+        var data = JSON.parse(e.data);
+        deliver(kind, data);
+        if (channel) channel.postMessage({ type: "event", kind: kind, data: data });
+      });
     });
     stream.onerror = function () {
       // EventSource would retry with the same (soon expired) token: we take over
@@ -142,24 +181,57 @@
   function offline() {
     es = null;
     if (ended) return;
-    setState("off");
-    if (win) error(NO_LINK);
+    announce("off");
     if (!retryTimer) retryTimer = setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, 2000);
   }
 
   function end(reason) {
-    // the server says this tab is done: no reconnection until the page is reloaded
+    // the server ended the stream: no reconnection until the page is reloaded
     ended = true;
     if (es) es.close();
     es = null;
-    setState("closed");
-    note(reason);
+    announce("closed", reason);
+  }
+
+  function lead() {
+    leader = true;
+    connect();
+  }
+
+  if (channel) {
+    channel.onmessage = function (e) {
+      var m = e.data || {};
+      if (m.type === "ask" && leader && current.state) {
+        channel.postMessage({ type: "state", state: current.state, reason: current.reason });
+      } else if (m.type === "state" && !leader) {
+        applyState(m.state, m.reason);
+        if (m.state === "on" && !ready) {
+          // a tab that joins an open stream asks for the active calls the stream's hello had
+          fetch("/phone/api/calls", { credentials: "same-origin" })
+            .then(function (r) { return r.json(); })
+            .then(function (d) { opened(d.calls); }, function () { opened([]); });
+        }
+      } else if (m.type === "event" && !leader) {
+        deliver(m.kind, m.data);
+      }
+    };
   }
 
   window.addEventListener("pagehide", function () { if (es) es.close(); es = null; });
-  window.addEventListener("pageshow", function (e) { if (e.persisted && !es && !ended) connect(); });
-  connect();
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted && leader && !es && !ended) connect();
+  });
+  if (shared) {
+    // held until this tab goes: then the next tab waiting for it takes the stream over
+    navigator.locks.request("mis-phone-events:" + me, function () {
+      lead();
+      return new Promise(function () {});
+    });
+    channel.postMessage({ type: "ask" });
+  } else {
+    lead();
+  }
 
   if (!win) return;
 
