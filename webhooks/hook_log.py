@@ -13,18 +13,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import writer_lock
+from clinic.group_commit import GroupCommitter
 from clinic.models import ExchangeLogEntry, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_LOGGED = 20_000  # characters of a payload or response kept in the log
+
+T = TypeVar("T")
 
 
 def storable(text: str) -> str:
@@ -107,3 +110,13 @@ def store_refusal(sessions: sessionmaker[Session], row: ExchangeLogEntry, sender
         row.payload = storable(f"(ещё {skipped} таких же отказов с этого адреса не записаны)\n") + row.payload
     store_row(sessions, row)
     return True
+
+
+def commit_in_group(sessions: sessionmaker[Session], write: Callable[[Session], T]) -> T:
+    """Run an authenticated callback's write (its change and its log row) in the app's
+    group commit; returns once it is durable, raises what the write or the commit raised.
+    The write runs on the committer thread: it must not touch `request`."""
+    committer: GroupCommitter | None = current_app.extensions.get("mis_group_commit")
+    if committer is None or committer.factory is not sessions:
+        committer = current_app.extensions["mis_group_commit"] = GroupCommitter(sessions)
+    return committer.submit(write)

@@ -6,8 +6,9 @@ Errors are JSON with a Russian reason: 400 bad body, 403 not allowed, 404 unknow
 405 wrong method, 413 body over 64 KB, 503 database trouble (so the sender retries) —
 never a 500.
 
-The body is read (at most 64 KB), checked and parsed before the database write lock is
-taken; under the lock only the short write of the change and its log row happens.
+The body is read (at most 64 KB), checked and parsed in the request's thread; only the
+short write of the change and its log row goes to the group commit (clinic/group_commit.py),
+which answers once that write is durable.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinic.db import writer_lock
 from clinic.models import ExchangeLogEntry
 from clinic.robot.webhook import Reply, apply, check
-from webhooks.hook_log import exchange_row, json_response, storable, store_refusal, store_row
+from webhooks.hook_log import commit_in_group, exchange_row, json_response, storable, store_refusal, store_row
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,10 @@ def _masked_request(raw: bytes) -> str:
     return head + "\n" + raw.decode("utf-8", "replace")[:10000]
 
 
-def _log_row(raw: bytes, reply: Reply, started: float) -> ExchangeLogEntry:
+def _log_row(raw: bytes, reply: Reply, started: float, payload: str | None = None) -> ExchangeLogEntry:
     return exchange_row(
         owner=OWNER,
-        payload=_masked_request(raw),
+        payload=_masked_request(raw) if payload is None else payload,
         response=json.dumps(reply.body, ensure_ascii=False),
         elapsed_ms=int((time.monotonic() - started) * 1000),
         http_status=reply.http_status,
@@ -97,12 +97,15 @@ def _process(sessions: sessionmaker[Session], raw: bytes, started: float) -> Rep
         else:
             store_row(sessions, _log_row(raw, checked, started))
         return checked
-    with writer_lock(sessions), sessions() as session:
+    payload = _masked_request(raw)  # read from the request here: the write runs on another thread
+
+    def write(session: Session) -> Reply:
         reply = apply(session, checked)
-        # the change and its log row commit together: one durable write per callback
-        session.add(_log_row(raw, reply, started))
-        session.commit()
-    return reply
+        # the change and its log row commit together, in the group's durable commit
+        session.add(_log_row(raw, reply, started, payload))
+        return reply
+
+    return commit_in_group(sessions, write)
 
 
 def _refuse(sessions: sessionmaker[Session], status: int, reason: str, started: float) -> Response:

@@ -14,7 +14,8 @@ means "everything good in this batch is stored", and anything else asks for the 
 - 503 JSON: database trouble; the resent batch is applied then (records are idempotent).
 
 Every request and the fate of each record go to «Журнал обмена» (the hash masked). The
-form is parsed and the signature checked before the database write lock is taken.
+form is parsed and the signature checked in the request's thread; the records and their
+log row are written in the group commit (clinic/group_commit.py), answered once durable.
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from clinic.db import writer_lock
 from clinic.models import ExchangeLogEntry, utcnow
 from clinic.services.settings import read_settings
 from clinic.sms.delivery import RecordOutcome, apply_callback, read_callback
 from clinic.smsru.webhook import REPLY, Refusal
 from webhooks.app import HOOKS_MAX_BODY
-from webhooks.hook_log import exchange_row, json_response, storable, store_refusal, store_row
+from webhooks.hook_log import commit_in_group, exchange_row, json_response, storable, store_refusal, store_row
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,14 @@ def _process(sessions: sessionmaker[Session], form: dict[str, str], started: flo
     records = read_callback(api_id, form)
     if isinstance(records, Refusal):
         return _refuse(sessions, records, form, started)
-    with writer_lock(sessions), sessions() as session:
+    head = _head()  # read from the request here: the write runs on the committer thread
+
+    def write(session: Session) -> list[RecordOutcome]:
         outcomes = apply_callback(session, records, now=utcnow())
-        session.add(_log_row(form, 200, _summary(outcomes), started))
-        session.commit()
+        session.add(_log_row(form, 200, _summary(outcomes), started, head))
+        return outcomes
+
+    outcomes = commit_in_group(sessions, write)  # returns once the batch is durable
     refused = [o for o in outcomes if o.result == "refused"]
     if refused:  # one line, no traceback: the exchange log has each record's reason
         log.warning("sms.ru callback: отклонено записей %d из %d", len(refused), len(outcomes))
@@ -114,9 +118,15 @@ def _refuse(
     return json_response(refusal.http_status, body)
 
 
-def _log_row(form: Mapping[str, str], status: int, response: str, started: float) -> ExchangeLogEntry:
+def _head() -> str:
+    return f"{request.remote_addr} {request.content_type or ''} {request.content_length or 0} байт"
+
+
+def _log_row(
+    form: Mapping[str, str], status: int, response: str, started: float, head: str | None = None
+) -> ExchangeLogEntry:
     shown = {key: ("***" if key == "hash" else value) for key, value in form.items()}
-    head = f"{request.remote_addr} {request.content_type or ''} {request.content_length or 0} байт"
+    head = _head() if head is None else head
     return exchange_row(
         owner=OWNER,
         payload=head + "\n" + json.dumps(shown, ensure_ascii=False, indent=1),
