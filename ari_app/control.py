@@ -16,6 +16,10 @@ Every request carries the shared token (`X-Control-Token`) and the acting user
     GET  /phone-calls                   calls on the actor's own SIP phone that can be taken over
     POST /phone-calls/{channel_id}/adopt
     GET  /recordings/{name}             the stored WAV (from Asterisk)
+    POST /progress                      {"kind": "mailing"|"export", "id", "sent", "failed", "left",
+                                         "started_at"?, "rate"?, "done"?, "user_ids"?: [..],
+                                         "admins"?: bool}: the worker's live progress, sent on
+                                        as the event `progress` to those users (no X-Actor-Id)
     GET  /events                        server-sent events: call, incoming, incoming_end, dtmf
                                         (?user=all for the benchmark; browsers take theirs from
                                         the events listener, ari_app/events_gateway.py)
@@ -29,6 +33,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -38,6 +43,7 @@ from ari_app.calls.notifier import Notifier
 from ari_app.calls.service import CallService
 from ari_app.calls.store import StoreError
 from ari_app.client import AriClient, AriError, AriNotFound
+from clinic import progress
 from clinic.inputs import BadJson, parse_id, parse_json_object
 
 log = logging.getLogger(__name__)
@@ -206,6 +212,17 @@ def make_app(
             notifier.unsubscribe(sub)
         return resp
 
+    async def publish_progress(request: web.Request) -> web.Response:
+        data = await body(request)
+        event, user_ids, admins = _progress_event(data)
+        if admins:
+            try:
+                user_ids |= set(await service.store.read(progress.admin_ids))
+            except Exception as exc:  # noqa: BLE001 - the call log restarting: the named users still get it
+                log.warning("progress: the admins not read: %s", exc)
+        notifier.publish("progress", event, user_ids=user_ids, everyone=False)
+        return _json({"ok": True, "users": len(user_ids)}, 202)
+
     app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
     app.router.add_get("/health", health)
     app.router.add_post("/calls", create)
@@ -228,7 +245,57 @@ def make_app(
     app.router.add_post("/phone-calls/{channel_id}/adopt", adopt)
     app.router.add_get("/recordings/{name}", recording)
     app.router.add_get("/events", events)
+    app.router.add_post("/progress", publish_progress)
     return app
+
+
+def _count(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"Поле {key} должно быть неотрицательным целым числом")
+    return value
+
+
+def _progress_event(data: dict[str, Any]) -> tuple[dict[str, Any], set[int], bool]:
+    """The `progress` event of a worker's report, its users and whether the admins get it;
+    BadRequest (400) for anything malformed."""
+    kind = data.get("kind")
+    if kind not in progress.KINDS:
+        raise BadRequest("Поле kind должно быть mailing или export")
+    job_id = data.get("id")
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0:
+        raise BadRequest("Поле id должно быть положительным целым числом")
+    sent, failed, left = _count(data, "sent"), _count(data, "failed"), _count(data, "left")
+    started = data.get("started_at")
+    if started is not None:
+        try:
+            datetime.fromisoformat(str(started))
+        except ValueError:
+            raise BadRequest("Поле started_at должно быть датой ISO 8601") from None
+    rate = data.get("rate", 0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+        raise BadRequest("Поле rate должно быть неотрицательным числом")
+    raw_users = data.get("user_ids", [])
+    if not isinstance(raw_users, list) or any(
+        isinstance(u, bool) or not isinstance(u, int) or u <= 0 for u in raw_users
+    ):
+        raise BadRequest("Поле user_ids должно быть списком номеров пользователей")
+    admins = data.get("admins", False)
+    if not isinstance(admins, bool):
+        raise BadRequest("Поле admins должно быть true или false")
+    if not raw_users and not admins:
+        raise BadRequest("Не указано, кому показывать ход работы")
+    event = {
+        "kind": kind,
+        "id": job_id,
+        "sent": sent,
+        "failed": failed,
+        "left": left,
+        "started_at": started,
+        "rate": float(rate),
+        "done": bool(data.get("done", False)),
+    }
+    return event, set(raw_users), admins
 
 
 def _sse(event: str, data: Any) -> bytes:

@@ -495,8 +495,11 @@ def dispatch_due(
     clock: Clock = utcnow,
     ids: Iterable[int] | None = None,
     stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Send every due queued row in batches of up to 100, `concurrency` requests in flight.
+    `on_batch` (the live progress) is called by a sender thread once a request's outcome is
+    committed, outside the locks; it must not raise and should be quick.
 
     Each sender thread claims a batch (committed), sends it, then in one transaction writes
     that batch's outcome and claims its next: one commit per request instead of two, which
@@ -514,7 +517,9 @@ def dispatch_due(
                     rows = _claim_and_record(
                         factory, done, now=clock(), ids=wanted, limit=0 if stop() else BATCH
                     )
-                done = None
+                recorded, done = done is not None, None
+                if recorded and on_batch is not None:
+                    on_batch()  # a batch's outcome is committed with the next claim: now
                 if not rows:
                     return
                 done = _send(client, rows, api_id=api_id, now=clock())
