@@ -123,6 +123,8 @@
   }
 
   function deliver(kind, data) {
+    // other scripts (progress.js) take the events of this one shared stream from here
+    document.dispatchEvent(new CustomEvent("mis:event", { detail: { type: kind, data: data } }));
     if (kind === "incoming") pop(data);
     else if (kind === "incoming_end") unpop(data);
     else if (kind === "call") { if (win) show(data); }
@@ -164,7 +166,7 @@
       opened(JSON.parse(e.data).calls);
     });
     stream.addEventListener("closed", function (e) { end(JSON.parse(e.data).reason); });
-    ["incoming", "incoming_end", "call", "dtmf"].forEach(function (kind) {
+    ["incoming", "incoming_end", "call", "dtmf", "progress"].forEach(function (kind) {
       stream.addEventListener(kind, function (e) {
         var data = JSON.parse(e.data);
         deliver(kind, data);
