@@ -22,13 +22,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
+from clinic import progress
 from clinic.clock import clinic_zone
 from clinic.mango import (
     DuplicateNumberError,
@@ -380,8 +382,10 @@ def export_day(
     should_stop: Callable[[], bool] = lambda: False,
     batch: int = BATCH,
     concurrency: int = CONCURRENCY,
+    on_progress: Callable[[ExportReport], None] = lambda _r: None,
 ) -> ExportReport:
-    """Settle leftovers, then send every eligible appointment of `day`.
+    """Settle leftovers, then send every eligible appointment of `day`. `on_progress` (the
+    live progress bar, `ExportProgress`) gets the report after every commit.
 
     Claims are committed a batch at a time *before* any of the batch is sent; the sent
     states and the exchange-log rows of the batch are committed together after it. A
@@ -423,6 +427,7 @@ def export_day(
                     session.commit()
                     report.resumed += 1
                     _count(report, outcome)
+                    on_progress(report)
                 groups = select_groups(session, day)
                 # The day's appointments stay loaded for the whole run; frozen, they are left
                 # out of full garbage collections, which otherwise paused every thread for
@@ -430,6 +435,7 @@ def export_day(
                 gc.freeze()
                 report.found = sum(len(g) for g in groups)
                 journal(f"Найдено записей: {report.found}")
+                on_progress(report)
                 # Pipelined: batch k+1 is claimed and queued while batch k is in flight, so
                 # the rate limiter never idles during our database work.
                 in_flight: tuple[list[tuple[RobotTask, Sequence[Appointment]]], list[Future]] | None = None
@@ -446,6 +452,7 @@ def export_day(
                             _record_batch(session, report, *in_flight)
                             log_buffer.flush_into(session)
                             session.commit()
+                            on_progress(report)
                         in_flight = (claimed, futures)
                 finally:
                     if in_flight is not None:
@@ -459,6 +466,36 @@ def export_day(
                     log_buffer.flush_into(session)
                     session.commit()
     return report
+
+
+class ExportProgress:
+    """The live progress of one export run for «Серверные задачи» (the admins): found,
+    exported (sent), failed and left, published through ari_app's event channel
+    (clinic/progress.py: throttled, fail-open). Pass it as `export_day(on_progress=...)`
+    and call `finish` once the run's row is written, which makes the page reload."""
+
+    def __init__(self, publisher: progress.Publisher, task_id: int) -> None:
+        self.publisher = publisher
+        self.task_id = task_id
+        self.started_at = datetime.now(UTC)
+        self.started_mono = monotonic()
+
+    def snapshot(self, report: ExportReport, *, done: bool = False) -> progress.Progress:
+        handled = report.sent + report.failed
+        left = 0 if done else max(0, report.found + report.resumed - handled - report.skipped)
+        elapsed = monotonic() - self.started_mono
+        rate = handled / elapsed if elapsed > 0 else 0.0
+        return progress.Progress(
+            "export", self.task_id, report.sent, report.failed, left, self.started_at, rate, done
+        )
+
+    def __call__(self, report: ExportReport) -> None:
+        self.publisher.publish(self.snapshot(report), user_ids=set(), admins=True)
+
+    def finish(self, report: ExportReport | None) -> None:
+        self.publisher.publish(
+            self.snapshot(report or ExportReport(), done=True), user_ids=set(), admins=True
+        )
 
 
 def _record_batch(
