@@ -20,6 +20,7 @@ import httpx
 import pytest
 from aiohttp import web as aioweb
 from eventskit import EventsListener, wait_until
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 from smsru.support import API_ID, ServerThread, Sms
 from sqlalchemy import select
@@ -29,7 +30,19 @@ from werkzeug.serving import make_server
 from ari_app.control import make_app
 from clinic.config import Config
 from clinic.db import transaction
-from clinic.models import Appointment, Cabinet, ClinicSettings, Employee, Patient, SmsMessage, SmsTemplate
+from clinic.models import (
+    Appointment,
+    Cabinet,
+    ClinicSettings,
+    Employee,
+    ExternalSystem,
+    Patient,
+    ServerTask,
+    SmsMessage,
+    SmsTemplate,
+)
+from clinic.progress import Publisher
+from clinic.robot.export import ExportProgress, ExportReport
 from clinic.sms import jobs
 from clinic.worker.jobs import JobContext
 from emulators.smsru import EmulatorOptions
@@ -186,3 +199,77 @@ def test_the_bar_appears_advances_and_the_page_shows_the_end(
     with sessions() as s:
         assert set(s.scalars(select(SmsMessage.state))) == {"sent"}
     assert len(sms.messages()) == PATIENTS
+
+
+@pytest.fixture()
+def tasks_web(
+    config: Config, sessions: sessionmaker[Session], listener: EventsListener, users: Any
+) -> Iterator[tuple[str, int]]:
+    with transaction(sessions) as s:
+        system = ExternalSystem(name="Mango Office", api_key="k" * 16, api_salt="s" * 16, campaign_id=1,
+                                base_url="http://127.0.0.1:9/", field_names="", field_ids="")  # fmt: skip
+        s.add(system)
+        s.flush()
+        task = ServerTask(name="Отправка сведений в Mango Office", external_system_id=system.id,
+                          is_enabled=True, run_at="09:00", poll_results=True)  # fmt: skip
+        s.add(task)
+        s.flush()
+        task_id = task.id
+    cfg = dataclasses.replace(config, events_port=listener.app.events_port)
+    server = make_server("127.0.0.1", 0, create_app(cfg, session_factory=sessions), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{server.server_port}"
+    listener.app.gateway.origins = {origin}
+    try:
+        yield origin, task_id
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def test_the_export_bar_on_server_tasks(page: Any, tasks_web: tuple[str, int], control_url: str) -> None:
+    """What the worker's ExportProgress publishes shows in the task's row of «Серверные
+    задачи»; `done` reloads the page (to the run's final «Последний запуск»)."""
+    web, task_id = tasks_web
+    page.goto(web + "/login")
+    page.get_by_label("Логин").fill("admin")
+    page.get_by_label("Пароль").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Войти").click()
+    expect(page).not_to_have_url(re.compile("/login"))
+    page.goto(web + "/admin/server-tasks")
+    expect(page.locator("body")).to_have_attribute("data-phone-events", "on")
+    row = page.locator(f"[data-testid=server-task-row][data-task-id='{task_id}']")
+    bar = row.get_by_test_id("progress-bar")
+    expect(bar).to_be_hidden()
+    page.evaluate("window.__before_reload = true")
+
+    tracker = ExportProgress(Publisher(control_url, TOKEN, interval=0.0), task_id)
+    report = ExportReport(found=40, sent=12, failed=1)
+    tracker(report)
+    expect(bar).to_be_visible()
+    expect(row.get_by_test_id("progress-text")).to_have_text(
+        re.compile(
+            r"Отправлено в Mango Office 12 из 40 · ошибок 1 · осталось 27 · "
+            r"[\d\s,]+ записей/с · до конца ≈ \d+ с"
+        )
+    )
+    report.sent = 30
+    tracker(report)
+    expect(bar).to_have_attribute("data-sent", "30")
+    expect(bar).to_have_attribute("data-left", "9")
+    assert bar.evaluate("b => getComputedStyle(b).display") == "flex"
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "export-midway.png"))
+
+    report.sent = 39
+    tracker.finish(report)
+
+    def reloaded() -> bool:
+        try:
+            return page.evaluate("window.__before_reload") is None
+        except PlaywrightError:  # caught mid-navigation: ask again
+            return False
+
+    wait_until(reloaded, 10, "the page reloaded")
+    expect(row.get_by_test_id("progress-bar")).to_be_hidden()

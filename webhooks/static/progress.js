@@ -15,7 +15,7 @@
 
   var WORDS = {
     mailing: { done: "Отправлено", unit: "СМС/с" },
-    export: { done: "Выгружено", unit: "записей/с" },
+    export: { done: "Отправлено в Mango Office", unit: "записей/с" },
   };
 
   function number(n, digits) {
