@@ -5,9 +5,12 @@ A request thread checks and parses its callback on its own (no lock), then hands
 — a function of a Session that applies the change and adds its exchange-log row — to
 :meth:`GroupCommitter.submit` and blocks. One committer thread takes everything queued
 (lingering a few milliseconds for more only while callbacks keep coming, never when the
-queue was idle), runs each write inside its own SAVEPOINT, commits once and then releases
-every caller of the group. A write that raises is rolled back to its savepoint alone: its
-caller gets the exception (→ its own 503/4xx answer), the rest of the group commits.
+queue was idle), runs the writes one after the other in one transaction, commits once and
+then releases every caller of the group. When a write raises, the transaction is rolled
+back and the group run again with each write inside its own SAVEPOINT: the failing one is
+rolled back alone, its caller gets the exception (→ its own 503/4xx answer), the rest of
+the group commits. (Savepoints only then: they cost two statements and the ORM's nested
+bookkeeping per write, and the committer thread is the bottleneck.)
 
 SQLite: the group opens with BEGIN IMMEDIATE (the pysqlite driver would otherwise let the
 first SAVEPOINT open the transaction, and its RELEASE would commit on its own) and is
@@ -60,7 +63,10 @@ class GroupCommitter:
 
     def submit(self, write: Callable[[Session], T]) -> T:
         """Run `write` in the next group; return its result once the group is committed,
-        or raise what it (or the commit) raised. Nothing of a failed write is stored."""
+        or raise what it (or the commit) raised. Nothing of a failed write is stored.
+
+        `write` only works through the session (no other side effect): when a write of
+        its group fails, the group is run again with each write in a savepoint."""
         future: Future[Any] = Future()
         with self._lock:
             self._queue.put((write, future))
@@ -113,23 +119,42 @@ class GroupCommitter:
                 return
 
     def _commit(self, group: list[tuple[Write, Future[Any]]]) -> None:
-        results: list[tuple[Future[Any], bool, Any]] = []
         try:
             with writer_lock(self.factory), self.factory() as session:
-                _begin(session)
-                for write, future in group:
-                    results.append((future, *_in_savepoint(session, write)))
+                results = self._fast(session, group) or self._isolated(session, group)
                 session.commit()
         except BaseException as exc:  # the commit (or the connection) failed: nothing is stored
             log.warning("групповая запись не удалась (%s)", exc.__class__.__name__)
             for _write, future in group:
                 future.set_exception(exc)
             return
-        for future, ok, value in results:  # released only now: their writes are durable
-            if ok:
+        for (_write, future), (ok, value) in zip(group, results, strict=True):
+            if ok:  # released only now: the write is durable
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+    @staticmethod
+    def _fast(session: Session, group: list[tuple[Write, Future[Any]]]) -> list[tuple[bool, Any]] | None:
+        """Every write flushed in turn with no savepoints (they cost two statements and the
+        ORM's nested bookkeeping per write); None, all rolled back, if any of them failed."""
+        _begin(session)
+        results: list[tuple[bool, Any]] = []
+        try:
+            for write, _future in group:
+                results.append((True, write(session)))
+                session.flush()
+        except Exception:  # noqa: BLE001 — whose it is, the isolated pass tells
+            session.rollback()
+            return None
+        return results
+
+    @staticmethod
+    def _isolated(session: Session, group: list[tuple[Write, Future[Any]]]) -> list[tuple[bool, Any]]:
+        """The group again, each write in its own SAVEPOINT: a failing one is rolled back
+        alone and its caller gets its exception."""
+        _begin(session)
+        return [_in_savepoint(session, write) for write, _future in group]
 
 
 def _begin(session: Session) -> None:

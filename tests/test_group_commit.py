@@ -146,7 +146,7 @@ def test_nothing_of_a_group_is_visible_before_its_commit(
         assert isinstance(b.exception(WAIT), RuntimeError)
         assert c.result(WAIT) is None
 
-    assert visible_inside == [0]
+    assert visible_inside and set(visible_inside) == {0}  # the group is run twice: see _fast
     assert len(commits) == 2  # the blocker, then the group
     assert stored(sessions, "gc-first") == 1 and stored(sessions, "gc-probe") == 1
 
