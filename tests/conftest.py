@@ -104,3 +104,15 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture()
+def listener(config: Config, sessions: sessionmaker[Session]) -> Iterator[Any]:
+    """ari_app's events listener (and its call-log process) on free ports, without Asterisk."""
+    from eventskit import EventsListener
+
+    events = EventsListener(config)
+    try:
+        yield events
+    finally:
+        events.stop()

@@ -35,15 +35,6 @@ document.addEventListener('securitypolicyviolation',
 
 
 @pytest.fixture()
-def listener(config: Config, sessions: sessionmaker[Session]) -> Iterator[EventsListener]:
-    events = EventsListener(config)
-    try:
-        yield events
-    finally:
-        events.stop()
-
-
-@pytest.fixture()
 def web(config: Config, sessions: sessionmaker[Session], listener: EventsListener) -> Iterator[str]:
     config = dataclasses.replace(config, events_port=listener.app.events_port)
     server = make_server("127.0.0.1", 0, create_app(config, session_factory=sessions), threaded=True)

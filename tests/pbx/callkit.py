@@ -10,12 +10,12 @@ import io
 import json
 import math
 import threading
-import time
 import wave
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+from eventskit import wait_until
 
 from clinic import ami
 from clinic.config import PbxConfig
@@ -179,18 +179,6 @@ def wav_stats(data: bytes) -> tuple[float, float, float]:
     crossings = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
     seconds = len(samples) / rate
     return seconds, rms, crossings / 2 / seconds
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    """Poll a condition with a deadline (the poll interval is not synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not reached in {timeout} s")
-        time.sleep(step)
 
 
 def wait_idle(*phones: Any, timeout: float = 10) -> None:

@@ -23,8 +23,17 @@ from clinic.config import Config
 from clinic.db import make_engine, make_session_factory, migrate
 from clinic.models import ClinicSettings
 
-from .callkit import AmiEvents, Control
-from .pbxkit import CLINIC_NUMBER, PHONES, PSTN_NUMBER, PSTN_SIP_PORT, Pbx, add_phone_user, ensure_call_users
+from .callkit import AmiEvents, Control, SseReader, wait_idle, wait_until
+from .pbxkit import (
+    CLINIC_NUMBER,
+    PHONES,
+    PSTN_NUMBER,
+    PSTN_SIP_PORT,
+    Pbx,
+    add_phone_user,
+    ensure_call_users,
+    wait_registered,
+)
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +190,26 @@ def agi_server(pbx: Pbx) -> Iterator[AgiHandle]:
         routes.close()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
+
+
+@pytest.fixture()
+def lines(
+    pbx: Pbx,
+    phones: dict[str, BaresipPhone],
+    pstn: BaresipPhone,
+    ari_app: ThreadedApp,
+    control: Control,
+    call_users: dict[str, int],
+) -> Iterator[dict[str, Any]]:
+    """Phones registered and idle before; every call of the test hung up after."""
+    wait_registered(pbx.config, {"reg101", "reg102"})
+    sse = SseReader(control, "all")
+    try:
+        yield {"sse": sse, "101": phones["101"], "102": phones["102"], "pstn": pstn}
+    finally:
+        sse.close()
+        service = ari_app.app.service
+        for uid in list(service.calls):
+            control.post(call_users["admin"], f"/calls/{uid}/hangup")
+        wait_until(lambda: not service.calls, 10, "all calls ended")
+        wait_idle(phones["101"], phones["102"], pstn)

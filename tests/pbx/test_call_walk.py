@@ -21,33 +21,10 @@ from ari_app.app import ThreadedApp
 from clinic.clock import as_aware, clinic_now
 from clinic.models import ROLE_ADMIN, ROLE_REGISTRAR, Appointment, Call, ClinicSettings, User, utcnow
 
-from .callkit import Control, SseReader, wait_idle, wait_until
-from .pbxkit import PSTN_NUMBER, Pbx, ensure_offline_user, ensure_patient, wait_registered
+from .callkit import Control, SseReader, wait_until
+from .pbxkit import PSTN_NUMBER, Pbx, ensure_offline_user, ensure_patient
 
 pytestmark = pytest.mark.pbx
-
-
-@pytest.fixture()
-def lines(
-    pbx: Pbx,
-    phones: dict[str, BaresipPhone],
-    pstn: BaresipPhone,
-    ari_app: ThreadedApp,
-    control: Control,
-    call_users: dict[str, int],
-) -> Iterator[dict[str, Any]]:
-    """Phones registered and idle before; every call of the test hung up after."""
-    wait_registered(pbx.config, {"reg101", "reg102"})
-    sse = SseReader(control, "all")
-    try:
-        yield {"sse": sse, "101": phones["101"], "102": phones["102"], "pstn": pstn}
-    finally:
-        sse.close()
-        service = ari_app.app.service
-        for uid in list(service.calls):
-            control.post(call_users["admin"], f"/calls/{uid}/hangup")
-        wait_until(lambda: not service.calls, 10, "all calls ended")
-        wait_idle(phones["101"], phones["102"], pstn)
 
 
 @pytest.fixture(scope="module")

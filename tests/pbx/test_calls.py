@@ -8,44 +8,20 @@ call log.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sip_phone import BaresipPhone, event_type
+from sip_phone import event_type
 from sqlalchemy import select
 
 from ari_app.app import ThreadedApp
 from clinic.models import Call, CallLeg, CallRecording
 
-from .callkit import AmiEvents, Control, SseReader, wait_idle, wait_until, wav_stats
-from .pbxkit import PSTN_NUMBER, Pbx, wait_registered
+from .callkit import AmiEvents, Control, SseReader, wait_until, wav_stats
+from .pbxkit import PSTN_NUMBER, Pbx
 
 pytestmark = pytest.mark.pbx
-
-
-@pytest.fixture()
-def lines(
-    pbx: Pbx,
-    phones: dict[str, BaresipPhone],
-    pstn: BaresipPhone,
-    ari_app: ThreadedApp,
-    control: Control,
-    call_users: dict[str, int],
-) -> Iterator[dict[str, Any]]:
-    """Phones registered and idle before; every call of the test hung up after."""
-    wait_registered(pbx.config, {"reg101", "reg102"})
-    sse = SseReader(control, "all")
-    try:
-        yield {"sse": sse, "101": phones["101"], "102": phones["102"], "pstn": pstn}
-    finally:
-        sse.close()
-        service = ari_app.app.service
-        for uid in list(service.calls):
-            control.post(call_users["admin"], f"/calls/{uid}/hangup")
-        wait_until(lambda: not service.calls, 10, "all calls ended")
-        wait_idle(phones["101"], phones["102"], pstn)
 
 
 def _ari(pbx: Pbx, path: str) -> Any:

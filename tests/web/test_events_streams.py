@@ -58,15 +58,6 @@ def test_the_web_relays_no_event_stream(registrar_web: Web) -> None:
 
 
 @pytest.fixture()
-def listener(config: Config, sessions: sessionmaker[Session]) -> Iterator[EventsListener]:
-    events = EventsListener(config)
-    try:
-        yield events
-    finally:
-        events.stop()
-
-
-@pytest.fixture()
 def waitress_web(config: Config, sessions: sessionmaker[Session], listener: EventsListener) -> Iterator[str]:
     config = dataclasses.replace(config, events_port=listener.app.events_port)
     app = create_app(config, session_factory=sessions)
