@@ -7,10 +7,11 @@ waitress (`launcher.serve.waitress_options`: 8 threads) and ari_app's events lis
 real AriApp listener and its call-log process, without Asterisk: tests/eventskit.py), on a
 SQLite database with the demo clinic and 40 registrars. The clients run in this process on
 one asyncio loop (aiohttp): each registrar logs in and then opens pages in a loop — the
-scheduler, the patients, «Прием по телефону», the call log, the SMS dialog — as fast as the
-answers come (closed loop). Phase A: no streams. Phase B: the same clients while 200 streams
-are open (each got its token from the web app, as a page does) and ari_app publishes an
-event to a random registrar every 20 ms; each event carries its publish time.
+scheduler, the patients, «Прием по телефону», the call log, the SMS dialog — looking at each
+for about `--think` seconds (1 s by default; 0 clicks flat out). Phase A: no streams.
+Phase B: the same clients while 200 streams are open (each got its token from the web app,
+as a page does) and ari_app publishes an event to a random registrar every 20 ms; each
+event carries its publish time.
 
 Prints page p50/p95 for both phases, their ratio (target: B/A p95 ≤ 1.3), errors (target
 0), and the event delivery p50/p95 (target p95 ≤ 50 ms).
@@ -109,10 +110,13 @@ async def _login(session: aiohttp.ClientSession, base: str, login: str) -> None:
         assert resp.status == 302, (login, resp.status)
 
 
-async def _clicker(session: aiohttp.ClientSession, base: str, patient: int, until: float,
+async def _clicker(session: aiohttp.ClientSession, base: str, patient: int, until: float, think: float,
                    times: list[float], errors: list[str]) -> None:  # fmt: skip
     n = random.randrange(len(PAGES))
+    await asyncio.sleep(random.uniform(0, think))  # the registrars do not all click at once
     while time.monotonic() < until:
+        if think:
+            await asyncio.sleep(random.uniform(0.5 * think, 1.5 * think))  # reading the page
         path = PAGES[n % len(PAGES)].format(patient=patient)
         n += 1
         started = time.monotonic()
@@ -156,12 +160,13 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _phase(base: str, sessions: list[aiohttp.ClientSession], patients: list[int], seconds: float,
-                 ) -> tuple[list[float], list[str]]:  # fmt: skip
+                 think: float) -> tuple[list[float], list[str]]:  # fmt: skip
     times: list[float] = []
     errors: list[str] = []
     until = time.monotonic() + seconds
     await asyncio.gather(*(
-        _clicker(s, base, patients[i % len(patients)], until, times, errors) for i, s in enumerate(sessions)
+        _clicker(s, base, patients[i % len(patients)], until, think, times, errors)
+        for i, s in enumerate(sessions)
     ))  # fmt: skip
     return times, errors
 
@@ -181,8 +186,8 @@ async def _run(
         for n, (client, tab) in enumerate(zip(clients, tabs, strict=True)):
             await _login(client, base, f"bench{n:02d}")
             await _login(tab, base, f"bench{n:02d}")
-        await _phase(base, clients, patients, 3)  # warm-up
-        times_a, errors_a = await _phase(base, clients, patients, args.seconds)
+        await _phase(base, clients, patients, 3, args.think)  # warm-up
+        times_a, errors_a = await _phase(base, clients, patients, args.seconds, args.think)
 
         delays: list[float] = []
         stream_errors: list[str] = []
@@ -199,7 +204,7 @@ async def _run(
                 await asyncio.sleep(args.publish_every)
 
         pub = asyncio.create_task(publisher())
-        times_b, errors_b = await _phase(base, clients, patients, args.seconds)
+        times_b, errors_b = await _phase(base, clients, patients, args.seconds, args.think)
         pub.cancel()
         for task in streams:
             task.cancel()
@@ -209,8 +214,8 @@ async def _run(
             await s.close()
 
     p95_a, p95_b = _pct(times_a, 95), _pct(times_b, 95)
-    print(f"web_load.py: {len(user_ids)} registrars clicking for {args.seconds:.0f} s per phase; "
-          f"waitress 8 threads; SQLite")  # fmt: skip
+    print(f"web_load.py: {len(user_ids)} registrars clicking for {args.seconds:.0f} s per phase, "
+          f"{args.think:.1f} s on a page between clicks; waitress 8 threads; SQLite")  # fmt: skip
     print("                                    pages    p50 ms   p95 ms   errors")
     print(f"A  no event streams               {len(times_a):7d}  {_pct(times_a, 50):7.1f}  {p95_a:7.1f}  "
           f"{len(errors_a):6d}")  # fmt: skip
@@ -230,6 +235,8 @@ def main() -> int:
     parser.add_argument("--tabs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0, help="clicking time per phase")
     parser.add_argument("--publish-every", type=float, default=0.02)
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean seconds a registrar looks at a page before the next click (0: flat out)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mis-web-load-") as tmp:
         env, user_ids, patients = _prepare(Path(tmp) / "var", args.registrars)
