@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 MAX_LOGGED = 20_000  # characters of a payload or response kept in the log
 
 T = TypeVar("T")
+_COMMITTER_LOCK = threading.Lock()
 
 
 def storable(text: str) -> str:
@@ -116,7 +117,8 @@ def commit_in_group(sessions: sessionmaker[Session], write: Callable[[Session], 
     """Run an authenticated callback's write (its change and its log row) in the app's
     group commit; returns once it is durable, raises what the write or the commit raised.
     The write runs on the committer thread: it must not touch `request`."""
-    committer: GroupCommitter | None = current_app.extensions.get("mis_group_commit")
-    if committer is None or committer.factory is not sessions:
-        committer = current_app.extensions["mis_group_commit"] = GroupCommitter(sessions)
+    with _COMMITTER_LOCK:  # one committer per app, however many first requests race
+        committer: GroupCommitter | None = current_app.extensions.get("mis_group_commit")
+        if committer is None or committer.factory is not sessions:
+            committer = current_app.extensions["mis_group_commit"] = GroupCommitter(sessions)
     return committer.submit(write)
