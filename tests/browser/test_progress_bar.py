@@ -186,6 +186,9 @@ def test_the_bar_appears_advances_and_the_page_shows_the_end(
     meter = page.locator("[data-testid=progress-bar] progress")
     assert 0 < float(meter.evaluate("m => m.value / m.max")) < 1
     assert bar.evaluate("b => getComputedStyle(b).display") == "flex"
+    # the page-load «Итог» (all in the queue) and the «обновляется сама» line give way to the bar
+    expect(page.get_by_test_id("mailing-outcome")).to_be_hidden()
+    expect(page.get_by_test_id("mailing-progress")).to_be_hidden()
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "mailing-midway.png"))
 
