@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic import progress
 from clinic.clock import clinic_now
 from clinic.inputs import parse_id
 from clinic.mango import MangoError, NotFoundError
@@ -37,7 +38,7 @@ from clinic.models.robot import (
     SERVER_TASK_SERVICES,
     TASK_MANGO_EXPORT,
 )
-from clinic.robot.export import export_day
+from clinic.robot.export import ExportProgress, export_day
 from clinic.robot.status import SOURCE_REPORT, apply_status
 from clinic.robot.systems import ClientOptions, make_client, parse_digit_status
 from clinic.worker.jobs import Job, JobContext
@@ -104,8 +105,10 @@ def run_export_task(
     task_id: int,
     *,
     options: ClientOptions | None = None,
+    publisher: progress.Publisher | None = None,
 ) -> ServerTaskRun | None:
-    """One run (or the resumption of a killed one). Returns the run row."""
+    """One run (or the resumption of a killed one). Returns the run row. With a publisher,
+    the admins' «Серверные задачи» shows the run's live progress."""
     with sessions() as session:
         task = session.get(ServerTask, task_id)
         if task is None or task.external_system_id is None:
@@ -129,6 +132,7 @@ def run_export_task(
     journal(sessions, run_id, "Запускаю поток")
     journal(sessions, run_id, f"Начата отправка сведений в Mango Office. Дата приёма: {target:%d.%m.%Y}")
     state = RUN_DONE
+    tracker = ExportProgress(publisher, task_id) if publisher is not None else None
     try:
         report = export_day(
             sessions,
@@ -137,6 +141,7 @@ def run_export_task(
             run_id=run_id,
             options=options,
             journal=lambda message: journal(sessions, run_id, message),
+            on_progress=tracker or (lambda _report: None),
         )
     except Exception as exc:  # journalled for the admin, then re-raised state as failed
         log.exception("отправка в Mango Office не удалась")
@@ -158,11 +163,18 @@ def run_export_task(
         run.finished_at = utcnow()
         if report is not None:
             run.found, run.sent, run.failed = report.found, report.sent, report.failed
+    if tracker is not None:
+        tracker.finish(report)  # after the run's row: the page reloads to it
     journal(sessions, run_id, "Поток разрушен")
     return run
 
 
-def export_tick(sessions: sessionmaker[Session], *, options: ClientOptions | None = None) -> list[int]:
+def export_tick(
+    sessions: sessionmaker[Session],
+    *,
+    options: ClientOptions | None = None,
+    publisher: progress.Publisher | None = None,
+) -> list[int]:
     """Run every due (or interrupted) export task; returns the run ids."""
     with sessions() as session:
         now_local = clinic_now(session)
@@ -170,7 +182,7 @@ def export_tick(sessions: sessionmaker[Session], *, options: ClientOptions | Non
         due = [t.id for t in tasks if is_due(t, now_local) or unfinished_run(session, t.id) is not None]
     runs = []
     for task_id in due:
-        run = run_export_task(sessions, task_id, options=options)
+        run = run_export_task(sessions, task_id, options=options, publisher=publisher)
         if run is not None:
             runs.append(run.id)
     return runs
@@ -251,7 +263,8 @@ def _delete_cancelled(session: Session, client, tasks: list[RobotTask]) -> int: 
 
 
 def _export_job(ctx: JobContext) -> None:
-    export_tick(ctx.sessions)
+    pbx = ctx.config.pbx
+    export_tick(ctx.sessions, publisher=progress.publisher(pbx.control_url, pbx.control_token))
 
 
 def _results_job(ctx: JobContext) -> None:
