@@ -16,10 +16,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Response, current_app
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinic.db import writer_lock
+from clinic.db import transaction, writer_lock
 from clinic.group_commit import GroupCommitter
 from clinic.models import ExchangeLogEntry, utcnow
 
@@ -114,11 +115,25 @@ def store_refusal(sessions: sessionmaker[Session], row: ExchangeLogEntry, sender
 
 
 def commit_in_group(sessions: sessionmaker[Session], write: Callable[[Session], T]) -> T:
-    """Run an authenticated callback's write (its change and its log row) in the app's
-    group commit; returns once it is durable, raises what the write or the commit raised.
-    The write runs on the committer thread: it must not touch `request`."""
+    """Run an authenticated callback's write (its change and its log row) durably; returns
+    once it is committed, raises what the write or the commit raised (nothing stored then).
+
+    SQLite: in the app's group commit (clinic/group_commit.py), one writer and one fsync
+    for the callbacks that arrive together. PostgreSQL: in its own transaction, no lock —
+    the server already flushes the WAL once for commits that come together, and eight
+    connections writing side by side measured faster there than one committer thread
+    (bench/mango.py: 234 against 165–207 req/s). The write must not touch `request`: on
+    SQLite it runs on the committer thread."""
+    if not _is_sqlite(sessions):
+        with transaction(sessions) as session:
+            return write(session)
     with _COMMITTER_LOCK:  # one committer per app, however many first requests race
         committer: GroupCommitter | None = current_app.extensions.get("mis_group_commit")
         if committer is None or committer.factory is not sessions:
             committer = current_app.extensions["mis_group_commit"] = GroupCommitter(sessions)
     return committer.submit(write)
+
+
+def _is_sqlite(sessions: sessionmaker[Session]) -> bool:
+    engine = sessions.kw.get("bind")
+    return isinstance(engine, Engine) and engine.dialect.name == "sqlite"
