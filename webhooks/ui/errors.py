@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Response, abort, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from clinic.inputs import BadJson, parse_json_object
 from webhooks.auth import is_token_auth_request
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,15 @@ def _unexpected(exc: InternalServerError):  # type: ignore[no-untyped-def]
     if is_token_auth_request():
         return exc
     return _page(500, *MESSAGES[500])
+
+
+def json_object_body() -> dict[str, Any]:
+    """The request's body as a JSON object (clinic.inputs: depth, NaN, surrogates checked);
+    anything else ends the request with a JSON 400 and the Russian reason."""
+    try:
+        return parse_json_object(request.get_data(cache=True))
+    except BadJson as exc:
+        abort(Response(json.dumps({"error": str(exc)}, ensure_ascii=False), 400, mimetype="application/json"))
 
 
 def init_errors(app: Flask) -> None:

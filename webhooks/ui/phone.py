@@ -44,13 +44,13 @@ from sqlalchemy import select
 from clinic.clock import to_clinic
 from clinic.config import Config
 from clinic.events_token import make_token
-from clinic.inputs import BadJson, parse_json_object
 from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
 from clinic.phones import display, match_key
 from clinic.services import calls as calls_svc
 from webhooks.auth import current_user
 from webhooks.ui.clinic_time import clinic_now, request_zone
 from webhooks.ui.db import ROW_ID, db
+from webhooks.ui.errors import json_object_body
 from webhooks.ui.patient_search import search_patients
 
 bp = Blueprint("phone", __name__)
@@ -101,14 +101,6 @@ def _proxy(method: str, path: str, body: dict[str, Any] | None = None) -> Respon
             json.dumps({"error": UNAVAILABLE}, ensure_ascii=False), 503, content_type="application/json"
         )
     return Response(resp.content, resp.status_code, content_type="application/json")
-
-
-def _json_body() -> dict[str, Any]:
-    try:
-        return parse_json_object(request.get_data(cache=True))
-    except BadJson as exc:
-        abort(Response(json.dumps({"error": str(exc)}, ensure_ascii=False), 400,
-                       content_type="application/json"))
 
 
 # ----------------------------------------------------------------------------- window
@@ -201,7 +193,7 @@ def active_calls():  # type: ignore[no-untyped-def]
 
 @bp.post("/phone/api/calls")
 def dial():  # type: ignore[no-untyped-def]
-    data = _json_body()
+    data = json_object_body()
     body = {k: data.get(k) for k in ("target", "patient_id", "appointment_id", "callback_of") if data.get(k)}
     return _proxy("POST", "/calls", body)
 
@@ -210,7 +202,7 @@ def dial():  # type: ignore[no-untyped-def]
 def command(uid: str, command: str):  # type: ignore[no-untyped-def]
     if command not in COMMANDS or not uid.isalnum():
         abort(404)
-    return _proxy("POST", f"/calls/{uid}/{command}", _json_body() if request.data else {})
+    return _proxy("POST", f"/calls/{uid}/{command}", json_object_body() if request.data else {})
 
 
 @bp.get("/phone/api/phone-calls")

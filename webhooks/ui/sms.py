@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +35,7 @@ from flask import (
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
-from clinic.inputs import BadJson, parse_id, parse_json_object
+from clinic.inputs import parse_id
 from clinic.models import (
     MESSAGE_STATES,
     RECIPIENT_TYPES,
@@ -61,6 +60,7 @@ from clinic.smsru.errors import SmsRuCallbackError, russian_reason
 from webhooks.auth import current_user, require_admin
 from webhooks.ui.clinic_time import clinic_now
 from webhooks.ui.db import ROW_ID, db
+from webhooks.ui.errors import json_object_body
 
 send_bp = Blueprint("sms_send", __name__, url_prefix="/sms")
 templates_bp = Blueprint("sms_templates", __name__, url_prefix="/sms/templates")
@@ -242,11 +242,7 @@ def balance():  # type: ignore[no-untyped-def]
 
 def _json_field(name: str) -> str:
     """One text field of a small JSON body; a body that is not a JSON object is a 400."""
-    try:
-        data = parse_json_object(request.get_data(cache=True))
-    except BadJson as exc:
-        abort(Response(json.dumps({"error": str(exc)}, ensure_ascii=False), 400, mimetype="application/json"))
-    value = data.get(name, "")
+    value = json_object_body().get(name, "")
     return (value if isinstance(value, str) else "")[:5000]
 
 
