@@ -39,6 +39,12 @@ from clinic.worker.jobs import JobContext
 from .conftest import clinic_tomorrow
 
 
+def _new_mailing(admin: Web, day: date, template_id: int) -> tuple[str, dict[str, str]]:
+    """A new «Рассылка СМС» for `day` with that template: its URL and header fields."""
+    header = {"period_from": day.isoformat(), "period_to": day.isoformat(), "template_id": str(template_id)}
+    return admin.post_form("/sms/mailings/new", header).headers["Location"], header
+
+
 def textarea(page: str) -> str:
     found = re.search(r'<textarea id="f-text"[^>]*>(.*?)</textarea>', page, re.S)
     assert found, "no text field on the page"
@@ -156,12 +162,7 @@ def test_dialog_then_mailing_is_one_reminder(
 ) -> None:
     url = f"/sms/send?appointment_id={clinic['appointment']}"
     reg.post_form(url, {"text": textarea(reg.text(url)), "phone": "+79161234567", "key": "d1"})
-    header = {
-        "period_from": day.isoformat(),
-        "period_to": day.isoformat(),
-        "template_id": str(clinic["template"]),
-    }
-    doc = admin.post_form("/sms/mailings/new", header).headers["Location"]
+    doc, header = _new_mailing(admin, day, clinic["template"])
     admin.post_form(doc, {**header, "action": "fill"})
     assert "Напоминание уже отправлено" in admin.text(doc)
     assert admin.post_form(doc, {**header, "action": "send"}).status_code == 302
@@ -261,12 +262,7 @@ def test_mailing_leaves_out_cancelled_visits_and_undeliverable_numbers(
             )
         )
         robot_cancelled_late = visits[2].id
-    header = {
-        "period_from": day.isoformat(),
-        "period_to": day.isoformat(),
-        "template_id": str(clinic["template"]),
-    }
-    doc = admin.post_form("/sms/mailings/new", header).headers["Location"]
+    doc, header = _new_mailing(admin, day, clinic["template"])
     with transaction(sessions) as s:
         s.get(Appointment, visits[1].id).confirmation_status = "cancelled"  # type: ignore[union-attr]
     admin.post_form(doc, {**header, "action": "fill"})
@@ -296,12 +292,7 @@ def test_hand_added_row_shows_its_final_text_and_is_not_sent_with_blanks(
     clinic: dict[str, int],
     day: date,
 ) -> None:
-    header = {
-        "period_from": day.isoformat(),
-        "period_to": day.isoformat(),
-        "template_id": str(clinic["template"]),
-    }
-    doc = admin.post_form("/sms/mailings/new", header).headers["Location"]
+    doc, header = _new_mailing(admin, day, clinic["template"])
     admin.post_form(doc, {**header, "action": "fill"})
     admin.post_form(doc, {**header, "action": "add_row", "new_phone": "+7 903 000-11-22"})  # nobody's number
     page = admin.text(doc)
