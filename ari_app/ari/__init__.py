@@ -1,0 +1,1 @@
+"""The ARI client (see ari_app/client.py)."""
