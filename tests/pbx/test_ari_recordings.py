@@ -1,0 +1,242 @@
+"""The fake ARI's fixtures (tests/fixtures/ari/*.json) against the real Asterisk 22.
+
+Each scenario is played on the real PBX with real phones through ari_app's control API,
+while `ari_tap` records every event ari_app receives. The test then checks that what
+Asterisk sends now still has the shape of the fixture the fake replays: each channel's event
+types in order, the Stasis arguments, the hang-up causes, and the fields ari_app reads.
+
+Refresh the fixtures (after an Asterisk upgrade, or a new scenario):
+
+    MIS_RECORD_ARI=1 flock /tmp/mis-pbx.lock .venv/bin/pytest tests/pbx/test_ari_recordings.py
+
+then look at `git diff tests/fixtures/ari` and run tests/ari_app (the fake reads them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sip_phone import BaresipPhone, event_type
+
+from ari_app.app import ThreadedApp
+
+from .ari_tap import Tap, channel_ids, load, save, shape, tapped
+from .callkit import Control, SseReader, wait_idle, wait_until
+from .pbxkit import PSTN_NUMBER, Pbx, ensure_patient, wait_registered
+
+pytestmark = pytest.mark.pbx
+
+RECORD = os.environ.get("MIS_RECORD_ARI") == "1"
+MAIN_NUMBER = "74950000000"  # the clinic's main number: every registrar's phone rings
+
+
+def _ari_channels(pbx: Pbx) -> set[str]:
+    cfg = pbx.config.pbx
+    resp = httpx.get(f"{cfg.ari_url}/channels", auth=(cfg.ari_user, cfg.ari_password), timeout=5,
+                     trust_env=False)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    return {c["id"] for c in resp.json()}
+
+
+def _settled(tap: Tap, pbx: Pbx) -> None:
+    """Every channel of the scenario is gone and its last event has arrived: ChannelDestroyed,
+    or StasisEnd for a channel Asterisk stops reporting to us when it leaves Stasis."""
+
+    def done(events: list[dict[str, Any]]) -> bool:
+        ids = channel_ids(events)
+        ended = {(e.get("channel") or {}).get("id") for e in events if e["type"] == "ChannelDestroyed"}
+        left = {(e.get("channel") or {}).get("id") for e in events if e["type"] == "StasisEnd"}
+        if not ids or not all(cid in ended or cid in left for cid in ids):
+            return False
+        return not (set(ids) - ended) & _ari_channels(pbx)
+
+    tap.wait(done, 20, "every channel of the scenario ended")
+
+
+@pytest.fixture()
+def rig(
+    pbx: Pbx,
+    phones: dict[str, BaresipPhone],
+    pstn: BaresipPhone,
+    ari_app: ThreadedApp,
+    control: Control,
+    call_users: dict[str, int],
+    agi_server: Any,
+) -> Iterator[dict[str, Any]]:
+    wait_registered(pbx.config, {"reg101", "reg102"})
+    ensure_patient(pbx)
+    sse = SseReader(control, "all")
+    try:
+        yield {"sse": sse, "101": phones["101"], "102": phones["102"], "pstn": pstn}
+    finally:
+        sse.close()
+        for phone in (phones["101"], phones["102"], pstn):
+            phone.command("answermode", "auto")
+        service = ari_app.app.service
+        for uid in list(service.calls):
+            control.post(call_users["admin"], f"/calls/{uid}/hangup")
+        wait_until(lambda: not service.calls, 10, "all calls ended")
+        wait_idle(phones["101"], phones["102"], pstn)
+
+
+Scenario = Callable[[dict[str, Any], Control, dict[str, int]], None]
+
+
+def _talking(rig: dict[str, Any], control: Control, actor: int, target: str = PSTN_NUMBER) -> str:
+    sse: SseReader = rig["sse"]
+    mark = sse.mark()
+    uid = control.ok(actor, "/calls", {"target": target})["uid"]
+    sse.state(uid, "talking", since=mark)
+    return str(uid)
+
+
+def click_to_call(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """101 calls the patient, the patient presses 5, then hangs up."""
+    uid = _talking(rig, control, users["101"])
+    rig["pstn"].command("sndcode", "5")
+    rig["sse"].wait_for(lambda k, d: k == "dtmf" and d["uid"] == uid)
+    rig["pstn"].hangup()
+    rig["sse"].state(uid, "ended")
+
+
+def hold_record(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """Hold, unhold, a recording started and stopped; the registrar ends the call."""
+    actor = users["101"]
+    uid = _talking(rig, control, actor)
+    control.ok(actor, f"/calls/{uid}/hold")
+    control.ok(actor, f"/calls/{uid}/unhold")
+    control.ok(actor, f"/calls/{uid}/record/start")
+    control.ok(actor, f"/calls/{uid}/record/stop")
+    rig["sse"].wait_for(lambda k, d: k == "call" and d["uid"] == uid and not d["recording"])
+    control.ok(actor, f"/calls/{uid}/hangup")
+
+
+def blind_transfer(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """101 hands the patient over to 102 (blind); 102 talks, then hangs up."""
+    actor = users["101"]
+    uid = _talking(rig, control, actor)
+    m102 = rig["102"].ctrl.mark()
+    control.ok(actor, f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
+    rig["102"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m102)
+    rig["sse"].wait_for(lambda k, d: k == "call" and d["uid"] == uid and d["reason"] == "Переведён на 102")
+    rig["102"].hangup()
+    rig["sse"].state(uid, "ended")
+
+
+def attended_transfer(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """101 consults 102, completes the transfer; the patient hangs up."""
+    actor = users["101"]
+    uid = _talking(rig, control, actor)
+    control.ok(actor, f"/calls/{uid}/transfer", {"target": "102", "mode": "attended"})
+    wait_until(lambda: control.get(actor, f"/calls/{uid}").json()["transfer"]["answered"], 10, "answered")
+    control.ok(actor, f"/calls/{uid}/transfer/complete")
+    rig["pstn"].hangup()
+    rig["sse"].state(uid, "ended")
+
+
+def conference(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """102 joins 101 and the patient, leaves; 101 ends the call."""
+    actor = users["101"]
+    uid = _talking(rig, control, actor)
+    control.ok(actor, f"/calls/{uid}/conference", {"target": "102"})
+    rig["sse"].wait_for(
+        lambda k, d: k == "call" and d["uid"] == uid and len(d["parties"]) == 3
+        and all(p["answered"] for p in d["parties"])
+    )  # fmt: skip
+    rig["102"].hangup()
+    rig["sse"].wait_for(lambda k, d: k == "call" and d["uid"] == uid and len(d["parties"]) == 2)
+    control.ok(actor, f"/calls/{uid}/hangup")
+
+
+def cancel_while_ringing(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """101 calls 102, who does not answer; 101 gives up while 102 rings."""
+    actor, phone = users["101"], rig["102"]
+    phone.command("answermode", "manual")
+    m = phone.ctrl.mark()
+    uid = control.ok(actor, "/calls", {"target": "102"})["uid"]
+    phone.wait_for_event(event_type("CALL_INCOMING"), 10, m)
+    control.ok(actor, f"/calls/{uid}/hangup")
+    phone.wait_for_event(event_type("CALL_CLOSED"), 10, m)
+
+
+def transfer_target_rings_hangup(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """Blind transfer to 102, whose phone rings; the patient hangs up before 102 answers."""
+    actor, phone = users["101"], rig["102"]
+    uid = _talking(rig, control, actor)
+    phone.command("answermode", "manual")
+    m = phone.ctrl.mark()
+    control.ok(actor, f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
+    phone.wait_for_event(event_type("CALL_INCOMING"), 10, m)
+    rig["pstn"].hangup()
+    rig["sse"].state(uid, "ended")
+    phone.wait_for_event(event_type("CALL_CLOSED"), 10, m)
+
+
+def incoming_answered(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """The patient calls 101's direct line; 101 answers; the patient hangs up."""
+    mark = rig["sse"].mark()
+    rig["pstn"].dial("sip:101@127.0.0.1:5060")
+    talking = rig["sse"].wait_for(lambda k, d: k == "call" and d["state"] == "talking", since=mark)
+    rig["pstn"].hangup()
+    rig["sse"].state(talking["uid"], "ended")
+
+
+def incoming_two_registrars(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """The main number rings 101 and 102 at once, both phones answer at once; one keeps it."""
+    mark = rig["sse"].mark()
+    rig["pstn"].dial(f"sip:{MAIN_NUMBER}@127.0.0.1:5060")
+    talking = rig["sse"].wait_for(lambda k, d: k == "call" and d["state"] == "talking", since=mark)
+    rig["pstn"].hangup()
+    rig["sse"].state(talking["uid"], "ended")
+
+
+def incoming_hangup_ringing(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
+    """The patient calls 101's direct line and hangs up while it rings."""
+    phone = rig["101"]
+    phone.command("answermode", "manual")
+    m = phone.ctrl.mark()
+    mark = rig["sse"].mark()
+    rig["pstn"].dial("sip:101@127.0.0.1:5060")
+    phone.wait_for_event(event_type("CALL_INCOMING"), 10, m)
+    rig["pstn"].hangup()
+    rig["sse"].wait_for(lambda k, d: k == "call" and d["state"] == "ended", since=mark)
+    phone.wait_for_event(event_type("CALL_CLOSED"), 10, m)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    f.__name__: f
+    for f in (
+        click_to_call,
+        hold_record,
+        blind_transfer,
+        attended_transfer,
+        conference,
+        cancel_while_ringing,
+        transfer_target_rings_hangup,
+        incoming_answered,
+        incoming_two_registrars,
+        incoming_hangup_ringing,
+    )
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_asterisk_sends_what_the_fixture_holds(
+    name: str, pbx: Pbx, rig: dict[str, Any], control: Control, call_users: dict[str, int]
+) -> None:
+    scenario = SCENARIOS[name]
+    with tapped() as tap:
+        scenario(rig, control, call_users)
+        _settled(tap, pbx)
+        events = tap.snapshot()
+    if RECORD:
+        path = save(name, events, description=(scenario.__doc__ or "").strip(), asterisk=pbx.version)
+        print(f"\n[ari] {name}: {len(events)} events -> {path}")
+    fixture = load(name)
+    now, kept = shape(events), shape(fixture["events"])
+    assert not now["missing_fields"], now["missing_fields"]
+    assert now == kept, f"Asterisk's events changed for {name}: re-record with MIS_RECORD_ARI=1"
