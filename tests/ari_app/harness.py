@@ -1,0 +1,268 @@
+"""The real ari_app against the fake ARI (fake_ari.py), driven as the web side drives it.
+A test module takes the fixture `r` (a Rig, reset) with
+`from .harness import _module_rig, _r  # noqa: F401`.
+
+This is the one place that knows how ari_app is built: `ThreadedApp(config, Options)` (the
+app from its config, on a loop of its own) with the config's ARI URL pointed at the fake.
+Everything else goes through what the web side uses: the loopback control API
+(`X-Control-Token` + `X-Actor-Id`, ari_app/control.py) and its per-user event streams. The
+call log is the test database (SQLite, or PostgreSQL with DATABASE_URL), seeded here with
+two registrars with phones (101, 102), an administrator, and a trunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eventskit import wait_until
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ari_app.app import Options, ThreadedApp
+from clinic.config import Config
+from clinic.db import make_session_factory
+from clinic.models import ROLE_ADMIN, Base, Call, CallLeg, ClinicSettings, Patient, User
+from clinic.security import hash_password, sip_md5_cred
+
+from .fake_ari import FakeAri
+
+Msg = dict[str, Any]
+PATIENT_NUMBER = "+79161234567"
+CLINIC_NUMBER = "74950000000"  # the main number: every registrar's phone rings
+
+
+class Stream:
+    """One user's call events from the control API (`GET /events`), read in a thread."""
+
+    def __init__(self, http: httpx.Client, actor: int) -> None:
+        self.events: list[tuple[str, Msg]] = []
+        self.cond = threading.Condition()
+        self._open = threading.Event()
+        self._stop = False
+        self._http, self._actor = http, actor
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"events-{actor}")
+        self._thread.start()
+        assert self._open.wait(10), "the events stream did not open"
+
+    def _run(self) -> None:
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            self._http.stream("GET", "/events", headers={"X-Actor-Id": str(self._actor)},
+                              timeout=httpx.Timeout(5, read=None)) as resp,
+        ):  # fmt: skip
+            kind = ""
+            for line in resp.iter_lines():
+                if self._stop:
+                    return
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    with self.cond:
+                        self.events.append((kind, json.loads(line[6:])))
+                        self.cond.notify_all()
+                    if kind == "hello":
+                        self._open.set()
+
+    def mark(self) -> int:
+        with self.cond:
+            return len(self.events)
+
+    def wait_for(self, pred: Callable[[str, Msg], bool], timeout: float = 10.0, since: int = 0) -> Msg:
+        found: list[Msg] = []
+
+        def match() -> bool:
+            for kind, data in self.events[since:]:
+                if pred(kind, data):
+                    found.append(data)
+                    return True
+            return False
+
+        with self.cond:
+            if not self.cond.wait_for(match, timeout):
+                seen = [(k, d.get("state"), d.get("reason")) for k, d in self.events[since:]]
+                raise TimeoutError(f"event not seen in {timeout} s; seen: {seen}")
+        return found[0]
+
+    def state(self, uid: str, state: str, timeout: float = 10.0, since: int = 0) -> Msg:
+        return self.wait_for(lambda k, d: k == "call" and d.get("uid") == uid and d.get("state") == state,
+                             timeout, since)  # fmt: skip
+
+    def kinds(self, uid: str) -> list[str]:
+        with self.cond:
+            return [k for k, d in self.events if d.get("uid") == uid]
+
+    def close(self) -> None:
+        self._stop = True
+
+
+class Rig:
+    """ari_app + the fake ARI + the seeded database. `users` maps "101", "102", "admin" to ids."""
+
+    def __init__(self, config: Config, sessions: sessionmaker[Session], *, ring_seconds: int = 30) -> None:
+        self.sessions = sessions
+        self.users = _seed(sessions)
+        self.fake = FakeAri().start()
+        self.fake.endpoints.update({"PJSIP/reg101": "online", "PJSIP/reg102": "online"})
+        pbx = dataclasses.replace(
+            config.pbx,
+            ari_url=self.fake.url,
+            ari_user=FakeAri.user,
+            ari_password=FakeAri.password,
+            control_url="http://127.0.0.1:0",
+            control_token="control-token-for-tests",
+        )
+        self.config = dataclasses.replace(config, pbx=pbx)
+        options = Options(control_url="http://127.0.0.1:0", events_host="127.0.0.1", events_port=0,
+                          ring_seconds=ring_seconds, outside_seconds=ring_seconds)  # fmt: skip
+        self.app = ThreadedApp(self.config, options)
+        self.http = httpx.Client(base_url=self.app.url, headers={"X-Control-Token": pbx.control_token},
+                                 timeout=10, trust_env=False)  # fmt: skip
+        self._streams: list[Stream] = []
+        self.wait_connected()
+
+    def close(self) -> None:
+        self._close_streams()
+        self.http.close()
+        self.app.stop()
+        self.fake.stop()
+
+    def _close_streams(self) -> None:
+        for stream in self._streams:
+            stream.close()
+        self._streams.clear()
+
+    def reset(self) -> None:
+        """Between tests (one ari_app serves a module: starting one costs a second or two):
+        every call ended through the control API, the fake's world emptied, its socket up."""
+        self._close_streams()
+        self.fake.accept()
+        self.wait_connected(resyncs=0)
+        admin = self.users["admin"]
+        for call in self.calls(admin):
+            self.post(admin, f"/calls/{call['uid']}/hangup")
+        wait_until(lambda: not self.calls(admin), 10, "every call of the last test ended", step=0.01)
+
+        def empty() -> None:
+            fake = self.fake
+            fake.channels.clear()
+            fake.bridges.clear()
+            fake.recordings.clear()
+            fake._hooks.clear()
+            fake.auto_answer.clear()
+            fake.sent.clear()
+            fake.requests.clear()
+
+        self.fake.call(empty)
+
+    # -- the control API, as the web side calls it -----------------------------------------
+
+    def post(self, actor: int, path: str, body: Msg | None = None) -> httpx.Response:
+        return self.http.post(path, json=body or {}, headers={"X-Actor-Id": str(actor)})
+
+    def get(self, actor: int, path: str) -> httpx.Response:
+        return self.http.get(path, headers={"X-Actor-Id": str(actor)})
+
+    def ok(self, actor: int, path: str, body: Msg | None = None) -> Msg:
+        resp = self.post(actor, path, body)
+        assert resp.status_code in (200, 201), (path, resp.status_code, resp.text)
+        return resp.json()  # type: ignore[no-any-return]
+
+    def calls(self, actor: int) -> list[Msg]:
+        resp = self.get(actor, "/calls")
+        assert resp.status_code == 200, resp.text
+        return resp.json()["calls"]  # type: ignore[no-any-return]
+
+    def health(self) -> Msg:
+        return self.http.get("/health").json()  # type: ignore[no-any-return]
+
+    def wait_connected(self, resyncs: int = 1) -> None:
+        """ari_app's events socket is up and its resync after connecting has run."""
+        wait_until(lambda: self.health()["ari_connected"] and self.health()["resyncs"] >= resyncs, 10,
+                   "ari_app connected to the fake ARI and resynced", step=0.01)  # fmt: skip
+
+    def stream(self, who: str) -> Stream:
+        stream = Stream(self.http, self.users[who])
+        self._streams.append(stream)
+        return stream
+
+    # -- call set-ups ---------------------------------------------------------------------
+
+    def talking(self, who: str = "101", target: str = PATIENT_NUMBER) -> tuple[str, Stream]:
+        """A click-to-call from `who` to `target`, answered at both ends: (uid, his stream)."""
+        events = self.stream(who)
+        uid = self.ok(self.users[who], "/calls", {"target": target})["uid"]
+        self.fake.answer(self.fake.wait_channel("registrar", uid))
+        self.fake.answer(self.fake.wait_channel("remote", uid))
+        events.state(uid, "talking")
+        return uid, events
+
+    # -- the call log ---------------------------------------------------------------------
+
+    def row(self, uid: str) -> Call:
+        with self.sessions() as s:
+            row = s.scalars(select(Call).where(Call.uid == uid)).one()
+            s.expunge(row)
+            return row
+
+    def legs(self, uid: str) -> list[tuple[str, bool]]:
+        """(role, answered) of the call's logged legs, in order."""
+        with self.sessions() as s:
+            legs = s.scalars(select(CallLeg).join(Call).where(Call.uid == uid).order_by(CallLeg.id)).all()
+            return [(leg.role, leg.answered_at is not None) for leg in legs]
+
+    def assert_clean(self) -> None:
+        """Nothing left behind in Asterisk (the fake's model): no channel, no bridge."""
+        self.fake.wait(lambda: not self.fake.channels and not self.fake.bridges, 5,
+                       "no channels and no bridges left")  # fmt: skip
+
+
+_HASH: list[str] = []  # one password hash for every seeded user: hashing is slow on purpose
+
+
+def _seed(sessions: sessionmaker[Session]) -> dict[str, int]:
+    if not _HASH:
+        _HASH.append(hash_password("x" * 12))
+    with sessions() as s:
+        s.add(ClinicSettings(sip_domain="127.0.0.1", sip_port=5060, trunk_host="127.0.0.1", trunk_port=5120,
+                             trunk_callerid="+74950000000"))  # fmt: skip
+        for ext in ("101", "102"):
+            sip = f"reg{ext}"
+            s.add(User(login=f"user{ext}", password_hash=_HASH[0], full_name=f"Регистратор {ext}",
+                       extension=ext, sip_id=sip, sip_md5_cred=sip_md5_cred(sip, "pw")))  # fmt: skip
+        s.add(User(login="calladmin", password_hash=_HASH[0], full_name="Админ", role=ROLE_ADMIN))
+        s.add(Patient(last_name="Звонков", first_name="Пётр", patronymic="Ильич", phone=PATIENT_NUMBER))
+        s.commit()
+        ids = {u.login: u.id for u in s.scalars(select(User)).all()}
+    return {"101": ids["user101"], "102": ids["user102"], "admin": ids["calladmin"]}
+
+
+@pytest.fixture(scope="module", name="module_rig")
+def _module_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
+    """One ari_app and fake ARI for a test module, over freshly emptied and seeded tables."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIS_DATA_DIR", str(data_dir))
+        mp.setenv("DATABASE_URL", database_url)
+        config = Config.from_env()
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    one = Rig(config, make_session_factory(engine))
+    try:
+        yield one
+    finally:
+        one.close()
+
+
+@pytest.fixture(name="r")
+def _r(module_rig: Rig) -> Iterator[Rig]:
+    """The module's rig, with nothing left of the previous test."""
+    module_rig.reset()
+    yield module_rig
