@@ -24,10 +24,10 @@ from urllib.parse import urlencode
 
 import httpx
 
-from clinic.smsru.batching import MAX_RECIPIENTS
-from clinic.smsru.webhook import REPLY, sign
 from emulators.smsru.clock import Clock
+from emulators.smsru.codes import CALLBACK_REPLY, MAX_RECIPIENTS
 from emulators.smsru.options import EmulatorOptions
+from emulators.smsru.signing import callback_hash
 
 
 @dataclass
@@ -156,7 +156,7 @@ class CallbackDispatcher:
     def _attempt(self, batch: Batch, options: EmulatorOptions) -> Attempt:
         now = self._clock.now()
         fields = [(f"data[{i}]", record) for i, record in enumerate(batch.records)]
-        digest = sign(options.api_id, batch.records)
+        digest = callback_hash(options.api_id, batch.records)
         fields.append(("hash", digest))
         body, content_type = encode(fields, options.callback_format)
         attempt = Attempt(
@@ -177,7 +177,7 @@ class CallbackDispatcher:
             attempt.http_status = response.status_code
             attempt.body = response.text[:200]
             # "Exactly 100"; surrounding whitespace (PHP's trailing newline) is forgiven.
-            attempt.ok = response.is_success and response.text.strip() == REPLY
+            attempt.ok = response.is_success and response.text.strip() == CALLBACK_REPLY
         except httpx.HTTPError as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
         self._settle(batch, attempt, options)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clinic.smsru import codes
-from emulators.smsru import render
+from emulators.smsru import codes, render
 from emulators.smsru.callbacks import CallbackDispatcher
 from emulators.smsru.clock import moscow_date
 from emulators.smsru.numbers import normalize
@@ -66,7 +65,7 @@ def senders(options: EmulatorOptions) -> dict[str, Any]:
 def stoplist_add(params: Params, state: AccountState) -> dict[str, Any]:
     phone = normalize(params.get("stoplist_phone") or "")
     if phone is None:
-        return render.error(202, "Номер телефона в неправильном формате")
+        return render.error(202, codes.TEXT_202_STOPLIST)
     state.stoplist[phone] = params.get("stoplist_text") or ""
     return render.ok()
 
@@ -74,7 +73,7 @@ def stoplist_add(params: Params, state: AccountState) -> dict[str, Any]:
 def stoplist_del(params: Params, state: AccountState) -> dict[str, Any]:
     phone = normalize(params.get("stoplist_phone") or "")
     if phone is None:
-        return render.error(202, "Номер телефона в неправильном формате")
+        return render.error(202, codes.TEXT_202_STOPLIST)
     state.stoplist.pop(phone, None)
     return render.ok()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response
 
-from clinic.smsru import codes
+from emulators.smsru import codes
 
 JSON_TYPE = "application/json; charset=utf-8"
 HEADERS = {"Sms-Api": "CERN/3.0"}

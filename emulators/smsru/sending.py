@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from clinic.smsru import codes
-from clinic.smsru.batching import MAX_RECIPIENTS
-from clinic.smsru.parts import count_parts
-from emulators.smsru import render
+from emulators.smsru import codes, render
 from emulators.smsru.clock import moscow_date
 from emulators.smsru.delivery import DeliveryPlanner
 from emulators.smsru.numbers import normalize
 from emulators.smsru.options import EmulatorOptions
+from emulators.smsru.parts import sms_parts, too_long
 from emulators.smsru.state import AccountState, Message, Params
 from emulators.smsru.translit import transliterate
 
@@ -95,7 +93,7 @@ def _number_error(key: str, text: str, options: EmulatorOptions, state: AccountS
         return 207
     if not text:
         return 203
-    if count_parts(text).too_long:
+    if too_long(text):
         return 205
     lowered = text.lower()
     if any(word.lower() in lowered for word in options.forbidden_words):
@@ -137,7 +135,7 @@ def handle(params: Params, ctx: Context, *, cost_only: bool) -> tuple[dict[str, 
     recipients, request_error = _recipients(params)
     if request_error:
         return render.error(request_error), []
-    if len(recipients) > MAX_RECIPIENTS:
+    if len(recipients) > codes.MAX_RECIPIENTS:
         if options.too_many_mode == "213":
             return render.error(213), []
         too_many = _entry_error(207, codes.TEXT_207_TOO_MANY)
@@ -166,7 +164,7 @@ def handle(params: Params, ctx: Context, *, cost_only: bool) -> tuple[dict[str, 
         if code is not None:
             entries[key] = _entry_error(code)
             continue
-        parts = count_parts(text).parts
+        parts = sms_parts(text)
         accepted.append(Accepted(key, text, parts, options.price_per_part * parts))
         entries[key] = {}  # filled below, keeps the request order
 
