@@ -16,9 +16,8 @@ from collections.abc import Sequence
 
 from waitress.server import create_server
 
-from clinic.mango.clock import ManualClock, SystemClock
-
 from .app import create_app, emulator_of
+from .clock import ManualClock, SystemClock
 from .options import (
     DEFAULT_CUSTOM_FIELDS,
     DEMO_KEY,

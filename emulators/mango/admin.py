@@ -9,8 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from clinic.mango.clock import ManualClock
-
+from .clock import AdjustableClock
 from .dialer import CallError, place_call
 from .emulator import MangoEmulator
 from .options import CampaignSpec, EmulatorOptions
@@ -165,13 +164,14 @@ def config() -> tuple[Response, int]:
 def clock() -> tuple[Response, int]:
     """{"advance": 1.5}: move a --manual-clock emulator's clock (rate-limit windows)."""
     emu = _emu()
-    if not isinstance(emu.options.clock, ManualClock):
+    source = emu.options.clock
+    if not isinstance(source, AdjustableClock):
         return jsonify(error="the emulator runs on the system clock (start it with --manual-clock)"), 409
     seconds = _body().get("advance", 0)
     if not isinstance(seconds, int | float) or seconds < 0:
         return jsonify(error="advance must be a non-negative number"), 400
-    emu.options.clock.advance(float(seconds))
-    return jsonify(now=emu.options.clock.monotonic()), 200
+    source.advance(float(seconds))
+    return jsonify(now=source.monotonic()), 200
 
 
 @bp.post("/reset")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from clinic.mango.clock import Clock, SystemClock
+from .clock import Clock, SystemClock
 
 DEMO_KEY = "mango-emulator-key"
 DEMO_SALT = "mango-emulator-salt"

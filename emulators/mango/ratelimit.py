@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from clinic.mango.clock import Clock
+from .clock import Clock
 
 
 class SlidingWindow:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from clinic.mango import MangoClient, MangoSettings, ManualClock, SystemClock, Task
+from clinic.mango import MangoClient, MangoSettings, ManualClock, Task
+from emulators.mango import clock as emulator_clock
 from emulators.mango.__main__ import build_parser, main, options_from_args
 
 
@@ -38,7 +39,7 @@ def test_options_from_the_command_line() -> None:
     assert (opts.auto_dial, opts.auto_dial_delay) == ("1", 2.5)
     assert (opts.rate_limit, opts.task_add_rate) == (None, 3)
     assert opts.bad_request_lockout and opts.errors_as_http_200
-    assert isinstance(opts.clock, ManualClock)
+    assert isinstance(opts.clock, emulator_clock.ManualClock)
     assert (opts.info_field, opts.webhook_format) == ("custom:11", "template")
 
 
@@ -47,7 +48,7 @@ def test_defaults() -> None:
     assert [c.campaign_id for c in opts.campaigns] == [56919]
     assert list(opts.custom_fields) == ["Время", "Дата", "Услуга", "Специалист", "Пациент_ФИО"]
     assert (opts.rate_limit, opts.task_add_rate, opts.webhook_url) == (10, 5, None)
-    assert isinstance(opts.clock, SystemClock)
+    assert isinstance(opts.clock, emulator_clock.SystemClock)
 
 
 def test_non_loopback_host_needs_allow_remote(capsys: pytest.CaptureFixture[str]) -> None:
