@@ -26,15 +26,16 @@ import uvloop
 from aiohttp import web
 
 from ari_app.calls import queries
-from ari_app.calls.errors import CallError
 from ari_app.calls.notifier import Notifier
-from ari_app.calls.service import CallService
-from ari_app.calls.stasis import EVENT_TYPES, CallsStasis
+from ari_app.calls.stasis import EVENT_TYPES
 from ari_app.calls.store import CallStore
 from ari_app.client import AriClient, AriError
 from ari_app.control import make_app
+from ari_app.core.core import Timeouts
+from ari_app.directory.service import Endpoints
 from ari_app.events_gateway import EventsGateway
-from clinic import ami
+from ari_app.features import CallControl
+from ari_app.takeover.ami import AmiRedirect
 from clinic.config import Config
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,16 @@ class AriApp:
         self.ari = AriClient(pbx.ari_url, pbx.ari_user, pbx.ari_password, pbx.ari_app)
         self.store = CallStore(config.database_url)  # the call log, in a process of its own
         self.notifier = Notifier()
-        self.service = CallService(
+        opts = self.options
+        self.service = CallControl(
             self.ari,
             self.store,
             self.notifier,
-            registrar_endpoint=self.options.registrar_endpoint,
-            number_endpoint=self.options.number_endpoint,
-            ring_seconds=self.options.ring_seconds,
-            outside_seconds=self.options.outside_seconds,
-            redirect_to_stasis=self._redirect_to_stasis,
+            endpoints=Endpoints(opts.registrar_endpoint, opts.number_endpoint),
+            timeouts=Timeouts(opts.ring_seconds, opts.outside_seconds),
+            redirect_to_stasis=AmiRedirect(pbx, self.ari),
         )
-        self.stasis = CallsStasis(self.ari, self.service)
+        self.stasis = self.service.stasis
         self.gateway = EventsGateway(
             self.notifier,
             config.secret_key,
@@ -93,40 +93,7 @@ class AriApp:
         return await self.store.read(queries.session_epoch, user_id) == epoch
 
     async def _hello(self, user_id: int) -> list[dict[str, Any]]:
-        try:
-            return self.service.list_for(await self.service._actor(user_id))
-        except CallError:  # not in the call directory (yet): no calls to show
-            return []
-
-    async def _redirect_to_stasis(self, channel: str, extra: str, adopt: dict[str, str]) -> None:
-        """Wazo's convert_to_stasis: set CLINIC_ADOPT on both channels, then one AMI Redirect
-        moves both (ExtraChannel) into [clinic-convert-to-stasis]."""
-        async with ami.AmiClient.from_config(self.config.pbx) as client:
-            for chan_id, value in adopt.items():
-                await client.action(
-                    {
-                        "Action": "Setvar",
-                        "Channel": await self._name(chan_id),
-                        "Variable": "CLINIC_ADOPT",
-                        "Value": value,
-                    }
-                )
-            await client.action(
-                {
-                    "Action": "Redirect",
-                    "Channel": await self._name(channel),
-                    "ExtraChannel": await self._name(extra),
-                    "Context": "clinic-convert-to-stasis",
-                    "Exten": "adopt",
-                    "Priority": "1",
-                    "ExtraContext": "clinic-convert-to-stasis",
-                    "ExtraExten": "adopt",
-                    "ExtraPriority": "1",
-                }
-            )
-
-    async def _name(self, channel_id: str) -> str:
-        return (await self.ari.channel(channel_id)).name
+        return await self.service.hello(user_id)
 
     async def start(self) -> None:
         self._events = asyncio.create_task(

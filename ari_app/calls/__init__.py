@@ -1,3 +1,3 @@
-"""Call control (Wazo's plugin layout, reference/asterisk.md §1.1): `service` holds the
-logic and the explicit call state, `stasis` turns ARI events into service calls,
-`notifier` publishes call events to the web side, `store` writes the call log."""
+"""The calls feature (a call as a whole: service.py, stasis.py — the ARI events router —,
+http.py) and what every feature writes through: the call log in its own process (store.py,
+its queries in queries.py) and the event bus to the browsers (notifier.py)."""

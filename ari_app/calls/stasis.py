@@ -1,10 +1,11 @@
-"""ARI events → call service (Wazo's `stasis.py`): route by event type and the Stasis
+"""ARI events → the features (Wazo's `stasis.py`): route by event type and the Stasis
 arguments our channels carry (`c2c,<uid>,<role>`, `agent,<uid>`, `inbound,<DID>`,
-`adopt,<uid>,<role>`).
+`adopt,<uid>,<role>`), then by the leg's role (core/routes.py).
 
 Events are handled in order per call and concurrently across calls: `handle()` only
 schedules the work on the call's chain and returns, so the events socket is drained at once
-(a socket left unread stops answering pings) and one busy call never holds up another."""
+(a socket left unread stops answering pings) and one busy call never holds up another. A
+handler runs under the call's lock, as commands do."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import asyncio
 import contextlib
 import logging
 
-from ari_app.calls.service import CallService, inbound_uid
-from ari_app.client import AriClient, AriError
+from ari_app.calls.service import CallsService
+from ari_app.client import AriError
+from ari_app.core.call import inbound_uid
+from ari_app.core.core import CallCore
+from ari_app.core.routes import StasisRoutes
 from ari_app.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -23,6 +27,7 @@ from ari_app.events import (
     StasisEnd,
     StasisStart,
 )
+from clinic.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +43,14 @@ EVENT_TYPES = (
     "RecordingFailed",
     "ApplicationReplaced",
 )
+_OURS = ("c2c", "agent", "adopt")  # Stasis arguments of legs we originated or redirected in
 
 
 class CallsStasis:
-    def __init__(self, ari: AriClient, service: CallService) -> None:
-        self.ari = ari
-        self.service = service
+    def __init__(self, core: CallCore, calls: CallsService, routes: StasisRoutes) -> None:
+        self.core = core
+        self.calls = calls
+        self.routes = routes
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -61,14 +68,14 @@ class CallsStasis:
     def _key(self, event: Event) -> str:
         if isinstance(event, StasisStart):
             args = event.args
-            if args and args[0] in ("c2c", "agent", "adopt") and len(args) >= 2:
+            if args and args[0] in _OURS and len(args) >= 2:
                 return args[1]
             return inbound_uid(event.channel.id)
         if isinstance(event, RecordingFinished | RecordingFailed):
             parts = event.recording.name.split("-")
             return parts[1] if len(parts) >= 3 else event.recording.name
         channel_id = event.channel.id  # type: ignore[attr-defined]
-        return self.service.by_channel.get(channel_id) or inbound_uid(channel_id)
+        return self.core.registry.uid_of(channel_id) or inbound_uid(channel_id)
 
     def _done(self, key: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -89,30 +96,61 @@ class CallsStasis:
         if isinstance(event, StasisStart):
             await self._stasis_start(event)
         elif isinstance(event, ChannelDestroyed):
-            await self.service.on_channel_gone(event.channel.id, event.cause)
+            await self._gone(event.channel.id, event.cause)
         elif isinstance(event, StasisEnd):
             # a channel we did not originate (redirected in, or an incoming call) is no longer
             # reported to us after it leaves Stasis: for us it is gone now
-            await self.service.on_channel_gone(event.channel.id, None)
+            await self._gone(event.channel.id, None)
         elif isinstance(event, ChannelDtmfReceived):
-            await self.service.on_dtmf(event.channel.id, event.digit)
-        elif isinstance(event, RecordingFinished):
-            await self.service.on_recording_done(event.recording.name, True, event.recording.duration)
-        elif isinstance(event, RecordingFailed):
-            await self.service.on_recording_done(event.recording.name, False, None)
+            await self.calls.on_dtmf(event.channel.id, event.digit)
+        elif isinstance(event, RecordingFinished | RecordingFailed):
+            ok = isinstance(event, RecordingFinished)
+            for done in self.routes.recording_done:
+                await done(event.recording.name, ok, event.recording.duration if ok else None)
 
     async def _stasis_start(self, event: StasisStart) -> None:
-        args = event.args
+        args, channel = event.args, event.channel
         kind = args[0] if args else ""
-        if kind == "c2c" and len(args) >= 3:
-            await self.service.on_answered(event.channel, args[1], args[2])
-        elif kind == "agent" and len(args) >= 2:
-            await self.service.on_answered(event.channel, args[1], "agent")
-        elif kind == "adopt" and len(args) >= 3:
-            await self.service.on_answered(event.channel, args[1], args[2])
-        elif kind == "inbound":
-            await self.service.on_inbound(event.channel, args[1] if len(args) > 1 else "")
+        if kind in _OURS and len(args) >= 2:
+            call = self.core.registry.live(args[1])
+            if call is None:
+                await self._refuse(channel.id)
+                return
+            async with call.lock:
+                leg = call.legs.get(channel.id)
+                if leg is None or leg.gone or call.ended:
+                    await self._refuse(channel.id)
+                    return
+                leg.answered = True
+                leg.answered_at = utcnow()
+                call.mark(f"{leg.role}_answered")
+                handler = self.routes.answered.get("adopt" if kind == "adopt" else leg.role)
+                if handler is None:
+                    log.warning("call %s: no handler for an answered %s leg", call.uid, leg.role)
+                    return
+                await handler(call, leg, channel)
+        elif kind in self.routes.starts:
+            await self.routes.starts[kind](channel, args[1:])
         else:
-            log.info("StasisStart with unknown args %s on %s: back to the dialplan", args, event.channel.name)
+            log.info("StasisStart with unknown args %s on %s: back to the dialplan", args, channel.name)
             with contextlib.suppress(AriError):
-                await self.ari.call("continue", channelId=event.channel.id)
+                await self.core.ari.call("continue", channelId=channel.id)
+
+    async def _refuse(self, channel_id: str) -> None:
+        await self.core.quiet(self.core.ari.hangup(channel_id))
+
+    async def _gone(self, channel_id: str, cause: int | None) -> None:
+        registry = self.core.registry
+        uid = registry.untrack(channel_id)
+        call = registry.live(uid or "")
+        if call is None:
+            return
+        async with call.lock:
+            leg = call.legs.get(channel_id)
+            if leg is None or leg.gone:
+                return
+            self.calls.mark_gone(call, leg, cause)
+            if call.ended:
+                return
+            handler = self.routes.gone.get(leg.role, self.calls.leg_gone)
+            await handler(call, leg, cause)

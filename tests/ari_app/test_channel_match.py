@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
+from ari_app.calls.notifier import Notifier
 from ari_app.calls.queries import Actor, Directory
-from ari_app.calls.service import CallService
 from ari_app.events import Channel
+from ari_app.features import CallControl
 from clinic.channels import pjsip_endpoint
 
 
@@ -47,13 +47,15 @@ def test_a_prefix_sip_id_does_not_see_the_other_registrars_calls() -> None:
         _up("b2", "PJSIP/trunk-0000001d"),
     ]
     ari: Any = ChannelsOnlyAri(channels, {"a1": "PJSIP/trunk-0000001b", "b1": "PJSIP/trunk-0000001d"})
-    service = CallService(ari, store=None, notifier=None)  # type: ignore[arg-type]
+    control = CallControl(ari, store=None, bus=Notifier())  # type: ignore[arg-type]
     reg = Actor(1, False, "Регистратор", "101", "reg", True)
     reg2 = Actor(2, False, "Регистратор 2", "102", "reg-2", True)
-    service._dir = Directory(users={1: reg, 2: reg2}, by_extension={"101": reg, "102": reg2}, trunk=True)
-    service._dir_at = time.monotonic() + 3600  # fresh: no database read
+    # fresh: no database read
+    control.directory.preload(
+        Directory(users={1: reg, 2: reg2}, by_extension={"101": reg, "102": reg2}, trunk=True)
+    )
 
-    mine = asyncio.run(service.phone_calls(1))
-    theirs = asyncio.run(service.phone_calls(2))
+    mine = asyncio.run(control.takeover.phone_calls(1))
+    theirs = asyncio.run(control.takeover.phone_calls(2))
     assert [c["channel_id"] for c in mine] == ["b1"]
     assert [c["channel_id"] for c in theirs] == ["a1"]

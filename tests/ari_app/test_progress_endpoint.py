@@ -95,7 +95,7 @@ def test_progress_needs_the_control_token(listener: EventsListener, people: dict
     body = {**GOOD, "admins": True}
     answers, got = _exchange(listener, people, [({}, body), ({"X-Control-Token": "wrong"}, body)])
     assert [status for status, _ in answers] == [401, 401]
-    assert answers[0][1] == {"error": "Нет доступа к управлению звонками"}
+    assert answers[0][1]["error"] == "Нет доступа к управлению звонками"
     assert all(events == [] for events in got.values())
 
 
@@ -122,5 +122,5 @@ def test_a_bad_body_is_a_400_that_reaches_nobody(
     status, answer = answers[0]
     assert status == 400 and answer["error"]
     if reason:
-        assert answer == {"error": reason}
+        assert answer == {"error": reason, "error_id": "bad_request"}
     assert all(events == [] for events in got.values())

@@ -7,7 +7,6 @@ ahead on the clinic's clock."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -98,7 +97,7 @@ def test_an_unregistered_extension_is_named_before_the_registrars_phone_rings(
 def _refresh_directory(ari_app: ThreadedApp) -> None:
     """Make click-to-call re-read users and the trunk now (it caches them for 2 s)."""
     service = ari_app.app.service
-    ari_app.run(service._directory(newer_than=time.monotonic()))
+    ari_app.run(service.refresh_directory())
 
 
 def _set(pbx: Pbx, **changes: Any) -> None:

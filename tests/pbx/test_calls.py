@@ -106,7 +106,9 @@ def test_click_to_call_connects_and_audio_is_recorded(
     with pbx.sessions() as s:
         legs = s.scalars(select(CallLeg).join(Call).where(Call.uid == uid).order_by(CallLeg.id)).all()
         assert [(leg.role, leg.answered_at is not None, leg.ended_at is not None) for leg in legs] == [
-            ("registrar", True, True), ("remote", True, True)]
+            ("registrar", True, True),
+            ("remote", True, True),
+        ]
     again = control.post(call_users["101"], f"/calls/{uid}/hold")
     assert again.status_code == 409 and "завершён" in again.json()["error"]
 
@@ -269,15 +271,28 @@ def test_blind_transfer_leaves_patient_with_the_target(
     call = _connect(control, lines, call_users["101"])
     uid, actor = call["uid"], call_users["101"]
     m101, m102 = lines["101"].ctrl.mark(), lines["102"].ctrl.mark()
-    control.ok(actor, f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
-    lines["101"].wait_for_event(event_type("CALL_CLOSED"), 10, m101)
-    lines["102"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m102)
-    wait_until(lambda: _bridge_parties(pbx, uid) == ["PJSIP/reg102", "PJSIP/trunk"], 10, "patient with 102")
-    lines["sse"].wait_for(lambda k, d: k == "call" and d["uid"] == uid and d["reason"] == "Переведён на 102")
+    first, taker = SseReader(control, actor), SseReader(control, call_users["102"])
+    try:
+        answer = control.ok(actor, f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
+        # he has left the call: for his window it is over at once
+        assert (answer["state"], answer["reason"]) == ("ended", "Переведён на 102")
+        lines["101"].wait_for_event(event_type("CALL_CLOSED"), 10, m101)
+        lines["102"].wait_for_event(event_type("CALL_ESTABLISHED"), 10, m102)
+        wait_until(
+            lambda: _bridge_parties(pbx, uid) == ["PJSIP/reg102", "PJSIP/trunk"], 10, "patient with 102"
+        )
+        lines["sse"].wait_for(
+            lambda k, d: k == "call" and d["uid"] == uid and d["reason"] == "Переведён на 102"
+        )
+        _handed_over(pbx, control, uid, first, taker, call_users)
+    finally:
+        first.close()
+        taker.close()
     lines["102"].hangup()
     lines["sse"].state(uid, "ended")
     row = _call_row(pbx, uid)
     assert (row.result, row.reason) == ("answered", "Переведён на 102; Собеседник положил трубку")
+    assert row.user_id == call_users["102"]  # in the log of the registrar who took it
 
 
 def test_attended_transfer_consult_then_complete(
@@ -295,10 +310,43 @@ def test_attended_transfer_consult_then_complete(
     wait_until(
         lambda: control.get(actor, f"/calls/{uid}").json()["transfer"]["answered"], 10, "target answered"
     )
-    done = control.ok(actor, f"/calls/{uid}/transfer/complete")
-    assert done["state"] == "talking" and done["transfer"] is None
-    lines["101"].wait_for_event(event_type("CALL_CLOSED"), 10, m101)
-    assert _bridge_parties(pbx, uid) == ["PJSIP/reg102", "PJSIP/trunk"]
+    first, taker = SseReader(control, actor), SseReader(control, call_users["102"])
+    try:
+        done = control.ok(actor, f"/calls/{uid}/transfer/complete")
+        # the call goes on, but no longer for him: his window frees the line
+        assert (done["state"], done["reason"], done["transfer"]) == ("ended", "Переведён на 102", None)
+        lines["101"].wait_for_event(event_type("CALL_CLOSED"), 10, m101)
+        assert _bridge_parties(pbx, uid) == ["PJSIP/reg102", "PJSIP/trunk"]
+        _handed_over(pbx, control, uid, first, taker, call_users)
+    finally:
+        first.close()
+        taker.close()
+    control.ok(call_users["102"], f"/calls/{uid}/hangup")
+    lines["sse"].state(uid, "ended")
+    wait_until(lambda: _call_row(pbx, uid).state == "ended", 10, "logged as ended")
+    row = _call_row(pbx, uid)
+    assert (row.user_id, row.reason) == (call_users["102"], "Переведён на 102; Завершён регистратором")
+
+
+def _handed_over(
+    pbx: Pbx, control: Control, uid: str, first: SseReader, taker: SseReader, call_users: dict[str, int]
+) -> None:
+    """After a transfer from 101 to 102: 101's window has the call over and why, his list no
+    longer has it and he can neither end it nor send tones into it; 102's window and list
+    have it, talking, and he controls it; the log already names him."""
+    reg101, reg102 = call_users["101"], call_users["102"]
+    gone = first.wait_for(lambda k, d: k == "call" and d["uid"] == uid and d["state"] == "ended")
+    assert gone["reason"] == "Переведён на 102"
+    taker.state(uid, "talking")
+    assert uid not in [c["uid"] for c in control.get(reg101, "/calls").json()["calls"]]
+    assert [c["state"] for c in control.get(reg102, "/calls").json()["calls"] if c["uid"] == uid] == [
+        "talking"
+    ]
+    for path, body in (("hangup", {}), ("dtmf", {"digits": "1"}), ("hold", {})):
+        refused = control.post(reg101, f"/calls/{uid}/{path}", body)
+        assert (refused.status_code, refused.json()["error_id"]) == (403, "forbidden"), path
+    assert control.ok(reg102, f"/calls/{uid}/dtmf", {"digits": "1"})["uid"] == uid
+    wait_until(lambda: _call_row(pbx, uid).user_id == reg102, 10, "the log names the registrar who took it")
 
 
 def test_attended_transfer_cancel_returns_to_the_patient(

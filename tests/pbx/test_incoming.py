@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from sip_phone import BaresipPhone, event_type
 from sqlalchemy import select
+from web.support import Web
 
 from ari_app.app import ThreadedApp
 from asterisk_conf import apply
 from clinic.models import Call, Patient, User
 from clinic.services import calls as calls_svc
+from webhooks.app import create_app
 
 from .callkit import AmiEvents, Control, SseReader, wait_idle, wait_until
 from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, ensure_patient, wait_registered
@@ -64,6 +66,13 @@ def inbound(
             control.post(call_users["admin"], f"/calls/{uid}/hangup")
         wait_until(lambda: not service.calls, 10, "all calls ended")
         wait_idle(phones["101"], phones["102"], pstn)
+
+
+def _page_as(pbx: Pbx, login: str, path: str) -> str:
+    """A page of the real web app as `login` (pbxkit's users) sees it."""
+    web = Web(create_app(pbx.config, session_factory=pbx.sessions).test_client())
+    assert web.login(login, "x" * 12).status_code == 302
+    return web.text(path)
 
 
 def _row(pbx: Pbx, uid: str) -> Call:
@@ -210,6 +219,12 @@ def test_missed_call_is_listed_and_called_back(
 
         row = wait_until(missed_row, 15, "missed call in the log")
         assert row.reason == "Телефоны регистраторов недоступны"
+        # a call to his own number is his: in his call log and on the patient's card
+        assert row.user_id == unreachable_registrar
+        mine = f'data-call-uid="{row.uid}"'
+        assert mine in _page_as(pbx, "user103", "/calls")
+        assert mine in _page_as(pbx, "user103", f"/patients/{patient}")
+        assert mine not in _page_as(pbx, "user101", "/calls")  # nobody else's
         # a phone that never rang pops nothing
         assert not [k for k, _ in sse.events if k != "hello"]
     finally:

@@ -41,6 +41,17 @@ from flask import (
 )
 from sqlalchemy import select
 
+from clinic.call_control import (
+    CALLS_PATH,
+    DIAL_FIELDS,
+    PHONE_CALLS_PATH,
+    RECORDINGS_PATH,
+    ControlError,
+    ErrorId,
+    body_fields,
+    command_path,
+    parse_command,
+)
 from clinic.clock import to_clinic
 from clinic.config import Config
 from clinic.events_token import make_token
@@ -55,18 +66,6 @@ from webhooks.ui.patient_search import search_patients
 
 bp = Blueprint("phone", __name__)
 
-COMMANDS = {
-    "hold",
-    "unhold",
-    "record/start",
-    "record/stop",
-    "hangup",
-    "conference",
-    "transfer",
-    "transfer/complete",
-    "transfer/cancel",
-    "dtmf",
-}
 UNAVAILABLE = "Сервис телефонии недоступен: попробуйте позже или обратитесь к администратору"
 
 
@@ -97,8 +96,9 @@ def _proxy(method: str, path: str, body: dict[str, Any] | None = None) -> Respon
         with _control() as client:
             resp = client.request(method, path, json=body, headers={"X-Actor-Id": str(_user_id())})
     except httpx.HTTPError:
+        err = ControlError(ErrorId.PBX_UNAVAILABLE, UNAVAILABLE)
         return Response(
-            json.dumps({"error": UNAVAILABLE}, ensure_ascii=False), 503, content_type="application/json"
+            json.dumps(err.body(), ensure_ascii=False), err.status, content_type="application/json"
         )
     return Response(resp.content, resp.status_code, content_type="application/json")
 
@@ -186,35 +186,40 @@ def find():  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------------ JSON commands
 
 
+# The commands and their bodies are the contract's (clinic/call_control.py), the list ari_app
+# builds its routes from: only those go through, each with only its own fields.
+
+
 @bp.get("/phone/api/calls")
 def active_calls():  # type: ignore[no-untyped-def]
-    return _proxy("GET", "/calls")
+    return _proxy("GET", CALLS_PATH)
 
 
 @bp.post("/phone/api/calls")
 def dial():  # type: ignore[no-untyped-def]
     data = json_object_body()
-    body = {k: data.get(k) for k in ("target", "patient_id", "appointment_id", "callback_of") if data.get(k)}
-    return _proxy("POST", "/calls", body)
+    return _proxy("POST", CALLS_PATH, {k: data[k] for k in DIAL_FIELDS if data.get(k)})
 
 
 @bp.post("/phone/api/calls/<uid>/<path:command>")
 def command(uid: str, command: str):  # type: ignore[no-untyped-def]
-    if command not in COMMANDS or not uid.isalnum():
+    cmd = parse_command(command)
+    if cmd is None or not uid.isalnum():
         abort(404)
-    return _proxy("POST", f"/calls/{uid}/{command}", json_object_body() if request.data else {})
+    data = json_object_body() if request.data else {}
+    return _proxy("POST", command_path(uid, cmd), {k: data[k] for k in body_fields(cmd) if k in data})
 
 
 @bp.get("/phone/api/phone-calls")
 def phone_calls():  # type: ignore[no-untyped-def]
-    return _proxy("GET", "/phone-calls")
+    return _proxy("GET", PHONE_CALLS_PATH)
 
 
 @bp.post("/phone/api/phone-calls/<channel_id>/adopt")
 def adopt(channel_id: str):  # type: ignore[no-untyped-def]
     if not channel_id.replace(".", "").replace("-", "").isalnum():
         abort(404)
-    return _proxy("POST", f"/phone-calls/{channel_id}/adopt")
+    return _proxy("POST", f"{PHONE_CALLS_PATH}/{channel_id}/adopt")
 
 
 @bp.get("/phone/events-token")
@@ -291,7 +296,7 @@ def recording(recording_id: int):  # type: ignore[no-untyped-def]
         abort(403)
     try:
         with _control(30.0) as client:
-            resp = client.get(f"/recordings/{rec.name}", headers={"X-Actor-Id": str(user.id)})
+            resp = client.get(f"{RECORDINGS_PATH}/{rec.name}", headers={"X-Actor-Id": str(user.id)})
     except httpx.HTTPError:
         abort(503)
     if resp.status_code != 200:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ari_app.calls.errors import Unreachable
 from ari_app.client import AriClient, AriError, AriNotFound
+from ari_app.core.errors import Unreachable
 
 
 def own_phone_offline(extension: str) -> str:

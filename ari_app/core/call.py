@@ -1,22 +1,32 @@
-"""The explicit state of a live call: its legs (Asterisk channels), bridges and flags."""
+"""A live call: its legs (Asterisk channels), the bridges it made, and its state (one value
+of the call machine, core/machine.py; a transfer under way has its own machine,
+transfers/state.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ari_app.core.machine import CALL_MACHINE, CallEvent, CallState, call_next
 from clinic.models import CALL_STATES
-from clinic.models.calls import STATE_ENDED
 from clinic.phones import display
 
+if TYPE_CHECKING:
+    from ari_app.transfers.state import TransferRun
+
+log = logging.getLogger(__name__)
+
 # leg roles
-REGISTRAR = "registrar"  # the registrar's phone (click-to-call leg A, or the agent who answered)
+REGISTRAR = "registrar"  # the registrar in control: leg A, the agent who answered, a transfer's taker
 AGENT = "agent"  # a registrar's phone ringing for an incoming call, not answered yet
 REMOTE = "remote"  # the patient (or whoever the registrar called / who called in)
 THIRD = "third"  # «Конференция»: the added party
 TRANSFER = "transfer"  # «Перевод»: the transfer target
+FORMER = "former"  # a registrar who handed the call over by a transfer: his leg's end ends nothing
 
 # cause codes (Q.850) → results
 CAUSE_BUSY = {17}
@@ -28,13 +38,19 @@ def show_number(number: str) -> str:
     return display(number) if number.startswith("+") else number
 
 
+def inbound_uid(channel_id: str) -> str:
+    """An incoming call's uid comes from its channel's id, so every event of that channel,
+    before and after the call is known, lands on the same per-call chain (calls/stasis.py)."""
+    return "in" + "".join(ch if ch.isalnum() else "x" for ch in channel_id)[:36]
+
+
 @dataclass
 class Leg:
     channel_id: str
     role: str
     endpoint: str
     label: str  # extension or number, for the window
-    user_id: int | None = None  # for registrar/agent legs
+    user_id: int | None = None  # for registrar/agent legs (and a transfer to a registrar)
     answered: bool = False
     gone: bool = False
     cause: int | None = None
@@ -54,44 +70,34 @@ class Leg:
 
 
 @dataclass
-class Transfer:
-    mode: str  # blind | attended
-    channel_id: str
-    label: str
-    answered: bool = False
-
-
-@dataclass
 class LiveCall:
     uid: str
     direction: str
-    user_id: int | None
+    user_id: int | None  # the registrar in control (and whose log the call is in); None: nobody yet
     number: str
     patient_id: int | None
     caller_name: str = ""
     origin: str = "ui"
-    state: str = "dialing"
+    state: CallState = CallState.DIALING
     result: str = ""
     reason: str = ""
     legs: dict[str, Leg] = field(default_factory=dict)
-    held: bool = False
-    bridge_made: bool = False  # the conversation bridge exists
-    holding: bool = False  # the holding bridge exists
-    recording: str | None = None
+    bridges: set[str] = field(default_factory=set)  # bridges made for this call (deleted at its end)
+    recording: str | None = None  # the live recording's name
     recordings: int = 0
-    transfer: Transfer | None = None
-    transferred: bool = False  # the registrar handed the call over and left
-    ringing_users: set[int] = field(default_factory=set)
+    transfer: TransferRun | None = None
+    ringing_users: set[int] = field(default_factory=set)  # incoming: registrars whose phones ring
     answered_at: datetime | None = None
     t0: float = field(default_factory=time.monotonic)
     bridged_ms: float | None = None
     seq: int = 0
     marks: dict[str, float] = field(default_factory=dict)  # ms since t0, for the benchmark's breakdown
-    target: Any = None  # click-to-call: what to dial once the registrar answers (service.Target)
+    target: Any = None  # click-to-call: what to dial once the registrar answers (directory.Target)
     ringback: Any = None  # click-to-call: the timer that starts the ringing tone (TimerHandle)
     ringing: Any = None  # click-to-call: the task playing ringback to the registrar
     version: int = 0  # bumped on every published change: browsers drop older snapshots
     number_display: str = ""  # the number as people read it ("+7 916 123-45-67"), set once
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # commands and events, one at a time
 
     def __post_init__(self) -> None:
         self.number_display = show_number(self.number)
@@ -106,7 +112,17 @@ class LiveCall:
 
     @property
     def ended(self) -> bool:
-        return self.state == STATE_ENDED
+        return self.state is CallState.ENDED
+
+    def check(self, event: CallEvent) -> None:
+        """Raise (409, the reason) unless the call's state accepts `event` now."""
+        call_next(self.uid, self.state, event, self.reason)
+
+    def fire(self, event: CallEvent) -> CallState:
+        """Take the transition `event` (logged); raise as `check` does if refused."""
+        call_next(self.uid, self.state, event, self.reason)
+        self.state = CALL_MACHINE.step(self.uid, self.state, event)
+        return self.state
 
     def next_channel_id(self, role: str) -> str:
         self.seq += 1
@@ -125,6 +141,8 @@ class LiveCall:
         return [leg for leg in self.legs.values() if not leg.gone]
 
     def snapshot(self) -> dict[str, Any]:
+        public = self.state.public
+        tr = self.transfer
         return {
             "uid": self.uid,
             "version": self.version,
@@ -135,19 +153,13 @@ class LiveCall:
             "patient_id": self.patient_id,
             "caller_name": self.caller_name,
             "origin": self.origin,
-            "state": self.state,
-            "state_title": CALL_STATES.get(self.state, self.state),
+            "state": public,
+            "state_title": CALL_STATES.get(public, public),
             "result": self.result,
             "reason": self.reason,
-            "held": self.held,
+            "held": self.state in (CallState.HELD, CallState.TRANSFERRING),
             "recording": self.recording is not None,
-            "transfer": None
-            if self.transfer is None
-            else {
-                "mode": self.transfer.mode,
-                "target": self.transfer.label,
-                "answered": self.transfer.answered,
-            },
+            "transfer": None if tr is None else tr.snapshot(),
             "parties": [
                 {"role": leg.role, "label": leg.label, "answered": leg.answered}
                 for leg in self.legs.values()

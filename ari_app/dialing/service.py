@@ -1,0 +1,222 @@
+"""Click-to-call. The registrar presses «Звонок» → the user and the target are checked
+against the directory, the call row is queued for the log, «Набор» goes out, and the
+registrar's phone is originated (`c2c,<uid>,registrar`), nothing else in front of it → on
+its StasisStart the patient's leg is originated and the `mixing,dtmf_events` bridge is made
+beside it; if the patient has not answered within RINGBACK_AFTER the registrar hears
+ringback → on the patient's StasisStart both join the bridge in one request: «Разговор»."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from ari_app.calls import queries as q
+from ari_app.calls.store import StoreError
+from ari_app.client import AriError
+from ari_app.core import call as c
+from ari_app.core.call import Leg, LiveCall
+from ari_app.core.core import NO_PBX, CallCore
+from ari_app.core.errors import BadRequest, Busy, PbxUnavailable, Unreachable
+from ari_app.core.machine import CallEvent, CallState
+from ari_app.directory import reach
+from ari_app.directory.service import Target
+from ari_app.events import Channel
+from clinic.models import utcnow
+from clinic.models.calls import (
+    DIRECTION_OUTBOUND,
+    RESULT_ANSWERED,
+    RESULT_FAILED,
+    STATE_DIALING,
+    STATE_TALKING,
+)
+
+log = logging.getLogger(__name__)
+
+RINGBACK_AFTER = 0.4  # seconds from dialling the patient to the registrar's ringing tone
+
+
+class DialingService:
+    def __init__(self, core: CallCore) -> None:
+        self.core = core
+
+    async def dial(
+        self,
+        actor_id: int,
+        target: str,
+        *,
+        patient_id: int | None = None,
+        appointment_id: int | None = None,
+        callback_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Click-to-call: ring the registrar's phone; when he answers, call the target and
+        bridge them."""
+        core = self.core
+        t0 = time.monotonic()
+        # users, extensions and the trunk from the cached directory: the checks cost no
+        # database round trip on the way to dialling
+        actor, tgt = await core.directory.caller_and_target(actor_id, target)
+        name = ""
+        if patient_id is not None:
+            found = await core.store.read(q.patient_name, patient_id)
+            if found is None:
+                raise BadRequest("Пациент не найден")
+            name = found
+        elif tgt.is_extension:
+            name = tgt.name
+        if core.registry.line_busy(actor.id):
+            raise Busy("Линия занята: сначала завершите текущий звонок")
+        if not core.ari.connected.is_set():
+            raise PbxUnavailable(NO_PBX)
+        own = core.directory.endpoints.of_registrar(actor.sip_id)
+        # a phone that is not registered is named now, before anything is dialled or logged
+        await reach.check(
+            core.ari, (own, actor.extension), (tgt.endpoint, tgt.label) if tgt.is_extension else None
+        )
+        uid = uuid.uuid4().hex[:16]
+        row = {
+            "uid": uid,
+            "direction": DIRECTION_OUTBOUND,
+            "user_id": actor.id,
+            "patient_id": patient_id,
+            "appointment_id": appointment_id,
+            "number": tgt.label,
+            "caller_name": name,
+            "origin": "ui",
+            "state": STATE_DIALING,
+        }
+        # who has this number: looked up as the call is logged (one transaction), beside
+        # the dialling, not before it
+        lookup = None
+        if patient_id is None and not tgt.is_extension:
+            lookup = core.store.create_call_for_number(tgt.label, **row)
+        else:
+            core.store.create_call(**row)
+        call = LiveCall(uid, DIRECTION_OUTBOUND, actor.id, tgt.label, patient_id, name, t0=t0)
+        call.target = tgt
+        core.registry.add(call)
+        if callback_of:
+            core.store.submit(q.mark_called_back, callback_of, uid)
+        leg = Leg(call.next_channel_id(c.REGISTRAR), c.REGISTRAR, own, actor.extension, user_id=actor.id)
+        call.mark("checked")
+        core.changed(call)  # «Набор»: before anything happens in Asterisk
+        shown = f"{name or tgt.label} <{tgt.label}>"
+        try:
+            # only the registrar's phone now: the bridge is made once he answers (Asterisk
+            # runs one events socket's requests in turn, and nothing else may delay this one)
+            await core.originate(call, leg, caller_id=shown, timeout=core.timeouts.ring_seconds)
+            call.mark("registrar_originated")
+        except AriError as exc:
+            await self._never_started(call, leg, exc)
+        finally:
+            if lookup is not None:
+                lookup.add_done_callback(lambda done: self._found(call, done))
+        return call.snapshot()
+
+    async def _never_started(self, call: LiveCall, leg: Leg, exc: AriError) -> None:
+        """Asterisk refused to ring the registrar's phone: nothing rang, so the call leaves
+        the log (a registrar's log lists calls, not refusals) and the window is told why.
+        Raises the reason."""
+        core = self.core
+        log.warning("click-to-call %s: originate %s refused: %s", call.uid, leg.endpoint, exc)
+        async with call.lock:
+            call.fire(CallEvent.END)
+            call.reason, call.result = "Вызов не состоялся", RESULT_FAILED
+            core.registry.retire(call)
+            core.changed(call)
+        try:
+            await core.store.run(q.discard_call, call.uid)
+        except StoreError as err:  # the reason matters more to the registrar than the log
+            log.warning("click-to-call %s: the refused call stays in the log: %s", call.uid, err)
+        if await reach.registered(core.ari, leg.endpoint) is False:  # unregistered since the check
+            raise Unreachable(reach.own_phone_offline(leg.label)) from exc
+        raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
+
+    def _found(self, call: LiveCall, lookup: asyncio.Future[tuple[int | None, str]]) -> None:
+        """Whose number it is, when the call log has answered: the window gets the patient's
+        name by the event stream (the call goes on whatever the answer)."""
+        if lookup.cancelled():
+            return
+        exc = lookup.exception()
+        if exc is not None:
+            log.warning("patient lookup failed: %s", exc)
+            return
+        found_id, found_name = lookup.result()
+        if found_id is not None and call.patient_id is None:
+            call.patient_id, call.caller_name = found_id, found_name
+            self.core.changed(call)
+
+    # ------------------------------------------------------------------ ARI events
+
+    async def registrar_answered(self, call: LiveCall, leg: Leg, channel: Channel) -> None:
+        """Leg A answered: dial the patient and make the bridge, both at once."""
+        core = self.core
+        if call.direction != DIRECTION_OUTBOUND or call.state is not CallState.DIALING:
+            return  # a transfer's taker or an adopted leg: nothing to dial
+        call.fire(CallEvent.REGISTRAR_ANSWERED)
+        core.changed(call)
+        tgt: Target = call.target
+        remote = Leg(call.next_channel_id(c.REMOTE), c.REMOTE, tgt.endpoint, tgt.label)
+        # the patient's phone first, then the bridge (ready long before anyone answers); the
+        # registrar waits outside it: both join it in one request when the patient answers
+        try:
+            await asyncio.gather(
+                core.originate(
+                    call,
+                    remote,
+                    caller_id=f"{leg.label} <{leg.label}>",
+                    timeout=core.timeouts.for_target(tgt.is_extension),
+                    originator=channel.id,
+                ),
+                core.make_bridge(call),
+            )
+        except AriError as exc:
+            log.warning("click-to-call %s: %r", call.uid, exc)
+            offline = tgt.is_extension and await reach.registered(core.ari, tgt.endpoint) is False
+            why = reach.phone_offline(tgt.label) if offline else "АТС не приняла вызов абонента"
+            await core.end(call, RESULT_FAILED, why)
+            return
+        if not call.answered_at and not call.ended:
+            call.ringback = asyncio.get_running_loop().call_later(
+                RINGBACK_AFTER, self._ringback, call, channel.id
+            )
+
+    async def remote_answered(self, call: LiveCall, leg: Leg, channel: Channel) -> None:
+        """The patient answered: he and the registrar join the bridge in one request."""
+        core = self.core
+        if call.ringback is not None:
+            call.ringback.cancel()
+        registrar = call.live(c.REGISTRAR)
+        joining = [registrar.channel_id, channel.id] if registrar is not None else [channel.id]
+        await core.ari.add_to_bridge(call.bridge_id, *joining)
+        if registrar is not None and call.ringing is not None:
+            asyncio.create_task(self._stop_ringing(call, registrar.channel_id))
+        self.answered(call)
+
+    def answered(self, call: LiveCall) -> None:
+        """Both parties talk: «Разговор» (the machine's ANSWERED), logged as answered."""
+        call.fire(CallEvent.ANSWERED)
+        call.result = RESULT_ANSWERED
+        call.answered_at = utcnow()
+        call.bridged_ms = (time.monotonic() - call.t0) * 1000
+        call.mark("bridged")
+        self.core.store.update_call(
+            call.uid, state=STATE_TALKING, result=RESULT_ANSWERED, answered_at=call.answered_at
+        )
+        self.core.changed(call)
+
+    def _ringback(self, call: LiveCall, channel_id: str) -> None:
+        """Ringing tone to the registrar while the patient's phone rings. Not at once: a call
+        answered within RINGBACK_AFTER (far shorter than any network's post-dial delay) never
+        hears a blip of it, and costs Asterisk no ring + ring_stop."""
+        if not call.answered_at and not call.ended and call.live(c.REGISTRAR) is not None:
+            call.ringing = asyncio.create_task(
+                self.core.quiet(self.core.ari.call("ring", channelId=channel_id))
+            )
+
+    async def _stop_ringing(self, call: LiveCall, channel_id: str) -> None:
+        if call.ringing is not None:
+            await call.ringing  # ring_stop must never overtake its ring
+        await self.core.quiet(self.core.ari.call("ring_stop", channelId=channel_id))
