@@ -51,7 +51,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ring": (404, "Channel not found"),
     "moh_start": (404, "Channel not found"),
     "send_dtmf": (404, "Channel not found"),
-    "get_var": (404, "Channel or variable not found"),
+    "get_var": (404, "Provided channel was not found"),
     "originate_originator": (400, "Provided originator channel was not found"),
     "originate_duplicate": (409, "Channel with given unique ID already exists"),
     "bridge_get": (404, "Bridge not found"),
@@ -231,6 +231,9 @@ class FakeAri:
         self.stored: dict[str, bytes] = {}
         self.endpoints: dict[str, str] = {}  # "PJSIP/reg101" -> online | offline
         self.auto_answer: set[str] = set()  # endpoints whose phones answer at once
+        # endpoint -> cause: an originate to it fails at once, its ChannelDestroyed sent
+        # before the originate's own answer
+        self.fail_originate: dict[str, int] = {}
         self.requests: list[Request] = []
         self.sent: list[Json] = []  # every event sent to ari_app, in order
         self.filter: set[str] | None = None
@@ -406,6 +409,14 @@ class FakeAri:
     def accept(self) -> None:
         self.call(lambda: setattr(self, "accepting", True))
 
+    # -- the same, for hooks (they run on the fake's loop) ------------------------------
+
+    def answer_now(self, channel_id: str) -> None:
+        self._answer(channel_id)
+
+    def hang_up_now(self, channel_id: str, cause: int = 16) -> None:
+        self._destroy(channel_id, cause)
+
     # -- model changes (on the fake's loop) -----------------------------------------------
 
     def _channel_json(self, ch: FakeChannel) -> Json:
@@ -553,9 +564,12 @@ class FakeAri:
         ch.variables.update((b.get("variables") or {}) if isinstance(b, dict) else {})
         ch.ringing = True
         self.channels[cid] = ch
-        if endpoint in self.auto_answer:
+        answer = self._channel_json(ch)
+        if endpoint in self.fail_originate:
+            self._destroy(cid, self.fail_originate[endpoint])
+        elif endpoint in self.auto_answer:
             self.loop.call_soon(self._answer, cid)
-        return 200, self._channel_json(ch)
+        return 200, answer
 
     def _op_hangup(self, p: Json, b: Json) -> tuple[int, Any]:
         ch = self._chan(p, "hangup")
@@ -609,7 +623,7 @@ class FakeAri:
         ch = self._chan(p, "get_var")
         name = str(p.get("variable", ""))
         if name not in ch.variables:
-            raise self._fail("get_var")
+            raise Reply(404, "Provided variable was not found")
         return 200, {"value": ch.variables[name]}
 
     def _op_set_var(self, p: Json, b: Json) -> tuple[int, Any]:
@@ -644,6 +658,12 @@ class FakeAri:
 
     def _op_bridge_destroy(self, p: Json, b: Json) -> tuple[int, Any]:
         br = self._bridge(p, "bridge_destroy")
+        for name, rec in list(self.recordings.items()):
+            if rec["target_uri"] == f"bridge:{br.id}":  # the recording ends with its bridge
+                del self.recordings[name]
+                self.stored[name] = b"RIFF-fake-wav"
+                done = {**rec, "state": "done", "duration": 1}
+                self.loop.call_soon(self._emit, self._recording_event("RecordingFinished", done))
         for cid in br.channels:
             if cid in self.channels:
                 self.channels[cid].bridge = None

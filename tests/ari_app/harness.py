@@ -157,6 +157,7 @@ class Rig:
             fake.recordings.clear()
             fake._hooks.clear()
             fake.auto_answer.clear()
+            fake.fail_originate.clear()
             fake.sent.clear()
             fake.requests.clear()
 
@@ -211,6 +212,18 @@ class Rig:
             row = s.scalars(select(Call).where(Call.uid == uid)).one()
             s.expunge(row)
             return row
+
+    def ended_row(self, uid: str, timeout: float = 10.0) -> Call:
+        """The call's row once the log has it ended (the log follows the live call)."""
+
+        def ended() -> Call | None:
+            with self.sessions() as s:
+                row = s.scalars(select(Call).where(Call.uid == uid, Call.state == "ended")).first()
+                if row is not None:
+                    s.expunge(row)
+                return row
+
+        return wait_until(ended, timeout, f"call {uid} ended in the log", step=0.01)  # type: ignore[no-any-return]
 
     def legs(self, uid: str) -> list[tuple[str, bool]]:
         """(role, answered) of the call's logged legs, in order."""

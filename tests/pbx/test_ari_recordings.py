@@ -14,8 +14,11 @@ then look at `git diff tests/fixtures/ari` and run tests/ari_app (the fake reads
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -240,3 +243,54 @@ def test_asterisk_sends_what_the_fixture_holds(
     now, kept = shape(events), shape(fixture["events"])
     assert not now["missing_fields"], now["missing_fields"]
     assert now == kept, f"Asterisk's events changed for {name}: re-record with MIS_RECORD_ARI=1"
+
+
+# ERRORS keys of the fake → the request that makes Asterisk give that answer ("{bridge}": a
+# bridge made for the probe). Not probed: a duplicate channel id, a channel not in a bridge
+# (both need a live call).
+_PROBES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "channel_get": ("GET", "/channels/nope", {}),
+    "hangup": ("DELETE", "/channels/nope", {}),
+    "answer": ("POST", "/channels/nope/answer", {}),
+    "ring": ("POST", "/channels/nope/ring", {}),
+    "moh_start": ("POST", "/channels/nope/moh", {}),
+    "send_dtmf": ("POST", "/channels/nope/dtmf", {"dtmf": "1"}),
+    "get_var": ("GET", "/channels/nope/variable", {"variable": "PATIENT_ID"}),
+    "originate_originator": ("POST", "/channels", {"endpoint": "PJSIP/nobody-probe", "app": "probe",
+                                                   "originator": "nope"}),  # fmt: skip
+    "bridge_get": ("GET", "/bridges/nope", {}),
+    "bridge_destroy": ("DELETE", "/bridges/nope", {}),
+    "bridge_add_no_bridge": ("POST", "/bridges/nope/addChannel", {"channel": "nope"}),
+    "bridge_add_no_channel": ("POST", "/bridges/{bridge}/addChannel", {"channel": "nope"}),
+    "bridge_remove_no_channel": ("POST", "/bridges/{bridge}/removeChannel", {"channel": "nope"}),
+    "bridge_record_no_bridge": ("POST", "/bridges/nope/record", {"name": "probe", "format": "wav"}),
+    "recording_stop": ("POST", "/recordings/live/nope/stop", {}),
+    "stored_file": ("GET", "/recordings/stored/nope/file", {}),
+    "endpoint_get": ("GET", "/endpoints/PJSIP/nope", {}),
+}
+
+
+def test_the_fake_answers_errors_as_asterisk_does(pbx: Pbx) -> None:
+    """The fake ARI's answers for things that are gone (tests/ari_app/fake_ari.py ERRORS)
+    are the real Asterisk 22's, status and message."""
+    source = Path(__file__).parent.parent / "ari_app" / "fake_ari.py"
+    spec = importlib.util.spec_from_file_location("fake_ari", source)
+    assert spec is not None and spec.loader is not None
+    fake_ari = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("fake_ari", fake_ari)  # its dataclasses look their module up
+    spec.loader.exec_module(fake_ari)
+    errors: dict[str, tuple[int, str]] = fake_ari.ERRORS
+    cfg = pbx.config.pbx
+    bridge = "probe-errors"
+    with httpx.Client(base_url=cfg.ari_url, auth=(cfg.ari_user, cfg.ari_password), timeout=5,
+                      trust_env=False) as ari:  # fmt: skip
+        assert ari.post(f"/bridges/{bridge}", params={"type": "mixing"}).status_code == 200
+        try:
+            real = {}
+            for key, (method, path, params) in _PROBES.items():
+                resp = ari.request(method, path.replace("{bridge}", bridge), params=params)
+                real[key] = (resp.status_code, resp.json().get("message", "") if resp.content else "")
+        finally:
+            ari.delete(f"/bridges/{bridge}")
+    fake = {key: errors[key] for key in _PROBES}
+    assert real == fake
