@@ -136,7 +136,7 @@ def create_call(
 ) -> tuple[int | None, str]:
     """Log a new call; with `lookup_number`, first find whose number it is and log the call
     with that patient. Returns (patient id, name) found, or (None, ""). (The call-log
-    process runs these in batches: store._Batch, with the same three steps.)"""
+    process runs these in batches: log_process._Batch, with the same three steps.)"""
     found = number_owner(s, lookup_number) if lookup_number else (None, "")
     insert_calls(s, [call_row(fields, found)])
     return found
