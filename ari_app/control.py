@@ -25,7 +25,7 @@ from ari_app import progress_api
 from ari_app.calls import http as calls_http
 from ari_app.calls.notifier import Notifier
 from ari_app.calls.store import StoreError
-from ari_app.client import AriClient, AriError
+from ari_app.client import AriClient, AriError, AriNotFound
 from ari_app.conference import http as conference_http
 from ari_app.control_kit import CommandHandler, Handler, actor, body, json_response
 from ari_app.core.errors import CallError
@@ -89,7 +89,7 @@ def make_app(
         except AriError as exc:
             log.warning("ARI error in %s %s: %s", request.method, request.path, exc)
             return _error(
-                ErrorId.CALL_ENDED if exc.status == 404 else ErrorId.PBX_FAILED,
+                ErrorId.CALL_ENDED if isinstance(exc, AriNotFound) else ErrorId.PBX_FAILED,
                 "АТС не выполнила команду: звонок мог завершиться",
             )
 

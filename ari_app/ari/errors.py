@@ -56,6 +56,16 @@ _BY_STATUS: dict[int, type[AriError]] = {
 }
 
 
+class AriMissing(AriBadRequest, AriNotFound):
+    """400 naming a channel that does not exist: Asterisk 22 validates the ids a bridge move
+    names ("Channel not found") before looking the request's own object up. For us it is
+    the same as a 404: the party has gone."""
+
+    status = 400
+
+
 def error_for(status: int, message: str, *, op: str = "", path: str = "") -> AriError:
+    if status == 400 and "not found" in message.lower():
+        return AriMissing(message, status=status, op=op, path=path)
     cls = _BY_STATUS.get(status) or (AriServerError if status >= 500 else AriError)
     return cls(message, status=status, op=op, path=path)
