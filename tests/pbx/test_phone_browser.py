@@ -250,3 +250,43 @@ def test_phone_window_shows_only_what_belongs_to_the_moment(
     expect(status).to_have_text("")
     expect(state).to_have_text("Свободна")
     _shot(page, "5-next-dial-refused")
+
+
+def test_after_a_transfer_the_call_is_in_the_takers_window_not_the_first_registrars(
+    pbx: Pbx,
+    idle: None,
+    browser_of: Any,
+    pstn: BaresipPhone,
+    phones: dict[str, BaresipPhone],
+    control: Control,
+    call_users: dict[str, int],
+) -> None:
+    """101 consults 102 and completes the transfer: 101's window frees the line and says why,
+    its «Завершить» and keypad no longer reach the call; 102's window has the call and
+    drives it (tones to the patient, «Завершить»)."""
+    page101, page102 = browser_of("user101", "/phone"), browser_of("user102", "/phone")
+    state101, state102 = page101.get_by_test_id("line-state"), page102.get_by_test_id("line-state")
+    page101.get_by_test_id("phone-number").fill("8 (916) 123-45-67")
+    page101.get_by_test_id("btn-dial").click()
+    expect(state101).to_have_text("Разговор")
+    uid = page101.locator("[data-phone-window]").get_attribute("data-call-uid")
+    page101.get_by_test_id("btn-transfer").click()
+    page101.get_by_test_id("transfer-target").fill("102")
+    page101.get_by_test_id("btn-transfer-attended").click()
+    expect(state101).to_have_text("Удержание")
+    reg101 = call_users["101"]
+    consulting = lambda: control.get(reg101, f"/calls/{uid}").json()["transfer"]["answered"]  # noqa: E731
+    wait_until(consulting, 10, "102 consults")
+    page101.get_by_test_id("btn-transfer-complete").click()
+    expect(state101).to_have_text("Свободна")
+    expect(page101.get_by_test_id("line-peer")).to_have_text("Переведён на 102")
+    page101.get_by_test_id("btn-hangup").click()
+    expect(page101.get_by_test_id("phone-error")).to_have_text("Нет активного звонка")
+
+    expect(state102).to_have_text("Разговор")
+    m = pstn.ctrl.mark()
+    page102.get_by_test_id("keypad").get_by_role("button", name=re.compile(r"^7")).click()
+    assert pstn.wait_for_event(event_type("CALL_DTMF_START"), 10, m).get("param") == "7"
+    page102.get_by_test_id("btn-hangup").click()
+    expect(state102).to_have_text("Свободна")
+    expect(page102.get_by_test_id("line-peer")).to_have_text("Переведён на 102; Завершён регистратором")
