@@ -1,7 +1,8 @@
 """Time sources for rate limiting and back-off.
 
-The client and the emulator take a clock instead of calling `time` directly so that tests
-can drive the rate limiter and the back-off without sleeping for real.
+The client takes a clock instead of calling `time` directly so that tests can drive the
+rate limiter and the back-off without sleeping for real. (The emulator has its own,
+emulators/mango/clock.py, and accepts this one in tests.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """sms.ru status codes (smsru.md §9): their official texts and what each family means.
 
-Shared by the client (to classify outcomes) and the emulator (to answer with the real
-wording), so the two cannot drift apart.
+The client classifies outcomes by them. The emulator keeps its own copy, read from the
+reference (emulators/smsru/codes.py), so a misreading here fails a test instead of being
+mirrored.
 """
 
 from __future__ import annotations

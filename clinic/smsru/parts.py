@@ -7,8 +7,8 @@ extension table (``{}[]~^|\\€`` and form feed) cost two septets, and a phone n
 such an escape pair or a UTF-16 surrogate pair across parts, so splitting is done per
 character rather than by dividing the total.
 
-The client uses this to show the cost before sending; the emulator uses the same function
-to answer ``sms/cost`` and to refuse texts over :data:`MAX_PARTS` with code 205.
+The client uses this to show the cost before sending. The emulator counts on its own
+(emulators/smsru/parts.py), so the two are checked against each other, not shared.
 """
 
 from __future__ import annotations
