@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -61,6 +62,7 @@ SALT = "bench-vpbx-salt"
 SECRET = "bench-webhook-secret-0123456789"
 CAMPAIGN = 56919
 THREADS = 8
+ROUND = 500  # callbacks per interleaved round, ours then the baseline
 
 BASELINE_APP = """
 import sys, json
@@ -173,7 +175,7 @@ def bench_export(factory, emulator_url: str, n: int, rate: int) -> dict[str, flo
     }
 
 
-def load(url: str, bodies: list[dict[str, object]], clients: int) -> dict[str, float]:
+def load(url: str, bodies: list[dict[str, object]], clients: int) -> dict[str, Any]:
     latencies: list[float] = []
     lock = threading.Lock()
     chunks = [bodies[i::clients] for i in range(clients)]
@@ -198,11 +200,16 @@ def load(url: str, bodies: list[dict[str, object]], clients: int) -> dict[str, f
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(worker, chunks))
     elapsed = time.perf_counter() - started
-    latencies.sort()
+    return {"requests": len(bodies), "errors": errors, "elapsed": elapsed, "latencies": sorted(latencies)}
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, float]:
+    latencies = sorted(x for run in runs for x in run["latencies"])
+    requests = sum(run["requests"] for run in runs)
     return {
-        "requests": len(bodies),
-        "errors": errors,
-        "rps": len(bodies) / elapsed,
+        "requests": requests,
+        "errors": sum(run["errors"] for run in runs),
+        "rps": requests / sum(run["elapsed"] for run in runs),
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
     }
@@ -240,8 +247,13 @@ def bench_callbacks(factory, env: dict[str, str], count: int, clients: int) -> t
         bodies = [
             {**b, "status": 3 - int(b["status"])} if i < min(100, count) else b for i, b in enumerate(bodies)
         ]
-        ours_result = load(url_ours, bodies, clients)
-        base_result = load(url_base, bodies, clients)
+        # interleaved rounds, so a burst of other work on the machine weighs on both sides
+        rounds = [bodies[i : i + ROUND] for i in range(0, len(bodies), ROUND)]
+        ours_runs, base_runs = [], []
+        for chunk in rounds:
+            ours_runs.append(load(url_ours, chunk, clients))
+            base_runs.append(load(url_base, chunk, clients))
+        ours_result, base_result = merged(ours_runs), merged(base_runs)
     finally:
         for proc in (ours, base):
             proc.terminate()

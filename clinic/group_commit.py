@@ -1,12 +1,14 @@
 """Group commit: the webhooks' writes that arrive together share one transaction and one
 durable commit (one fsync), and each caller is answered only after its write is committed.
 
-A request thread checks and parses its callback on its own (no lock), then hands the write
-— a function of a Session that applies the change and adds its exchange-log row — to
-:meth:`GroupCommitter.submit` and blocks. One committer thread takes everything queued
-(lingering a few milliseconds for more only while callbacks keep coming, never when the
-queue was idle), runs the writes one after the other in one transaction, commits once and
-then releases every caller of the group. When a write raises, the transaction is rolled
+A request thread announces itself (:meth:`GroupCommitter.expecting`), checks and parses its
+callback on its own (no lock), then hands the write — a function of a Session that applies
+the change and adds its exchange-log row — to :meth:`GroupCommitter.submit` and blocks. One
+committer thread takes everything queued, and waits a little longer (at most `linger_s`)
+only while announced requests are still in their check and will submit in a moment: never
+on a guess, so a lone callback or the last of a burst is committed at once. It runs the
+writes one after the other in one transaction, commits once and then releases every
+caller of the group. When a write raises, the transaction is rolled
 back and the group run again with each write inside its own SAVEPOINT: the failing one is
 rolled back alone, its caller gets the exception (→ its own 503/4xx answer), the rest of
 the group commits. (Savepoints only then: they cost two statements and the ORM's nested
@@ -32,8 +34,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,6 +66,26 @@ class GroupCommitter:
         self._queue: queue.SimpleQueue[tuple[Write, Future[Any]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        self._expected = 0  # announced requests that have not submitted (or given up) yet
+        self._announced = threading.local()
+
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Around a request's check and its submit: while it is checking, the committer
+        knows a write is on its way and holds the group open for it (up to linger_s)."""
+        with self._lock:
+            self._expected += 1
+        self._announced.pending = True
+        try:
+            yield
+        finally:
+            self._arrived()
+
+    def _arrived(self) -> None:
+        if getattr(self._announced, "pending", False):
+            self._announced.pending = False
+            with self._lock:
+                self._expected -= 1
 
     def submit(self, write: Callable[[Session], T]) -> T:
         """Run `write` in the next group; return its result once the group is committed,
@@ -71,6 +94,7 @@ class GroupCommitter:
         `write` only works through the session (no other side effect): when a write of
         its group fails, the group is run again with each write in a savepoint."""
         future: Future[Any] = Future()
+        self._arrived()  # queued from here on: no longer one the committer waits for
         with self._lock:
             self._queue.put((write, future))
             if not self._running:
@@ -89,8 +113,7 @@ class GroupCommitter:
 
     def _take(self) -> list[tuple[Write, Future[Any]]]:
         """The next group: the first write (waiting up to idle_s), what queued behind it,
-        and — only when more than one was waiting, i.e. under load — what arrives within
-        linger_s more."""
+        and what announced requests still checking submit within linger_s more."""
         try:
             first = self._queue.get(timeout=self.idle_s)
         except queue.Empty:
@@ -101,17 +124,16 @@ class GroupCommitter:
             first = self._queue.get()
         group = [first]
         self._drain(group)
-        if len(group) > 1 and self.linger_s > 0:
-            deadline = time.monotonic() + self.linger_s
-            while len(group) < self.max_group:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    group.append(self._queue.get(timeout=left))
-                except queue.Empty:
-                    break
-                self._drain(group)
+        deadline = time.monotonic() + self.linger_s
+        while len(group) < self.max_group and self._expected > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:  # short waits: the one expected may also give up (a refusal) instead
+                group.append(self._queue.get(timeout=min(left, 0.0005)))
+            except queue.Empty:
+                continue
+            self._drain(group)
         return group
 
     def _drain(self, group: list[tuple[Write, Future[Any]]]) -> None:

@@ -159,3 +159,42 @@ def test_an_idle_committer_answers_at_once_and_ends_its_thread(
     wait_until(lambda: not committer._running, "the idle thread to end")
     assert committer.submit(lambda s: s.add(row("gc-again"))) is None  # restarted on demand
     assert stored(sessions, "gc-again") == 1
+
+
+def test_the_group_waits_for_an_announced_write_and_not_for_one_that_gives_up(
+    sessions: sessionmaker[Session], commits: list[int]
+) -> None:
+    """A request that announced itself (it is still checking its callback) is waited for,
+    so its write joins the group; one that gives up (a refusal) releases the group at once.
+    linger_s is far above any test's run time: the group can only close on those signals."""
+    committer = GroupCommitter(sessions, idle_s=0.5, linger_s=WAIT * 10)
+    checking, submit_now, leave_now = threading.Event(), threading.Event(), threading.Event()
+
+    def announced(write_it: bool) -> None:
+        with committer.expecting():
+            checking.set()
+            if write_it:
+                assert submit_now.wait(WAIT)
+                committer.submit(lambda s: s.add(row("gc-announced")))
+            else:
+                assert leave_now.wait(WAIT)
+
+    with ThreadPoolExecutor(2) as pool:
+        late = pool.submit(announced, True)
+        assert checking.wait(WAIT)
+        commits.clear()
+        early = pool.submit(committer.submit, lambda s: s.add(row("gc-early")))
+        wait_until(lambda: committer._queue.qsize() == 0, "the early write taken into a group")
+        assert stored(sessions, "gc-early") == 0  # held open for the announced one
+        submit_now.set()
+        assert early.result(WAIT) is None and late.result(WAIT) is None
+        assert len(commits) == 1  # one group, one commit
+
+        checking.clear()
+        quitter = pool.submit(announced, False)
+        assert checking.wait(WAIT)
+        alone = pool.submit(committer.submit, lambda s: s.add(row("gc-alone")))
+        wait_until(lambda: committer._queue.qsize() == 0, "the lone write taken into a group")
+        leave_now.set()  # the announced request is refused: nothing more will come
+        assert alone.result(WAIT) is None and quitter.result(WAIT) is None
+    assert stored(sessions, "gc-announced") == 1 and stored(sessions, "gc-alone") == 1

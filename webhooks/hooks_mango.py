@@ -18,12 +18,22 @@ import logging
 import time
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.models import ExchangeLogEntry
 from clinic.robot.webhook import Reply, apply, check
-from webhooks.hook_log import commit_in_group, exchange_row, json_response, storable, store_refusal, store_row
+from webhooks.hook_log import (
+    add_row,
+    commit_in_group,
+    exchange_row,
+    expecting_write,
+    json_response,
+    storable,
+    store_refusal,
+    store_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +82,8 @@ def update_status():  # type: ignore[no-untyped-def]
     if raw is None:
         return _refuse(sessions, 413, "тело запроса больше 64 КБ", started)
     try:
-        reply = _process(sessions, raw, started)
+        with expecting_write(sessions):  # the group committer holds its group for this one
+            reply = _process(sessions, raw, started)
     except SQLAlchemyError as exc:
         log.warning("UpdateStatus: ошибка базы данных (%s), ответ 503", exc.__class__.__name__)
         reply = _DB_TROUBLE
@@ -83,9 +94,9 @@ def update_status():  # type: ignore[no-untyped-def]
 
 
 def _process(sessions: sessionmaker[Session], raw: bytes, started: float) -> Reply:
-    with sessions() as session:  # reads only: protection and parsing, no lock held
+    with _engine(sessions).connect() as connection:  # reads only, no lock held, no ORM session
         checked = check(
-            session,
+            connection,
             content_type=request.content_type or "",
             raw=raw,
             remote_addr=request.remote_addr or "",
@@ -102,10 +113,14 @@ def _process(sessions: sessionmaker[Session], raw: bytes, started: float) -> Rep
     def write(session: Session) -> Reply:
         reply = apply(session, checked)
         # the change and its log row commit together, in the group's durable commit
-        session.add(_log_row(raw, reply, started, payload))
+        add_row(session, _log_row(raw, reply, started, payload))
         return reply
 
     return commit_in_group(sessions, write)
+
+
+def _engine(sessions: sessionmaker[Session]) -> Engine:
+    return sessions.kw["bind"]
 
 
 def _refuse(sessions: sessionmaker[Session], status: int, reason: str, started: float) -> Response:

@@ -35,7 +35,16 @@ from clinic.services.settings import read_settings
 from clinic.sms.delivery import RecordOutcome, apply_callback, read_callback
 from clinic.smsru.webhook import REPLY, Refusal
 from webhooks.app import HOOKS_MAX_BODY
-from webhooks.hook_log import commit_in_group, exchange_row, json_response, storable, store_refusal, store_row
+from webhooks.hook_log import (
+    add_row,
+    commit_in_group,
+    exchange_row,
+    expecting_write,
+    json_response,
+    storable,
+    store_refusal,
+    store_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,8 @@ def smsru_callback():  # type: ignore[no-untyped-def]
         too_many = Refusal(413, f"{_TOO_LARGE}, или в нём больше {MAX_FIELDS} полей")
         return _refuse(sessions, too_many, {}, started)
     try:
-        return _process(sessions, form, started)
+        with expecting_write(sessions):  # the group committer holds its group for this one
+            return _process(sessions, form, started)
     except SQLAlchemyError as exc:
         log.warning("sms.ru callback: ошибка базы данных (%s), ответ 503", exc.__class__.__name__)
         return _refuse(
@@ -88,7 +98,7 @@ def _process(sessions: sessionmaker[Session], form: dict[str, str], started: flo
 
     def write(session: Session) -> list[RecordOutcome]:
         outcomes = apply_callback(session, records, now=utcnow())
-        session.add(_log_row(form, 200, _summary(outcomes), started, head))
+        add_row(session, _log_row(form, 200, _summary(outcomes), started, head))
         return outcomes
 
     outcomes = commit_in_group(sessions, write)  # returns once the batch is durable

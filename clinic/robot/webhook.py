@@ -19,14 +19,17 @@ import hmac
 import ipaddress
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from clinic.models import ExternalSystem
-from clinic.robot.status import NOT_FOUND, SOURCE_CALLBACK, apply_status, find_task
-from clinic.robot.systems import active_mango, parse_networks
+from clinic.models.robot import SYSTEM_MANGO
+from clinic.robot.status import NOT_FOUND, SOURCE_CALLBACK, apply_status_for_ref
+from clinic.robot.systems import parse_networks
 
 MAX_ID = 64  # RobotTask.ref is String(64)
 STATUSES = (1, 2)
@@ -133,12 +136,43 @@ def _status(value: Any) -> int:
     return int(value)
 
 
-def authorize(system: ExternalSystem | None, remote_addr: str, token: str) -> str | None:
+@dataclass(frozen=True)
+class Protection:
+    """The active Mango entry's webhook protection: its secret and allowed networks."""
+
+    secret: str
+    ips: str
+
+
+# Built once; read on every callback, so a changed secret holds at once. Two columns, not
+# the whole ExternalSystem through the ORM: that cost more than the rest of the check.
+_SYSTEMS = ExternalSystem.__table__
+_PROTECTION = (
+    select(_SYSTEMS.c.webhook_secret, _SYSTEMS.c.webhook_ips)
+    .where(_SYSTEMS.c.kind == SYSTEM_MANGO, _SYSTEMS.c.is_active.is_(True))
+    .order_by(_SYSTEMS.c.id)
+    .limit(1)
+)
+
+
+def protection(db: Session | Connection) -> Protection | None:
+    """`db` may be a plain Connection: the check needs no ORM session."""
+    row = db.execute(_PROTECTION).first()
+    return None if row is None else Protection(row.webhook_secret or "", row.webhook_ips or "")
+
+
+@lru_cache(maxsize=32)
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(parse_networks(raw))
+
+
+def authorize(system: ExternalSystem | Protection | None, remote_addr: str, token: str) -> str | None:
     """None if allowed, else the Russian reason for a 403."""
     if system is None:
         return "Mango Office не настроен"
-    secret = system.webhook_secret
-    networks = parse_networks(system.webhook_ips) if system.webhook_ips else []
+    secret = system.webhook_secret if isinstance(system, ExternalSystem) else system.secret
+    ips = system.webhook_ips if isinstance(system, ExternalSystem) else system.ips
+    networks = _networks(ips) if ips else ()
     if not secret and not networks:
         return "приём статусов не защищён: задайте секрет вебхука или разрешённые IP-адреса"
     if networks:
@@ -154,11 +188,11 @@ def authorize(system: ExternalSystem | None, remote_addr: str, token: str) -> st
 
 
 def check(
-    session: Session, *, content_type: str, raw: bytes, remote_addr: str, token: str
+    db: Session | Connection, *, content_type: str, raw: bytes, remote_addr: str, token: str
 ) -> Reply | Accepted:
     """Protection first, then the body; reads only, so it runs outside the write lock.
     A Reply is a refusal to send back as is."""
-    refused = authorize(active_mango(session), remote_addr, token)
+    refused = authorize(protection(db), remote_addr, token)
     if refused:
         return Reply(403, {"error": refused})
     try:
@@ -171,10 +205,9 @@ def check(
 def apply(session: Session, accepted: Accepted) -> Reply:
     """The write; the caller commits (the change and its log row in one transaction)."""
     ident, status = accepted.ident, accepted.status
-    robot_task = find_task(session, ident)
-    if robot_task is None:
+    outcome = apply_status_for_ref(session, ident, status, SOURCE_CALLBACK)
+    if outcome is None:
         return Reply(404, {"error": f"задача с id {ident!r} не найдена", "id": ident})
-    outcome = apply_status(session, robot_task, status, SOURCE_CALLBACK)
     if outcome.result == NOT_FOUND:
         return Reply(404, {"error": "записи задачи не найдены", "id": ident})
     return Reply(
