@@ -47,10 +47,12 @@ def test_hold_and_recording_as_recorded(r: Rig) -> None:
 def test_blind_transfer_as_recorded(r: Rig) -> None:
     uid, events = r.talking()
     r.ok(r.users["101"], f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
+    taker = r.stream("102")  # the call is 102's once he answers
     r.fake.answer(r.fake.wait_channel("transfer", uid))
-    events.wait_for(lambda k, d: k == "call" and d["uid"] == uid and d["reason"] == "Переведён на 102")
+    taker.wait_for(lambda k, d: k == "call" and d["uid"] == uid and d["state"] == "talking"
+                   and d["transfer"] is None)  # fmt: skip
     r.fake.far_hangup(r.fake.channel_of("transfer", uid))
-    events.state(uid, "ended")
+    r.ended_row(uid)
     _same_as_recorded(r, "blind_transfer")
 
 
