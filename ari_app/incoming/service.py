@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from ari_app.calls import queries as q
 from ari_app.client import AriError
@@ -28,11 +29,11 @@ from clinic.phones import PhoneError, match_key, normalize
 log = logging.getLogger(__name__)
 
 
-def _direct(did: str, users: list[dict[str, object]]) -> int | None:
+def _direct(did: str, users: list[dict[str, Any]]) -> int | None:
     """The registrar whose own extension the DID is (as queries.inbound_parties reads it)."""
     key = match_key(did)[-8:]
     if len(users) == 1 and key.isdigit() and users[0]["extension"] == key:
-        return int(users[0]["id"])  # type: ignore[call-overload]
+        return int(users[0]["id"])
     return None
 
 
@@ -93,7 +94,12 @@ class IncomingService:
             await self._ring(call, channel, users, summary, number)
 
     async def _ring(
-        self, call: LiveCall, channel: Channel, users: list[dict], summary: dict | None, number: str
+        self,
+        call: LiveCall,
+        channel: Channel,
+        users: list[dict[str, Any]],
+        summary: dict[str, Any] | None,
+        number: str,
     ) -> None:
         core = self.core
         if not users:
