@@ -81,8 +81,6 @@ def channel_ids(events: list[Json]) -> list[str]:
 
 def normalise(events: list[Json]) -> list[Json]:
     """The events with run-specific ids replaced by placeholders (see the module docstring)."""
-    from ari_app.calls.service import inbound_uid
-
     subs: dict[str, str] = {}
     uids: dict[str, str] = {}
     foreign = 0
@@ -95,13 +93,27 @@ def normalise(events: list[Json]) -> list[Json]:
         elif cid not in subs:
             foreign += 1
             subs[cid] = f"{{in{foreign}}}"
-            subs[inbound_uid(cid)] = f"{{inuid{foreign}}}"
+    # an incoming call's uid names its registrars' legs: `agent,<uid>`, `<uid>-age1`
+    inbound = 0
+    for event in events:
+        args = [str(a) for a in event.get("args") or []]
+        agent = event.get("type") == "StasisStart" and len(args) >= 2 and args[0] == "agent"
+        named = [args[1]] if agent else []
+        cid = str((event.get("channel") or {}).get("id", ""))
+        if _INBOUND_LEG.match(cid):
+            named.append(cid.removesuffix("-2").rsplit("-", 1)[0])
+        for uid in named:
+            if uid not in subs and not uid.startswith("{"):
+                inbound += 1
+                subs[uid] = f"{{inuid{inbound}}}"
     subs.update(uids)
+    if not subs:
+        return [json.loads(json.dumps(e)) for e in events]
     pattern = re.compile("|".join(re.escape(k) for k in sorted(subs, key=len, reverse=True)))
 
     def fix(value: Any) -> Any:
         if isinstance(value, str):
-            return pattern.sub(lambda m: subs[m.group(0)], value) if subs else value
+            return pattern.sub(lambda m: subs[m.group(0)], value)
         if isinstance(value, list):
             return [fix(v) for v in value]
         if isinstance(value, dict):
