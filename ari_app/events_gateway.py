@@ -11,8 +11,9 @@ few tabs stopped the UI. Here a stream is a coroutine: thousands cost a few KiB 
 The page gets the token from the web app (`GET /phone/events-token`, session required): an
 itsdangerous signature over {"uid", "epoch"} with the web's secret key, good for
 TOKEN_MAX_AGE seconds to connect. The user must still be active, not locked, and his
-session epoch unchanged (logout and lock move it on); that is checked again at every
-keep-alive, so an open stream ends with the session. Forged, expired or stale: 401 JSON.
+session epoch unchanged (logout and lock move it on); that is checked again every
+keep-alive period, however busy the stream, so an open stream ends with the session.
+Forged, expired or stale: 401 JSON.
 
 CORS: only the web app's origins get `Access-Control-Allow-Origin`; no credentials (the
 token is in the URL, never logged: the listener has no access log).
@@ -175,15 +176,22 @@ class EventsGateway:
 
     async def _pump(self, stream: Stream, resp: web.StreamResponse) -> None:
         queue = stream.sub.queue
+        loop = asyncio.get_running_loop()
+        check_at = loop.time() + self.keepalive
         while not stream.closed:
-            try:
-                async with asyncio.timeout(self.keepalive):  # not wait_for: no task per event
+            got: dict[str, Any] | None = None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(check_at):  # not wait_for: no task per event
                     got = await queue.get()
-            except TimeoutError:  # quiet for a while: is the session still on, is the tab there
+            if loop.time() >= check_at:  # every keepalive period, a busy stream as a quiet one
                 if await self._valid(stream.user_id, stream.epoch) is False:
                     self._end(stream, SESSION_ENDED)
                     break
-                await resp.write(b": keepalive\n\n")
+                check_at = loop.time() + self.keepalive
+                if got is None:  # quiet: tell the tab (and any proxy) the stream is alive
+                    await resp.write(b": keepalive\n\n")
+                    continue
+            if got is None:
                 continue
             # everything queued by now goes in one write
             chunks = []

@@ -11,7 +11,8 @@ scheduler, the patients, «Прием по телефону», the call log, the
 for about `--think` seconds (1 s by default; 0 clicks flat out). Phase A: no streams.
 Phase B: the same clients while 200 streams are open (each got its token from the web app,
 as a page does) and ari_app publishes an event to a random registrar every 20 ms; each
-event carries its publish time.
+event carries its publish time. The phases alternate A, B, A, B … (`--rounds`), so a burst
+of other work on the machine falls on both alike.
 
 Prints page p50/p95 for both phases, their ratio (target: B/A p95 ≤ 1.3), errors (target
 0), and the event delivery p50/p95 (target p95 ≤ 50 ms).
@@ -187,39 +188,52 @@ async def _run(
             await _login(client, base, f"bench{n:02d}")
             await _login(tab, base, f"bench{n:02d}")
         await _phase(base, clients, patients, 3, args.think)  # warm-up
-        times_a, errors_a = await _phase(base, clients, patients, args.seconds, args.think)
-
+        times_a: list[float] = []
+        times_b: list[float] = []
+        errors_a: list[str] = []
+        errors_b: list[str] = []
         delays: list[float] = []
         stream_errors: list[str] = []
-        opened = [asyncio.Event() for _ in range(len(user_ids) * args.tabs)]
-        streams = [
-            asyncio.create_task(_stream(tabs[i // args.tabs], base, delays, opened[i], stream_errors))
-            for i in range(len(opened))
-        ]
-        await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 120)
+        streams_open = len(user_ids) * args.tabs
+        per_round = args.seconds / args.rounds
+        # A and B alternate: whatever else the machine does weighs on both phases alike
+        for _round in range(args.rounds):
+            times, errors = await _phase(base, clients, patients, per_round, args.think)
+            times_a += times
+            errors_a += errors
 
-        async def publisher() -> None:
-            while True:
-                conn.send(random.choice(user_ids))
-                await asyncio.sleep(args.publish_every)
+            opened = [asyncio.Event() for _ in range(streams_open)]
+            streams = [
+                asyncio.create_task(_stream(tabs[i // args.tabs], base, delays, opened[i], stream_errors))
+                for i in range(streams_open)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 120)
 
-        pub = asyncio.create_task(publisher())
-        times_b, errors_b = await _phase(base, clients, patients, args.seconds, args.think)
-        pub.cancel()
-        for task in streams:
-            task.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
+            async def publisher() -> None:
+                while True:
+                    conn.send(random.choice(user_ids))
+                    await asyncio.sleep(args.publish_every)
+
+            pub = asyncio.create_task(publisher())
+            times, errors = await _phase(base, clients, patients, per_round, args.think)
+            times_b += times
+            errors_b += errors
+            pub.cancel()
+            for task in streams:
+                task.cancel()
+            await asyncio.gather(*streams, return_exceptions=True)
     finally:
         for s in clients + tabs:
             await s.close()
 
     p95_a, p95_b = _pct(times_a, 95), _pct(times_b, 95)
-    print(f"web_load.py: {len(user_ids)} registrars clicking for {args.seconds:.0f} s per phase, "
+    print(f"web_load.py: {len(user_ids)} registrars clicking for {args.seconds:.0f} s per phase "
+          f"(in {args.rounds} alternating rounds), "
           f"{args.think:.1f} s on a page between clicks; waitress 8 threads; SQLite")  # fmt: skip
     print("                                    pages    p50 ms   p95 ms   errors")
     print(f"A  no event streams               {len(times_a):7d}  {_pct(times_a, 50):7.1f}  {p95_a:7.1f}  "
           f"{len(errors_a):6d}")  # fmt: skip
-    label = f"{len(opened)} streams open ({args.tabs} tabs each)"
+    label = f"{streams_open} streams open ({args.tabs} tabs each)"
     print(f"B  {label:<31}{len(times_b):7d}  {_pct(times_b, 50):7.1f}  {p95_b:7.1f}  "
           f"{len(errors_b) + len(stream_errors):6d}")  # fmt: skip
     print(f"page p95 ratio B/A: {p95_b / p95_a:.2f} (target ≤ 1.3)")
@@ -233,7 +247,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registrars", type=int, default=40)
     parser.add_argument("--tabs", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=20.0, help="clicking time per phase")
+    parser.add_argument("--seconds", type=float, default=30.0, help="clicking time per phase, all rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="A/B alternations the phases are split into")
     parser.add_argument("--publish-every", type=float, default=0.02)
     parser.add_argument("--think", type=float, default=1.0,
                         help="mean seconds a registrar looks at a page before the next click (0: flat out)")

@@ -5,6 +5,7 @@ user ends the oldest; a thousand streams opened and dropped leave nothing behind
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -196,3 +197,36 @@ def test_a_thousand_streams_opened_and_dropped_leave_nothing_behind(
         assert rss_kib() <= rss * 1.10
     finally:
         listener.stop()
+
+
+def test_logout_ends_a_busy_stream_too(
+    listener: EventsListener, config: Config, make_user: Any, sessions: sessionmaker[Session]
+) -> None:
+    """Events every 50 ms, well inside the 0.3 s keep-alive: the session is checked on time
+    all the same (it used to be checked only when the stream fell quiet)."""
+    uid = make_user("busy")
+
+    async def publish_forever() -> None:
+        while True:
+            listener.app.notifier.publish("tick", {}, user_ids={uid}, everyone=False)
+            await asyncio.sleep(0.05)  # the pace of the traffic, not a synchronisation
+
+    publisher = asyncio.run_coroutine_threadsafe(publish_forever(), listener.loop)
+
+    async def scenario() -> tuple[str, Any]:
+        token = make_token(config.secret_key, uid, 0)
+        async with aiohttp.ClientSession() as http, http.get(_url(listener, token)) as resp:
+            assert (await next_event(resp))[0] == "hello"
+            assert (await next_event(resp))[0] == "tick"
+            with transaction(sessions) as s:
+                end_sessions(s.get(User, uid))
+            while True:
+                event = await next_event(resp)
+                if event[0] != "tick":
+                    return event
+
+    try:
+        assert run(scenario, timeout=30) == ("closed", {"reason": SESSION_ENDED})
+    finally:
+        publisher.cancel()
+    wait_until(lambda: listener.counts() == (0, 0), 10, "the stream is gone")
