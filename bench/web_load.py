@@ -5,8 +5,10 @@ event from ari_app's publish to a stream.
 The parts are the real ones, each in its own process as in production: the web app on
 waitress (`launcher.serve.waitress_options`: 8 threads) and ari_app's events listener (the
 real AriApp listener and its call-log process, without Asterisk: tests/eventskit.py), on a
-SQLite database with the demo clinic and 40 registrars. The clients run in this process on
-one asyncio loop (aiohttp): each registrar logs in and then opens pages in a loop — the
+SQLite database with the demo clinic and 40 registrars. The clicking clients run in this
+process on one asyncio loop (aiohttp), the tabs' streams in a process of their own (as a
+browser's tabs are; reading them here would slow the clicks' own timing): each registrar
+logs in and then opens pages in a loop — the
 scheduler, the patients, «Прием по телефону», the call log, the SMS dialog — looking at each
 for about `--think` seconds (1 s by default; 0 clicks flat out). Phase A: no streams.
 Phase B: the same clients while 200 streams are open (each got its token from the web app,
@@ -156,6 +158,48 @@ async def _stream(session: aiohttp.ClientSession, base: str, delays: list[float]
         pass
 
 
+def _tabs_process(conn: Connection, base: str, registrars: int, tabs: int) -> None:
+    """The registrars' open tabs, in a process of their own as in a browser: reading 200
+    streams must not slow the page clicks' own measurement. On "open" it opens every stream
+    and answers when all are open; on "close" it closes them and answers with the delivery
+    delays and errors seen; None ends it."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        browsers = [_browser() for _ in range(registrars)]
+        try:
+            for n, tab in enumerate(browsers):
+                await _login(tab, base, f"bench{n:02d}")
+            conn.send("ready")
+            while (command := await loop.run_in_executor(None, conn.recv)) == "open":
+                delays: list[float] = []
+                errors: list[str] = []
+                opened = [asyncio.Event() for _ in range(registrars * tabs)]
+                streams = [
+                    asyncio.create_task(_stream(browsers[i // tabs], base, delays, opened[i], errors))
+                    for i in range(len(opened))
+                ]
+                await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 120)
+                conn.send("opened")
+                assert await loop.run_in_executor(None, conn.recv) == "close"
+                for task in streams:
+                    task.cancel()
+                await asyncio.gather(*streams, return_exceptions=True)
+                conn.send((delays, errors))
+            assert command is None
+        finally:
+            for tab in browsers:
+                await tab.close()
+
+    asyncio.run(main())
+
+
+def _browser() -> aiohttp.ClientSession:
+    # unsafe: keep the session cookie of an IP address (127.0.0.1), as a browser does
+    jar = aiohttp.CookieJar(unsafe=True)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), cookie_jar=jar)
+
+
 def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 2 else float("nan")
 
@@ -176,17 +220,22 @@ async def _run(
     args: argparse.Namespace, env: dict[str, str], user_ids: list[int], patients: list[int], conn: Connection
 ) -> None:
     base = f"http://127.0.0.1:{env['MIS_WEB_PORT']}"
-    def browser() -> aiohttp.ClientSession:
-        # unsafe: keep the session cookie of an IP address (127.0.0.1), as a browser does
-        jar = aiohttp.CookieJar(unsafe=True)
-        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), cookie_jar=jar)
+    clients = [_browser() for _ in user_ids]
+    tabs_conn, child = multiprocessing.Pipe()
+    tabs = multiprocessing.get_context("spawn").Process(
+        target=_tabs_process, args=(child, base, len(user_ids), args.tabs)
+    )
+    tabs.start()
+    loop = asyncio.get_running_loop()
 
-    clients = [browser() for _ in user_ids]
-    tabs = [browser() for _ in user_ids]
+    async def ask(command: str) -> object:
+        tabs_conn.send(command)
+        return await loop.run_in_executor(None, tabs_conn.recv)
+
     try:
-        for n, (client, tab) in enumerate(zip(clients, tabs, strict=True)):
+        assert await loop.run_in_executor(None, tabs_conn.recv) == "ready"
+        for n, client in enumerate(clients):
             await _login(client, base, f"bench{n:02d}")
-            await _login(tab, base, f"bench{n:02d}")
         await _phase(base, clients, patients, 3, args.think)  # warm-up
         times_a: list[float] = []
         times_b: list[float] = []
@@ -202,12 +251,7 @@ async def _run(
             times_a += times
             errors_a += errors
 
-            opened = [asyncio.Event() for _ in range(streams_open)]
-            streams = [
-                asyncio.create_task(_stream(tabs[i // args.tabs], base, delays, opened[i], stream_errors))
-                for i in range(streams_open)
-            ]
-            await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 120)
+            assert await ask("open") == "opened"
 
             async def publisher() -> None:
                 while True:
@@ -219,12 +263,14 @@ async def _run(
             times_b += times
             errors_b += errors
             pub.cancel()
-            for task in streams:
-                task.cancel()
-            await asyncio.gather(*streams, return_exceptions=True)
+            seen, failed = await ask("close")  # type: ignore[misc]
+            delays += seen
+            stream_errors += failed
     finally:
-        for s in clients + tabs:
+        for s in clients:
             await s.close()
+        tabs_conn.send(None)
+        tabs.join(30)
 
     p95_a, p95_b = _pct(times_a, 95), _pct(times_b, 95)
     print(f"web_load.py: {len(user_ids)} registrars clicking for {args.seconds:.0f} s per phase "
