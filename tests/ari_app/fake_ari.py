@@ -52,6 +52,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "moh_start": (404, "Channel not found"),
     "send_dtmf": (404, "Channel not found"),
     "get_var": (404, "Provided channel was not found"),
+    "get_var_unset": (404, "Provided variable was not found"),
     "originate_originator": (400, "Provided originator channel was not found"),
     "originate_duplicate": (409, "Channel with given unique ID already exists"),
     "bridge_get": (404, "Bridge not found"),
@@ -60,6 +61,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bridge_add_no_channel": (400, "Channel not found"),
     "bridge_remove_no_channel": (400, "Channel not found"),
     "bridge_remove_not_in_bridge": (422, "Channel not in this bridge"),
+    "bridge_add_not_in_stasis": (422, "Channel not in Stasis application"),
+    "channel_not_in_stasis": (409, "Channel not in Stasis application"),
     "bridge_record_no_bridge": (404, "Bridge not found"),
     "recording_stop": (404, "Recording not found"),
     "stored_file": (404, "Recording not found"),
@@ -579,7 +582,7 @@ class FakeAri:
     def _in_stasis(self, p: Json, key: str) -> FakeChannel:
         ch = self._chan(p, key)
         if not ch.in_stasis:
-            raise Reply(409, "Channel not in Stasis application")
+            raise self._fail("channel_not_in_stasis")
         return ch
 
     def _op_answer(self, p: Json, b: Json) -> tuple[int, Any]:
@@ -623,7 +626,7 @@ class FakeAri:
         ch = self._chan(p, "get_var")
         name = str(p.get("variable", ""))
         if name not in ch.variables:
-            raise Reply(404, "Provided variable was not found")
+            raise self._fail("get_var_unset")
         return 200, {"value": ch.variables[name]}
 
     def _op_set_var(self, p: Json, b: Json) -> tuple[int, Any]:
@@ -677,7 +680,7 @@ class FakeAri:
             if cid not in self.channels:
                 raise self._fail("bridge_add_no_channel")
             if not self.channels[cid].in_stasis:
-                raise Reply(422, "Channel not in Stasis application")
+                raise self._fail("bridge_add_not_in_stasis")
         for cid in ids:
             ch = self.channels[cid]
             if ch.bridge is not None and ch.bridge in self.bridges and ch.bridge != br.id:

@@ -270,27 +270,63 @@ _PROBES: dict[str, tuple[str, str, dict[str, str]]] = {
 }
 
 
-def test_the_fake_answers_errors_as_asterisk_does(pbx: Pbx) -> None:
-    """The fake ARI's answers for things that are gone (tests/ari_app/fake_ari.py ERRORS)
-    are the real Asterisk 22's, status and message."""
+def _fake_errors() -> dict[str, tuple[int, str]]:
+    """tests/ari_app/fake_ari.py's ERRORS (loaded by path: `ari_app` here is the app)."""
     source = Path(__file__).parent.parent / "ari_app" / "fake_ari.py"
     spec = importlib.util.spec_from_file_location("fake_ari", source)
     assert spec is not None and spec.loader is not None
     fake_ari = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("fake_ari", fake_ari)  # its dataclasses look their module up
     spec.loader.exec_module(fake_ari)
-    errors: dict[str, tuple[int, str]] = fake_ari.ERRORS
+    return fake_ari.ERRORS  # type: ignore[no-any-return]
+
+
+def _answers(pbx: Pbx, probes: dict[str, tuple[str, str, dict[str, str]]],
+             subs: dict[str, str]) -> dict[str, tuple[int, str]]:  # fmt: skip
     cfg = pbx.config.pbx
     bridge = "probe-errors"
+    real = {}
     with httpx.Client(base_url=cfg.ari_url, auth=(cfg.ari_user, cfg.ari_password), timeout=5,
                       trust_env=False) as ari:  # fmt: skip
         assert ari.post(f"/bridges/{bridge}", params={"type": "mixing"}).status_code == 200
         try:
-            real = {}
-            for key, (method, path, params) in _PROBES.items():
-                resp = ari.request(method, path.replace("{bridge}", bridge), params=params)
+            for key, (method, path, params) in probes.items():
+                fill = {**subs, "{bridge}": bridge}
+                for old, new in fill.items():
+                    path = path.replace(old, new)
+                    params = {k: v.replace(old, new) for k, v in params.items()}
+                resp = ari.request(method, path, params=params)
                 real[key] = (resp.status_code, resp.json().get("message", "") if resp.content else "")
         finally:
             ari.delete(f"/bridges/{bridge}")
-    fake = {key: errors[key] for key in _PROBES}
-    assert real == fake
+    return real
+
+
+def test_the_fake_answers_errors_as_asterisk_does(pbx: Pbx) -> None:
+    """The fake ARI's answers for things that are gone (tests/ari_app/fake_ari.py ERRORS)
+    are the real Asterisk 22's, status and message."""
+    errors = _fake_errors()
+    assert _answers(pbx, _PROBES, {}) == {key: errors[key] for key in _PROBES}
+
+
+# the same, on a live call's channel ("{chan}": the registrar's leg, in Stasis and bridged)
+_LIVE_PROBES: dict[str, tuple[str, str, dict[str, str]]] = {
+    # a real endpoint: Asterisk checks the id as it allocates the channel, before dialling (an
+    # endpoint that does not exist fails that allocation first: 500)
+    "originate_duplicate": ("POST", "/channels", {"endpoint": "PJSIP/reg102", "app": "probe",
+                                                  "channelId": "{chan}"}),  # fmt: skip
+    "bridge_remove_not_in_bridge": ("POST", "/bridges/{bridge}/removeChannel", {"channel": "{chan}"}),
+    "get_var_unset": ("GET", "/channels/{chan}/variable", {"variable": "NO_SUCH_VARIABLE"}),
+}
+
+
+def test_the_fake_answers_errors_on_live_channels_as_asterisk_does(
+    pbx: Pbx, rig: dict[str, Any], control: Control, call_users: dict[str, int]
+) -> None:
+    uid = _talking(rig, control, call_users["101"])
+    try:
+        real = _answers(pbx, _LIVE_PROBES, {"{chan}": f"{uid}-reg1"})
+    finally:
+        control.ok(call_users["101"], f"/calls/{uid}/hangup")
+    errors = _fake_errors()
+    assert real == {key: errors[key] for key in _LIVE_PROBES}
