@@ -45,7 +45,11 @@ class ConferenceService:
             return call.snapshot()
 
     async def third_answered(self, call: LiveCall, leg: Leg, channel: Channel) -> None:
-        await self.core.ari.add_to_bridge(call.bridge_id, channel.id)
+        try:
+            await self.core.ari.add_to_bridge(call.bridge_id, channel.id)
+        except AriNotFound:
+            leg.answered = False  # hung up as it answered: its ChannelDestroyed says so
+            return
         self.core.changed(call, message=f"Участник {leg.label} в конференции")
 
     async def third_gone(self, call: LiveCall, leg: Leg, cause: int | None) -> None:

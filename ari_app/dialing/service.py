@@ -15,7 +15,7 @@ from typing import Any
 
 from ari_app.calls import queries as q
 from ari_app.calls.store import StoreError
-from ari_app.client import AriError
+from ari_app.client import AriError, AriNotFound
 from ari_app.core import call as c
 from ari_app.core.call import Leg, LiveCall
 from ari_app.core.core import NO_PBX, CallCore
@@ -190,7 +190,13 @@ class DialingService:
             call.ringback.cancel()
         registrar = call.live(c.REGISTRAR)
         joining = [registrar.channel_id, channel.id] if registrar is not None else [channel.id]
-        await core.ari.add_to_bridge(call.bridge_id, *joining)
+        try:
+            await core.ari.add_to_bridge(call.bridge_id, *joining)
+        except AriNotFound:
+            # a party hung up as the patient answered: nobody talked; its ChannelDestroyed,
+            # next on this call's chain, ends the call by its cause
+            leg.answered = False
+            return
         if registrar is not None and call.ringing is not None:
             asyncio.create_task(self._stop_ringing(call, registrar.channel_id))
         self.answered(call)

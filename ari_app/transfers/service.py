@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from ari_app.calls.queries import Actor
-from ari_app.client import AriError
+from ari_app.client import AriError, AriNotFound
 from ari_app.core import call as c
 from ari_app.core.call import Leg, LiveCall
 from ari_app.core.core import CallCore
@@ -154,8 +154,15 @@ class TransfersService:
         if tr is None or tr.channel_id != channel.id:
             await core.quiet(core.ari.hangup(channel.id))
             return
+        tr.check(TransferEvent.TARGET_ANSWERED)
+        try:
+            await core.ari.add_to_bridge(call.bridge_id, channel.id)
+        except AriNotFound:
+            # it hung up as it answered: its ChannelDestroyed, next on this call's chain,
+            # fails the transfer (target_gone) from «ringing»
+            log.info("call %s: transfer target %s gone before joining", call.uid, channel.id)
+            return
         tr.fire(TransferEvent.TARGET_ANSWERED)
-        await core.ari.add_to_bridge(call.bridge_id, channel.id)
         if tr.mode is TransferMode.BLIND:
             remote = call.live(c.REMOTE)
             if remote is not None:
