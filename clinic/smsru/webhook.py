@@ -8,7 +8,8 @@ or sms.ru keeps resending; duplicates are therefore normal and :func:`dedupe_key
 
 The hooks listener uses this module to accept callbacks (:func:`check_signature`, then
 :func:`read_record` per record, so one malformed record never costs the others); the
-emulator signs its callbacks with its own code (emulators/smsru/signing.py). Nothing here raises on hostile input.
+emulator signs its callbacks with its own code (emulators/smsru/signing.py). Nothing here
+raises on hostile input.
 """
 
 from __future__ import annotations
