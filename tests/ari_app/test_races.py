@@ -7,6 +7,7 @@ The moments are made, not waited for: a hook runs when ari_app's request reaches
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -365,3 +366,39 @@ def test_command_racing_the_hang_up_is_answered_409_or_done(r: Rig, path: str, b
     r.assert_clean()
     assert r.ended_row(uid).state == "ended"
     assert r.fake.call(lambda: not r.fake.recordings), "a recording left running"
+
+
+def test_two_hangups_at_once(r: Rig) -> None:
+    """«Завершить» clicked twice (or in two tabs): one call end, no 5xx."""
+    uid, _events = r.talking()
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: r.post(r.users["101"], f"/calls/{uid}/hangup"), range(2)))
+    assert sorted(a.status_code for a in answers) in ([200, 200], [200, 409]), [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            _russian(answer)
+    assert r.ended_row(uid).result == "answered"
+    r.assert_clean()
+
+
+def test_hold_and_hangup_at_once(r: Rig) -> None:
+    uid, _events = r.talking()
+    with ThreadPoolExecutor(2) as pool:
+        hold = pool.submit(r.post, r.users["101"], f"/calls/{uid}/hold")
+        hangup = pool.submit(r.post, r.users["101"], f"/calls/{uid}/hangup")
+        answers = [hold.result(), hangup.result()]
+    assert all(a.status_code in (200, 409) for a in answers), [(a.status_code, a.text) for a in answers]
+    r.ended_row(uid)
+    r.assert_clean()  # a holding bridge made by the hold is not left behind
+
+
+def test_caller_hangs_up_as_the_registrar_answers(r: Rig) -> None:
+    events = r.stream("101")
+    r.fake.incoming("101", PATIENT_NUMBER)
+    uid = events.wait_for(lambda k, d: k == "incoming")["uid"]
+    agent, caller = r.fake.wait_channel("agent"), r.fake.channel_of("inbound")
+    r.fake.call(lambda: (r.fake.answer_now(agent), r.fake.hang_up_now(caller)))
+    row = r.ended_row(uid)
+    assert row.result in ("answered", "missed")
+    r.assert_clean()  # the registrar is not left alone in the bridge
+    assert r.calls(r.users["101"]) == []
