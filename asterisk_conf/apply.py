@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_conf import runtime
 from asterisk_conf.render import (
+    DTLS_CERT_FILE,
+    DTLS_KEY_FILE,
     FILES,
     TEMPLATE_DIR,
     PbxInput,
@@ -43,6 +45,7 @@ from clinic.config import Config, PbxConfig
 from clinic.db import transaction
 from clinic.models import REVISION_APPLIED, REVISION_FAILED, REVISION_REJECTED, ConfigRevision
 from clinic.pbx_port import ApplyResult, PbxApplier
+from clinic.softphone import ensure_dtls_cert
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,20 @@ def write_atomic(path: Path, text: str, owner: tuple[int, int] | None) -> None:
     if owner is not None and os.geteuid() == 0:
         os.chown(tmp, *owner)
     os.replace(tmp, path)
+
+
+def install_dtls_cert(config: Config) -> None:
+    """Copy the browser endpoints' DTLS certificate and key (made once in the data dir) to
+    where the rendered pjsip.conf names them, readable by Asterisk's user only."""
+    cert, key = ensure_dtls_cert(config.data_dir)
+    keys = config.pbx.conf_dir / Path(DTLS_CERT_FILE).parent
+    keys.mkdir(parents=True, exist_ok=True)
+    owner = _owner(config.pbx)
+    for source, name in ((cert, DTLS_CERT_FILE), (key, DTLS_KEY_FILE)):
+        target = config.pbx.conf_dir / name
+        text = source.read_text()
+        if not target.exists() or target.read_text() != text:
+            write_atomic(target, text, owner)
 
 
 def snapshot(conf_dir: Path, names: tuple[str, ...] = FILES) -> dict[str, str | None]:
@@ -290,6 +307,8 @@ def apply_from_db(
             rid = _record(session_factory, author_id, REVISION_REJECTED, prep.files or {}, msg, secrets)
             return ApplyResult(False, mask_secrets(msg, secrets), rid)
         files, inp = prep.files, prep.inp
+        if inp.dtls_cert_file:
+            install_dtls_cert(config)
 
         if not reload or not _pbx_reachable(config):
             changed = write_files(pbx, dict(files))

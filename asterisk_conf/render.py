@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinic.config import Config
 from clinic.hosts import is_host
 from clinic.models import ClinicSettings, User
-from clinic.security import SIP_REALM
+from clinic.security import SIP_REALM, sip_md5_cred
+from clinic.softphone import DEFAULT_RING, RING_MODES, dial_targets, web_endpoint, web_password
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # The files we own in Asterisk's config folder, in the order they are written.
@@ -44,8 +45,11 @@ _EXTENSION = re.compile(r"^[0-9]{2,8}$")
 # value would start a line, or a section, of the attacker's choosing.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 TRUNK_ENDPOINT = "trunk"  # the PJSIP endpoint of the outbound trunk (ari_app dials PJSIP/<num>@trunk)
-_RESERVED_SECTIONS = {"global", "transport-udp", "clinic-endpoint", "clinic-auth", "clinic-aor",
-                      TRUNK_ENDPOINT, f"{TRUNK_ENDPOINT}-identify"}
+_RESERVED_SECTIONS = {"global", "transport-udp", "transport-ws", "clinic-endpoint", "clinic-auth",
+                      "clinic-aor", "clinic-webrtc", TRUNK_ENDPOINT, f"{TRUNK_ENDPOINT}-identify"}
+# Where Asterisk reads the DTLS certificate of the browser endpoints (apply copies it there).
+DTLS_CERT_FILE = "keys/mis-dtls.crt"
+DTLS_KEY_FILE = "keys/mis-dtls.key"
 
 
 class RenderError(ValueError):
@@ -58,6 +62,19 @@ class PhoneUser:
     sip_id: str
     md5_cred: str
     full_name: str = ""
+    ring: str = DEFAULT_RING  # clinic.softphone.RING_MODES: which of his phones ring
+    # digest of the browser softphone's password (clinic.softphone.web_password); "" = the
+    # user has no WebRTC endpoint (an input built without the installation's secret key)
+    web_md5_cred: str = ""
+
+    @property
+    def web_id(self) -> str:
+        return web_endpoint(self.sip_id)
+
+    @property
+    def dial(self) -> str:
+        ring = self.ring if self.web_md5_cred else DEFAULT_RING
+        return "&".join(dial_targets(self.sip_id, ring))
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,10 @@ class PbxInput:
     # Free text appended to the endpoint template: an escape hatch for the PBX admin
     # (and for the tests that feed Asterisk a setting it rejects).
     endpoint_extra: str = ""
+    # the browser endpoints' DTLS certificate and key, as paths Asterisk opens ("" = none:
+    # then no WebRTC endpoint is rendered)
+    dtls_cert_file: str = ""
+    dtls_key_file: str = ""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -107,10 +128,15 @@ def check_users(users: tuple[PhoneUser, ...]) -> None:
     for u in users:
         if not _EXTENSION.match(u.extension):
             raise RenderError(f"Недопустимый добавочный номер «{u.extension}»: нужны 2–8 цифр")
-        if not _SIP_ID.match(u.sip_id) or u.sip_id in _RESERVED_SECTIONS or u.sip_id.endswith("-auth"):
+        if (not _SIP_ID.match(u.sip_id) or u.sip_id in _RESERVED_SECTIONS
+                or u.sip_id.endswith(("-auth", "-web"))):
             raise RenderError(f"Недопустимый SIP ID «{u.sip_id}»: латинские буквы, цифры, «.», «_», «-»")
         if not re.fullmatch(r"[0-9a-f]{32}", u.md5_cred):
             raise RenderError(f"У SIP ID «{u.sip_id}» нет корректного MD5-хеша пароля")
+        if u.web_md5_cred and not re.fullmatch(r"[0-9a-f]{32}", u.web_md5_cred):
+            raise RenderError(f"У SIP ID «{u.sip_id}» нет корректного MD5-хеша пароля софтфона")
+        if u.ring not in RING_MODES:
+            raise RenderError(f"У SIP ID «{u.sip_id}» неизвестный выбор телефона «{u.ring}»")
         if u.extension in seen_ext:
             raise RenderError(f"Добавочный номер {u.extension} назначен нескольким пользователям")
         if u.sip_id in seen_id:
@@ -143,6 +169,9 @@ def check_values(inp: PbxInput) -> None:
     for secret in inp.secrets:
         if ";" in secret or secret != secret.strip():
             raise RenderError("Пароль содержит «;» или пробелы по краям: Asterisk прочтёт его иначе")
+    for path in (inp.dtls_cert_file, inp.dtls_key_file):
+        if path and not re.fullmatch(r"/[A-Za-z0-9_./-]{1,200}", path):
+            raise RenderError(f"Путь к сертификату DTLS «{path}»: нужен абсолютный путь без пробелов")
     for line in inp.endpoint_extra.splitlines():
         if line.lstrip().startswith(("[", "#")):
             raise RenderError("Дополнительные параметры абонента не могут открывать секции или #include")
@@ -163,8 +192,10 @@ def render(inp: PbxInput, template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
     """Return {file name: text} for every file in FILES. Raises RenderError."""
     check_values(inp)
     check_users(inp.users)
+    webrtc = bool(inp.dtls_cert_file and inp.dtls_key_file)
     users = [
-        PhoneUser(u.extension, u.sip_id, u.md5_cred, _clean_name(u.full_name) or u.extension)
+        PhoneUser(u.extension, u.sip_id, u.md5_cred, _clean_name(u.full_name) or u.extension,
+                  u.ring, u.web_md5_cred if webrtc else "")
         for u in sorted(inp.users, key=lambda u: u.extension)
     ]
     context = {
@@ -186,7 +217,10 @@ def render(inp: PbxInput, template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
         "agi_secret": inp.agi_secret,
         "realm": inp.realm,
         "users": users,
-        "dial_all": "&".join(f"PJSIP/{u.sip_id}" for u in users),
+        "dial_all": "&".join(u.dial for u in users),
+        "webrtc": webrtc,
+        "dtls_cert_file": inp.dtls_cert_file,
+        "dtls_key_file": inp.dtls_key_file,
         "ring_seconds": inp.ring_seconds,
         "trunk": inp.trunk,
         "outbound_callerid": inp.outbound_callerid,
@@ -239,6 +273,17 @@ def resolves_to_loopback(host: str) -> bool:
     return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
 
 
+def dtls_paths(config: Config) -> tuple[str, str]:
+    """The DTLS certificate and key as Asterisk opens them: inside the chroot for the local
+    runtime, in the config folder of an external Asterisk."""
+    base = "/etc/asterisk" if config.pbx.mode == "local" else str(config.pbx.conf_dir)
+    return f"{base}/{DTLS_CERT_FILE}", f"{base}/{DTLS_KEY_FILE}"
+
+
+def _web_md5(config: Config, sip_id: str) -> str:
+    return sip_md5_cred(web_endpoint(sip_id), web_password(config.secret_key, sip_id))
+
+
 def load_input(config: Config, session_factory: sessionmaker[Session]) -> PbxInput:
     """Read settings and telephony users from the DB into a PbxInput."""
     pbx = config.pbx
@@ -246,7 +291,8 @@ def load_input(config: Config, session_factory: sessionmaker[Session]) -> PbxInp
         settings = session.scalars(select(ClinicSettings).order_by(ClinicSettings.id)).first()
         rows = session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.extension)).all()
         users = tuple(
-            PhoneUser(u.extension or "", u.sip_id or "", u.sip_md5_cred or "", u.full_name or "")
+            PhoneUser(u.extension or "", u.sip_id or "", u.sip_md5_cred or "", u.full_name or "",
+                      u.softphone_ring or DEFAULT_RING, _web_md5(config, u.sip_id or ""))
             for u in rows
             if u.has_telephony
         )
@@ -276,4 +322,6 @@ def load_input(config: Config, session_factory: sessionmaker[Session]) -> PbxInp
         trunk_user=settings.trunk_user or "",
         trunk_password=settings.trunk_password or "",
         outbound_callerid=settings.trunk_callerid or "",
+        dtls_cert_file=dtls_paths(config)[0],
+        dtls_key_file=dtls_paths(config)[1],
     )

@@ -195,7 +195,12 @@ class _Checker:
         for t in transports.values():
             bind = t.get("bind") or ""
             host, _, port = bind.rpartition(":")
-            if not host or _port(port) is None:
+            if t.get("protocol") in ("ws", "wss"):
+                # websockets ride on Asterisk's HTTP server (http.conf): the bind is required
+                # by pjsip but not used, an address alone is enough
+                if not bind:
+                    self.err(f"pjsip.conf:{t.line}: транспорт [{t.name}]: нет bind=")
+            elif not host or _port(port) is None:
                 self.err(f"pjsip.conf:{t.line}: транспорт [{t.name}]: неверный bind «{bind}»")
             if (t.get("protocol") or "") not in ("udp", "tcp", "tls", "ws", "wss"):
                 self.err(f"pjsip.conf:{t.line}: транспорт [{t.name}]: неверный protocol")

@@ -40,6 +40,11 @@ class User(Timestamped, Base):
     sip_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     # MD5(sip_id:realm:password), what PJSIP's auth_type=md5 needs; the password itself is not stored.
     sip_md5_cred: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Which phone rings (clinic.softphone.RING_MODES) and the browser softphone's devices by
+    # their labels: «Записывающее устройство», «Устройство воспроизведения» ("" = default).
+    softphone_ring: Mapped[str] = mapped_column(String(8), default="sip", server_default="sip")
+    mic_device: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    speaker_device: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     @property
     def is_admin(self) -> bool:

@@ -60,7 +60,10 @@ def test_write_only_apply_writes_every_file_privately(ext_config: Config, sessio
     result = apply.apply_from_db(ext_config, sessions, None, reload=False)
     assert result.ok, result.message
     conf = ext_config.pbx.conf_dir
-    assert sorted(p.name for p in conf.iterdir()) == sorted(FILES)  # no temp files left behind
+    assert sorted(p.name for p in conf.iterdir()) == sorted([*FILES, "keys"])  # no temp files left behind
+    # the browser softphones' DTLS certificate, made once in the data dir, copied beside them
+    assert sorted(p.name for p in (conf / "keys").iterdir()) == ["mis-dtls.crt", "mis-dtls.key"]
+    assert (conf / "keys/mis-dtls.key").stat().st_mode & 0o777 == 0o640
     assert all((conf / n).stat().st_mode & 0o777 == 0o640 for n in FILES)
     assert "[reg101](clinic-endpoint)" in (conf / "pjsip.conf").read_text()
     rev = _revision(sessions, result.revision_id)
