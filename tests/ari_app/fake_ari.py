@@ -182,6 +182,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/asterisk/info", "asterisk_info"),
         ("GET", r"/channels", "channels_list"),
         ("POST", r"/channels", "originate"),
+        ("POST", r"/channels/create", "channel_create"),
         ("GET", r"/channels/(?P<channelId>[^/]+)", "channel_get"),
         ("DELETE", r"/channels/(?P<channelId>[^/]+)", "hangup"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/answer", "answer"),
@@ -195,6 +196,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/channels/(?P<channelId>[^/]+)/mute", "unmute"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/dtmf", "send_dtmf"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/continue", "continue"),
+        ("POST", r"/channels/(?P<channelId>[^/]+)/dial", "channel_dial"),
+        ("POST", r"/channels/(?P<channelId>[^/]+)/move", "move"),
+        ("POST", r"/channels/(?P<channelId>[^/]+)/redirect", "redirect"),
         ("GET", r"/channels/(?P<channelId>[^/]+)/variable", "get_var"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/variable", "set_var"),
         ("GET", r"/bridges", "bridges_list"),
@@ -207,6 +211,9 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/bridges/(?P<bridgeId>[^/]+)/moh", "bridge_moh_stop"),
         ("POST", r"/bridges/(?P<bridgeId>[^/]+)/record", "bridge_record"),
         ("POST", r"/recordings/live/(?P<recordingName>[^/]+)/stop", "recording_stop"),
+        ("GET", r"/recordings/live/(?P<recordingName>[^/]+)", "recording_get"),
+        ("GET", r"/recordings/stored/(?P<recordingName>[^/]+)", "stored_get"),
+        ("DELETE", r"/recordings/stored/(?P<recordingName>[^/]+)", "stored_delete"),
         ("GET", r"/recordings/stored/(?P<recordingName>[^/]+)/file", "stored_file"),
         ("GET", r"/endpoints/(?P<tech>[^/]+)/(?P<resource>[^/]+)", "endpoint_get"),
         ("GET", r"/applications/(?P<applicationName>[^/]+)", "app_get"),
@@ -548,8 +555,17 @@ class FakeAri:
         return 200, self._channel_json(self._chan(p, "channel_get"))
 
     def _op_originate(self, p: Json, b: Json) -> tuple[int, Any]:
-        cid = str(p["channelId"])
-        if cid in self.channels or cid in self._gone:
+        ch = self._new_channel(p, b)
+        answer = self._channel_json(ch)
+        if ch.endpoint in self.fail_originate:
+            self._destroy(ch.id, self.fail_originate[ch.endpoint])
+        elif ch.endpoint in self.auto_answer:
+            self.loop.call_soon(self._answer, ch.id)
+        return 200, answer
+
+    def _new_channel(self, p: Json, b: Json) -> FakeChannel:
+        cid = str(p.get("channelId") or f"{int(time.time())}.{next(self._seq)}")
+        if cid in self.channels:
             raise self._fail("originate_duplicate")
         originator = p.get("originator")
         if originator and originator not in self.channels:
@@ -562,17 +578,50 @@ class FakeAri:
         m = re.match(r"^(.*?)\s*<([^>]*)>$", raw_cid)
         ch.caller = {"name": m.group(1) if m else raw_cid, "number": m.group(2) if m else raw_cid}
         ch.connected = {"name": "", "number": resource.split("@", 1)[0]}
-        ch.args = [a for a in str(p.get("appArgs") or "").split(",")] if p.get("appArgs") else []
+        ch.args = str(p.get("appArgs") or "").split(",") if p.get("appArgs") else []
         ch.originator = originator
         ch.variables.update((b.get("variables") or {}) if isinstance(b, dict) else {})
         ch.ringing = True
         self.channels[cid] = ch
-        answer = self._channel_json(ch)
-        if endpoint in self.fail_originate:
-            self._destroy(cid, self.fail_originate[endpoint])
-        elif endpoint in self.auto_answer:
-            self.loop.call_soon(self._answer, cid)
-        return 200, answer
+        return ch
+
+    def _op_channel_create(self, p: Json, b: Json) -> tuple[int, Any]:
+        """A channel made and not dialled yet (`/dial` rings it; the test answers it)."""
+        ch = self._new_channel(p, b)
+        ch.ringing = False
+        return 200, self._channel_json(ch)
+
+    def _op_channel_dial(self, p: Json, b: Json) -> tuple[int, Any]:
+        ch = self._chan(p, "channel_get")
+        ch.ringing = True
+        if ch.endpoint in self.auto_answer:
+            self.loop.call_soon(self._answer, ch.id)
+        return 204, None
+
+    def _op_move(self, p: Json, b: Json) -> tuple[int, Any]:
+        """To another Stasis application: it leaves ours (StasisEnd)."""
+        return self._op_continue(p, b)
+
+    def _op_redirect(self, p: Json, b: Json) -> tuple[int, Any]:
+        self._in_stasis(p, "answer")
+        return 204, None
+
+    def _op_recording_get(self, p: Json, b: Json) -> tuple[int, Any]:
+        rec = self.recordings.get(str(p["recordingName"]))
+        if rec is None:
+            raise self._fail("recording_stop")
+        return 200, dict(rec)
+
+    def _op_stored_get(self, p: Json, b: Json) -> tuple[int, Any]:
+        name = str(p["recordingName"])
+        if name not in self.stored:
+            raise self._fail("stored_file")
+        return 200, {"name": name, "format": "wav"}
+
+    def _op_stored_delete(self, p: Json, b: Json) -> tuple[int, Any]:
+        if self.stored.pop(str(p["recordingName"]), None) is None:
+            raise self._fail("stored_file")
+        return 204, None
 
     def _op_hangup(self, p: Json, b: Json) -> tuple[int, Any]:
         ch = self._chan(p, "hangup")

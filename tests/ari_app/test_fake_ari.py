@@ -6,9 +6,14 @@ its REST answers follow Asterisk's for things that are gone."""
 
 from __future__ import annotations
 
+import re
+
 from eventskit import wait_until
 from pbx.ari_tap import load, shape
 
+from ari_app.client import OPS
+
+from .fake_ari import _ROUTES
 from .harness import CLINIC_NUMBER, PATIENT_NUMBER, Rig, _module_rig, _r  # noqa: F401 - fixtures
 
 
@@ -126,3 +131,12 @@ def _agents(r: Rig, uid: str) -> tuple[str, str]:
                 "both registrars' phones ring")  # fmt: skip
     agents = sorted(cid for cid in r.fake.live_channels() if uid in cid)
     return agents[0], agents[1]
+
+
+def test_the_fake_serves_every_operation_ari_app_may_send() -> None:
+    """A request ari_app learns to send (ari_app/ari/ops.py) is one the fake must answer:
+    same method, same path."""
+    for name, op in OPS.items():
+        path = re.sub(r"\{(\w+)\}", "x", op.path)
+        served = [found for method, pattern, found in _ROUTES if method == op.method and pattern.match(path)]
+        assert served[:1] == [name], (name, op.method, op.path, served)
