@@ -13,7 +13,7 @@ from pbx.ari_tap import load, shape
 
 from ari_app.client import OPS
 
-from .fake_ari import _ROUTES
+from .fake_ari import ROUTES
 from .harness import CLINIC_NUMBER, PATIENT_NUMBER, Rig, _module_rig, _r  # noqa: F401 - fixtures
 
 
@@ -138,5 +138,5 @@ def test_the_fake_serves_every_operation_ari_app_may_send() -> None:
     same method, same path."""
     for name, op in OPS.items():
         path = re.sub(r"\{(\w+)\}", "x", op.path)
-        served = [found for method, pattern, found in _ROUTES if method == op.method and pattern.match(path)]
+        served = [found for method, pattern, found in ROUTES if method == op.method and pattern.match(path)]
         assert served[:1] == [name], (name, op.method, op.path, served)

@@ -271,12 +271,13 @@ _PROBES: dict[str, tuple[str, str, dict[str, str]]] = {
 
 
 def _fake_errors() -> dict[str, tuple[int, str]]:
-    """tests/ari_app/fake_ari.py's ERRORS (loaded by path: `ari_app` here is the app)."""
-    source = Path(__file__).parent.parent / "ari_app" / "fake_ari.py"
-    spec = importlib.util.spec_from_file_location("fake_ari", source)
+    """The fake ARI's ERRORS (tests/ari_app/fake_ari_model.py, loaded by path: `ari_app`
+    here is the app)."""
+    source = Path(__file__).parent.parent / "ari_app" / "fake_ari_model.py"
+    spec = importlib.util.spec_from_file_location("fake_ari_model", source)
     assert spec is not None and spec.loader is not None
     fake_ari = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fake_ari", fake_ari)  # its dataclasses look their module up
+    sys.modules.setdefault("fake_ari_model", fake_ari)  # its dataclasses look their module up
     spec.loader.exec_module(fake_ari)
     return fake_ari.ERRORS  # type: ignore[no-any-return]
 
@@ -303,7 +304,7 @@ def _answers(pbx: Pbx, probes: dict[str, tuple[str, str, dict[str, str]]],
 
 
 def test_the_fake_answers_errors_as_asterisk_does(pbx: Pbx) -> None:
-    """The fake ARI's answers for things that are gone (tests/ari_app/fake_ari.py ERRORS)
+    """The fake ARI's answers for things that are gone (ERRORS in tests/ari_app/fake_ari_model.py)
     are the real Asterisk 22's, status and message."""
     errors = _fake_errors()
     assert _answers(pbx, _PROBES, {}) == {key: errors[key] for key in _PROBES}
