@@ -98,6 +98,26 @@ def test_cancel_while_ringing_as_recorded(r: Rig) -> None:
     _same_as_recorded(r, "cancel_while_ringing")
 
 
+def test_transfer_target_rings_and_the_patient_hangs_up_as_recorded(r: Rig) -> None:
+    uid, _events = r.talking()
+    r.ok(r.users["101"], f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
+    r.fake.wait_channel("transfer", uid)
+    r.fake.far_hangup(r.fake.channel_of("remote", uid))
+    r.ended_row(uid)
+    _same_as_recorded(r, "transfer_target_rings_hangup")
+
+
+def test_incoming_hang_up_while_ringing_as_recorded(r: Rig) -> None:
+    events = r.stream("101")
+    r.fake.incoming("101", PATIENT_NUMBER)
+    pop = events.wait_for(lambda k, d: k == "incoming")
+    r.fake.wait_channel("agent")
+    r.fake.far_hangup(r.fake.channel_of("inbound"))
+    events.wait_for(lambda k, d: k == "incoming_end" and d["uid"] == pop["uid"])
+    assert r.ended_row(pop["uid"]).result == "missed"
+    _same_as_recorded(r, "incoming_hangup_ringing")
+
+
 def test_incoming_answered_as_recorded(r: Rig) -> None:
     events = r.stream("101")
     r.fake.incoming("101", PATIENT_NUMBER)
