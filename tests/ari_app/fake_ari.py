@@ -238,6 +238,14 @@ class FakeAri(AriModel):
 
         self.run(_drop())
 
+    def clear(self) -> None:
+        """An empty world for the next test (on the fake's loop): no channels, bridges,
+        recordings, hooks, policies or history."""
+        for kept in (self.channels, self._gone, self.bridges, self.recordings, self._hooks,
+                     self.auto_answer, self.fail_originate, self.sent, self.requests):  # fmt: skip
+            kept.clear()
+        self._changed()
+
     def accept(self) -> None:
         self.call(lambda: setattr(self, "accepting", True))
 
@@ -248,6 +256,13 @@ class FakeAri(AriModel):
 
     def hang_up_now(self, channel_id: str, cause: int = 16) -> None:
         self._destroy(channel_id, cause)
+
+    def bridge_now(self, bridge_id: str) -> None:
+        """A bridge made by someone else (another process, a run before a restart)."""
+        self._op_bridge_create({"bridgeId": bridge_id, "type": "mixing"}, {})
+
+    def incoming_now(self, did: str, number: str, name: str = "", patient_id: int | None = None) -> str:
+        return self._incoming(did, number, name, patient_id)
 
     def _emit(self, event: Json) -> None:
         with self._cond:

@@ -150,18 +150,7 @@ class Rig:
             self.post(admin, f"/calls/{call['uid']}/hangup")
         wait_until(lambda: not self.calls(admin), 10, "every call of the last test ended", step=0.01)
 
-        def empty() -> None:
-            fake = self.fake
-            fake.channels.clear()
-            fake.bridges.clear()
-            fake.recordings.clear()
-            fake._hooks.clear()
-            fake.auto_answer.clear()
-            fake.fail_originate.clear()
-            fake.sent.clear()
-            fake.requests.clear()
-
-        self.fake.call(empty)
+        self.fake.call(self.fake.clear)
 
     # -- the control API, as the web side calls it -----------------------------------------
 

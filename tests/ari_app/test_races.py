@@ -164,7 +164,7 @@ def test_caller_hangs_up_before_his_stasis_start_is_handled(r: Rig) -> None:
 
 
 def _call_and_hang_up(r: Rig) -> str:
-    cid = r.fake._incoming(CLINIC_NUMBER, PATIENT_NUMBER, "", None)
+    cid = r.fake.incoming_now(CLINIC_NUMBER, PATIENT_NUMBER)
     r.fake.hang_up_now(cid)
     return cid
 
@@ -239,7 +239,7 @@ def test_answer_during_the_resync_is_not_lost(r: Rig) -> None:
 
 def test_resync_removes_a_bridge_of_a_call_it_does_not_know(r: Rig) -> None:
     stray = "c-0123456789abcdef"
-    r.fake.call(lambda: r.fake._op_bridge_create({"bridgeId": stray, "type": "mixing"}, {}))
+    r.fake.call(lambda: r.fake.bridge_now(stray))
     before = r.health()["resyncs"]
     r.fake.drop()
     r.wait_connected(resyncs=before + 1)
