@@ -325,7 +325,11 @@
     if (action === "dial") dial();
     else if (action === "hangup") act("hangup");
     else if (action === "hold") act("hold");
-    else if (action === "unhold") act("unhold");
+    else if (action === "unhold") {
+      // «Говорить» answers a call ringing in the softphone window (softphone_link.js)
+      if (window.misSoftphone && window.misSoftphone.ringing()) window.misSoftphone.answer();
+      else act("unhold");
+    }
     else if (action === "record") act(call && call.recording ? "record/stop" : "record/start");
     else if (action === "conference") act("conference", { target: number.value });
     else if (action === "transfer") {

@@ -9,6 +9,7 @@ from clinic.models import ROLE_REGISTRAR, USER_ROLES, User
 from clinic.services import ValidationError
 from clinic.services.settings import read_settings
 from clinic.services.users import create_user, is_locked, list_users, unlock_user, update_user
+from clinic.softphone import DEFAULT_RING, RING_MODES, clean_choice, sip_id_problem
 from webhooks.auth import current_user, login_user, require_admin
 from webhooks.ui.db import ROW_ID, db
 from webhooks.ui.pbx import apply_telephony
@@ -18,9 +19,11 @@ bp.before_request(require_admin)
 
 TABS = (
     ("main", "Основное", ("login", "full_name", "role", "is_active", "password")),
-    ("telephony", "IP-телефония", ("extension", "sip_id", "sip_password")),
+    ("telephony", "IP-телефония",
+     ("extension", "sip_id", "sip_password", "softphone_ring", "mic_device", "speaker_device")),
 )
 TEXT_FIELDS = ("login", "full_name", "role", "extension", "sip_id")
+SOFTPHONE_FIELDS = ("softphone_ring", "mic_device", "speaker_device")  # clinic/softphone.py
 PASSWORD_FIELDS = ("password", "sip_password")  # read from the form, never written back
 
 
@@ -48,6 +51,9 @@ def _values(user: User | None) -> dict[str, object]:
             "is_active": True,
             "extension": "",
             "sip_id": "",
+            "softphone_ring": DEFAULT_RING,
+            "mic_device": "",
+            "speaker_device": "",
         }
     return {
         "login": user.login,
@@ -56,6 +62,9 @@ def _values(user: User | None) -> dict[str, object]:
         "is_active": user.is_active,
         "extension": user.extension or "",
         "sip_id": user.sip_id or "",
+        "softphone_ring": user.softphone_ring or DEFAULT_RING,
+        "mic_device": user.mic_device or "",
+        "speaker_device": user.speaker_device or "",
     }
 
 
@@ -74,6 +83,7 @@ def _render(
         active_tab=tab,
         error_tabs=error_tabs,
         roles=USER_ROLES,
+        ring_modes=RING_MODES,
         locked=bool(user and is_locked(user)),
         sip_password_set=bool(user and user.sip_md5_cred),
         strong_passwords=read_settings(db()).strong_passwords,
@@ -105,13 +115,25 @@ def _save(user: User | None):  # type: ignore[no-untyped-def]
     session = db()
     data = _form_data()
     tab = _tab(request.form.get("tab"))
+    # a field the form did not send keeps its value (a radio group may arrive with none checked)
+    current = _values(user)
+    choice, softphone_errors = clean_choice({k: request.form.get(k, current[k]) for k in SOFTPHONE_FIELDS})
+    if problem := sip_id_problem(str(data.get("sip_id") or "")):
+        softphone_errors["sip_id"] = problem
+    ring_before = user.softphone_ring if user is not None else DEFAULT_RING
     try:
         saved = create_user(session, data) if user is None else update_user(session, user, data)
+        if softphone_errors:
+            raise ValidationError(softphone_errors)
+        saved.user.softphone_ring = choice.ring
+        saved.user.mic_device = choice.mic_device
+        saved.user.speaker_device = choice.speaker_device
         session.commit()
     except ValidationError as exc:
         session.rollback()
         entered = {k: v for k, v in data.items() if k not in PASSWORD_FIELDS}
-        return _render(user, entered, exc.errors, tab, 422)
+        entered.update({k: request.form.get(k, "") for k in SOFTPHONE_FIELDS})
+        return _render(user, entered, {**softphone_errors, **exc.errors}, tab, 422)
     except IntegrityError:
         # Two admins saving the same login or extension at once: the unique index decides.
         session.rollback()
@@ -122,7 +144,9 @@ def _save(user: User | None):  # type: ignore[no-untyped-def]
     if me is not None and saved.user.id == me.id and "password_hash" in saved.changed:
         login_user(saved.user)  # the new password ends other sessions, not this one
     flash(f"Пользователь «{saved.user.login}» сохранён", "success")
-    if saved.telephony_changed:
+    # which phone rings lives in the dialplan: a new choice is applied like a new extension
+    ring_changed = choice.ring != ring_before and saved.user.has_telephony
+    if saved.telephony_changed or ring_changed:
         apply_telephony(me.id if me else None)
     return redirect(url_for("admin_users.edit", user_id=saved.user.id, tab=tab))
 

@@ -4,8 +4,9 @@ The pages load scripts only from our static files (no inline script, no inline h
 the Content-Security-Policy forbids everything else; inline `style` attributes stay allowed
 (the scheduler positions its blocks with them, and CSS cannot run code). Scripts connect
 to the web app itself and to exactly one other origin: ari_app's events listener (the live
-call events, `Config.events_url`). Pages carry patient data, so no browser or proxy may keep
-them (no-store); static files may be cached.
+call events, `Config.events_url`); the softphone window alone adds Asterisk's websocket.
+Pages carry patient data, so no browser or proxy may keep them (no-store); static files may
+be cached.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from werkzeug.wrappers import Response
 from clinic.config import Config
 
 
-def content_security_policy(events_url: str | None) -> str:
+def content_security_policy(events_url: str | None, extra_connect: tuple[str, ...] = ()) -> str:
     """The policy, with `connect-src` opened to the events listener's origin only (none
-    for an app built without a Config, as some tests build it)."""
+    for an app built without a Config, as some tests build it), plus `extra_connect` on the
+    one page that needs more (the softphone window: Asterisk's websocket origin)."""
     parts = urlsplit(events_url or "")
     connect = f"'self' {parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
+    for origin in extra_connect:
+        connect += f" {origin}"
     return "; ".join(
         (
             "default-src 'self'",

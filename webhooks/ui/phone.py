@@ -319,11 +319,12 @@ def patient_calls(patient: Patient) -> list[dict[str, Any]]:
 
 def register(app: Flask) -> None:
     """Blueprint, menu entries, the scheduler's «Позвонить» action and the card's calls."""
-    from webhooks.ui import trunk
+    from webhooks.ui import softphone, trunk
     from webhooks.ui.menu import GROUP_PHONE, add_appointment_action, add_menu_item
 
     app.register_blueprint(bp)
     trunk.register(app)
+    softphone.register(app)
     add_menu_item(app, "Прием по телефону", "phone.window", group=GROUP_PHONE)
     add_menu_item(app, "Журнал звонков", "phone.call_log", group=GROUP_PHONE)
     add_menu_item(app, "Пропущенные", "phone.missed", group=GROUP_PHONE)

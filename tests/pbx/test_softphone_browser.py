@@ -1,0 +1,301 @@
+"""The built-in softphone in a real browser against the real Asterisk 22: Debian's chromium
+with fake media devices (its microphone plays a 1000 Hz tone made by sox), JsSIP over
+Asterisk's websocket, DTLS-SRTP + ICE, and a baresip phone at the far end that records what
+it hears (baresip's sndfile module; sox measures the tone). The phone rings per the user's
+choice: user 106 has «Встроенный софтфон», so only his browser rings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from sip_phone import BaresipPhone, PhoneSpec, event_type, make_tone_wav, write_config
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from asterisk_conf import apply
+from clinic import ami
+from clinic.models import User
+from clinic.softphone import RING_WEB
+from webhooks.app import create_app
+
+from .callkit import wait_until
+from .pbxkit import Pbx, add_phone_user, wait_registered
+
+pytestmark = [pytest.mark.pbx, pytest.mark.browser]
+PASSWORD = "x" * 12  # pbxkit's users
+WEB_EXT, WEB_SIP = "106", "reg106"  # the registrar whose browser is his phone
+FAR_EXT, FAR_SIP = "107", "reg107"  # a desk phone (baresip) that records what it hears
+CHROMIUM = "/usr/bin/chromium"
+CSP_WATCH = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
+"""
+
+
+class RecordingPhone(BaresipPhone):
+    """baresip with the sndfile module: every call's decoded audio lands in `rec/`."""
+
+    def start(self) -> BaresipPhone:
+        original = write_config
+
+        def write(folder: Path, spec: PhoneSpec, tone: Path, more: Any = ()) -> None:
+            original(folder, spec, tone, more)
+            (folder / "rec").mkdir(exist_ok=True)
+            with open(folder / "config", "a") as fh:
+                fh.write(f"module              sndfile.so\nsnd_path            {folder / 'rec'}\n")
+
+        import sip_phone
+
+        sip_phone.write_config = write  # type: ignore[assignment]
+        try:
+            return super().start()
+        finally:
+            sip_phone.write_config = original  # type: ignore[assignment]
+
+
+def _ensure_users(pbx: Pbx) -> None:
+    with pbx.sessions() as s:
+        have = set(s.scalars(select(User.sip_id)).all())
+    if WEB_SIP not in have:
+        add_phone_user(pbx.sessions, WEB_EXT, WEB_SIP, "Pw106-secret")
+    if FAR_SIP not in have:
+        add_phone_user(pbx.sessions, FAR_EXT, FAR_SIP, "Pw107-secret")
+    with pbx.sessions() as s:
+        user = s.scalars(select(User).where(User.sip_id == WEB_SIP)).one()
+        user.softphone_ring = RING_WEB
+        s.commit()
+    result = apply.apply_from_db(pbx.config, pbx.sessions, None)
+    assert result.ok, result.message
+
+
+@pytest.fixture(scope="module")
+def far_phone(pbx: Pbx, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordingPhone]:
+    _ensure_users(pbx)
+    folder = tmp_path_factory.mktemp("far107")
+    tone = make_tone_wav(folder / "tone440.wav")
+    spec = PhoneSpec(FAR_SIP, "Pw107-secret", 5160, 4407, 21600, 21699)
+    phone = RecordingPhone(folder, spec, tone)
+    phone.start()
+    try:
+        wait_registered(pbx.config, {FAR_SIP})
+        yield phone
+    finally:
+        phone.stop()
+
+
+@pytest.fixture(scope="module")
+def web(pbx: Pbx) -> Iterator[str]:
+    config = dataclasses.replace(pbx.config)
+    app = create_app(config, session_factory=pbx.sessions)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    folder = tmp_path_factory.mktemp("media")
+    tone = folder / "mic1000.wav"
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(tone),
+                    "synth", "30", "sine", "1000", "vol", "0.5"], check=True)
+    args = [
+        "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={tone}", "--allow-loopback-in-peer-connection",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        yield browser
+        browser.close()
+
+
+@dataclasses.dataclass
+class Windows:
+    main: Any  # the app's window, «Прием по телефону» at first
+    phone: Any  # the softphone window opened from it
+
+
+def _set_devices(pbx: Pbx, mic: str, speaker: str = "") -> None:
+    with pbx.sessions() as s:
+        user = s.scalars(select(User).where(User.sip_id == WEB_SIP)).one()
+        user.mic_device, user.speaker_device = mic, speaker
+        s.commit()
+
+
+@pytest.fixture()
+def windows(browser: Any, web: str, pbx: Pbx, far_phone: RecordingPhone) -> Iterator[Windows]:
+    """user106 logged in, the «Прием по телефону» window open, the softphone window opened
+    from it and registered."""
+    context = browser.new_context(locale="ru-RU", timezone_id="Europe/Moscow")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto(f"{web}/login")
+    page.get_by_label("Логин").fill(f"user{WEB_EXT}")
+    page.get_by_label("Пароль").fill(PASSWORD)
+    page.get_by_role("button", name="Войти").click()
+    expect(page).not_to_have_url(re.compile("/login"))
+    page.goto(f"{web}/phone")
+    with page.expect_popup() as popup:
+        page.get_by_test_id("btn-open-softphone").click()
+    phone = popup.value
+    expect(phone.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")
+    # the main window learns the softphone's state over the BroadcastChannel
+    expect(page.get_by_test_id("softphone-status")).to_contain_text("Софтфон подключён")
+    try:
+        yield Windows(page, phone)
+    finally:
+        context.close()  # closing the window ends its registration and any call
+        _no_channels(pbx)
+        _set_devices(pbx, "")
+
+
+@pytest.fixture()
+def softphone(windows: Windows) -> Any:
+    return windows.phone
+
+
+def _channels(pbx: Pbx) -> int:
+    lines = ami.run(pbx.config.pbx, lambda c: c.command("core show channels count"))
+    m = re.search(r"(\d+) active channels?", "\n".join(lines))
+    assert m, lines
+    return int(m.group(1))
+
+
+def _no_channels(pbx: Pbx) -> None:
+    wait_until(lambda: _channels(pbx) == 0, 10, "no channel left in Asterisk")
+
+
+def _stats(page: Any) -> dict[str, Any]:
+    return page.evaluate("() => window.misSoftphoneStats()") or {}
+
+
+def _sox_stat(path: Path) -> dict[str, float]:
+    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
+    stats = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        try:
+            stats[key.strip()] = float(value.strip())
+        except ValueError:
+            continue
+    return stats
+
+
+def test_softphone_registers_over_websocket(softphone: Any, pbx: Pbx) -> None:
+    contacts = wait_registered(pbx.config, {f"{WEB_SIP}-web"})
+    contact = contacts[f"{WEB_SIP}-web"]
+    assert "transport=ws" in (contact.get("Uri") or contact.get("URI") or str(contact)).lower()
+    lines = "\n".join(ami.run(pbx.config.pbx, lambda c: c.command("pjsip show contacts")))
+    assert f"{WEB_SIP}-web/" in lines
+
+
+def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
+    softphone: Any, far_phone: RecordingPhone, pbx: Pbx
+) -> None:
+    mark = far_phone.ctrl.mark()
+    softphone.get_by_test_id("sp-number").fill(FAR_EXT)
+    softphone.get_by_test_id("sp-dial").click()
+    far_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    # media both ways: the browser receives baresip's 440 Hz tone and sends its own
+    wait_until(lambda: (_stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the far phone")
+    wait_until(lambda: (_stats(softphone).get("outPackets") or 0) > 150, 15, "three seconds of audio sent")
+    softphone.get_by_test_id("sp-keypad").get_by_role("button", name="5").click()
+    # the keypad's tone reaches the far phone as RFC 4733 (baresip reports the digit)
+    far_phone.wait_for_event(lambda e: e.get("type") == "CALL_DTMF_START" and e.get("param") == "5", 10, mark)
+    softphone.get_by_test_id("sp-hangup").click()
+    far_phone.wait_for_event(event_type("CALL_CLOSED"), 10, mark)
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    _no_channels(pbx)
+    recorded = sorted((far_phone.folder / "rec").glob("*dec*.wav"), key=os.path.getmtime)
+    assert recorded, list((far_phone.folder / "rec").iterdir())
+    stats = _sox_stat(recorded[-1])
+    assert abs(stats["Rough   frequency"] - 1000) < 60, stats
+    assert stats["RMS     amplitude"] > 0.05, stats
+
+
+def test_sip_phone_calls_the_softphone_and_the_browser_answers_with_govorit(
+    windows: Windows, far_phone: RecordingPhone, pbx: Pbx, web: str
+) -> None:
+    softphone = windows.phone
+    mark = far_phone.ctrl.mark()
+    far_phone.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Входящий звонок")
+    expect(softphone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "1")
+    softphone.get_by_test_id("sp-answer").click()  # «Говорить»
+    far_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    expect(softphone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "")
+    wait_until(lambda: (_stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the caller")
+    # the registrar works on in the main window: the call lives in the softphone window
+    windows.main.goto(f"{web}/schedule")
+    windows.main.goto(f"{web}/patients")
+    before = _stats(softphone)["inPackets"]
+    wait_until(lambda: _stats(softphone)["inPackets"] > before + 50, 10, "audio still flowing")
+    assert far_phone.command("listcalls").get("data", "").count("Active calls (1)") == 1
+    far_phone.hangup()
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    _no_channels(pbx)
+
+
+def test_saved_devices_missing_fall_back_to_default_then_a_choice_is_saved(
+    browser: Any, web: str, pbx: Pbx, far_phone: RecordingPhone
+) -> None:
+    _set_devices(pbx, "Гарнитура, которой нет", "Колонки, которых нет")
+    context = browser.new_context(locale="ru-RU")
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        page.add_init_script(CSP_WATCH)
+        page.goto(f"{web}/login")
+        page.get_by_label("Логин").fill(f"user{WEB_EXT}")
+        page.get_by_label("Пароль").fill(PASSWORD)
+        page.get_by_role("button", name="Войти").click()
+        expect(page).not_to_have_url(re.compile("/login"))
+        page.goto(f"{web}/phone/softphone")
+        note = page.get_by_test_id("device-note")
+        expect(note).to_be_visible()
+        expect(note).to_contain_text(
+            "Сохранённое устройство «Гарнитура, которой нет» не найдено: "
+            "используется устройство по умолчанию")
+        expect(page.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")  # on the default mic
+        # the microphone level meter moves with the fake microphone's tone
+        wait_until(lambda: float(page.get_by_test_id("mic-level").get_attribute("data-rms") or 0) > 0.05, 10,
+                   "microphone level shown")
+        mic = page.get_by_test_id("sp-mic")
+        labels = [o for o in mic.locator("option").all_inner_texts() if o != "По умолчанию"]
+        assert labels, "the browser lists its (fake) microphones by label"
+        mic.select_option(label=labels[0])
+        page.get_by_test_id("sp-save-devices").click()
+        expect(page.get_by_test_id("sp-settings-message")).to_have_text("Устройства сохранены")
+        expect(note).to_be_hidden()
+        with pbx.sessions() as s:
+            user = s.scalars(select(User).where(User.sip_id == WEB_SIP)).one()
+            assert (user.mic_device, user.speaker_device) == (labels[0], "")
+        # reopened, the saved microphone is the one chosen, no note
+        page.reload()
+        expect(page.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")
+        expect(page.get_by_test_id("sp-mic")).to_have_value(labels[0])
+        expect(note).to_be_hidden()
+        page.get_by_test_id("sp-test-sound").click()
+        expect(page.get_by_test_id("sp-settings-message")).to_contain_text("Звучит проверочный сигнал")
+        assert page.evaluate("window.__csp") == []  # the websocket and the media pass the policy
+    finally:
+        context.close()
+        _set_devices(pbx, "")

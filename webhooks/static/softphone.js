@@ -1,0 +1,420 @@
+/* The built-in softphone (JsSIP over Asterisk's websocket, WebRTC media) in its own long-lived
+   window: a call lives in this document, so the registrar may navigate the main window freely.
+   The main window's «Прием по телефону» talks to it over the BroadcastChannel "mis-softphone"
+   (state out; "answer" and "open" in). Devices are kept by label: a browser's device ids
+   change with its profile, the label is what the registrar recognises. */
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-softphone]");
+  if (!root || !window.JsSIP) return;
+
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  function q(id) { return root.querySelector('[data-testid="' + id + '"]'); }
+  var stateEl = q("softphone-state"), callStateEl = q("sp-call-state"), peerEl = q("sp-peer");
+  var errorEl = q("sp-error"), numberEl = q("sp-number"), waitingEl = q("sp-waiting");
+  var micSel = q("sp-mic"), speakerSel = q("sp-speaker"), noteEl = q("device-note");
+  var levelEl = q("mic-level"), settingsMsg = q("sp-settings-message");
+  var remoteAudio = q("sp-remote-audio"), ringAudio = q("sp-ring-audio");
+  var buttons = {};
+  root.querySelectorAll("[data-sp]").forEach(function (b) { buttons[b.dataset.sp] = b; });
+
+  var account = null, ua = null, session = null, waiting = null;
+  var localStream = null, micOk = false, muted = false;
+  var audioCtx = null, meterTimer = null, ringTimer = null;
+  var channel = window.BroadcastChannel ? new BroadcastChannel("mis-softphone") : null;
+  var PC_CONFIG = { iceServers: [] }; // host candidates: Asterisk is on the clinic's network
+
+  /* ---------------------------------------------------------------- state shown */
+  var conn = "starting"; // starting | connected | offline | nomic
+  function showConn(kind, text) {
+    conn = kind;
+    stateEl.dataset.state = kind;
+    stateEl.textContent = text;
+    broadcast();
+  }
+  function showCall(kind, text, peer) {
+    callStateEl.dataset.state = kind;
+    callStateEl.textContent = text;
+    if (peer !== undefined) peerEl.textContent = peer;
+    buttons.dial.disabled = !(conn === "connected" && !session);
+    buttons.answer.disabled = !(session && kind === "ringing") && !waiting;
+    buttons.hangup.disabled = !session;
+    buttons.mute.disabled = !(session && kind === "talking");
+    broadcast();
+  }
+  function error(text) { errorEl.textContent = text || ""; }
+  function broadcast() {
+    if (!channel) return;
+    channel.postMessage({
+      type: "state", conn: conn, conn_text: stateEl.textContent,
+      call: callStateEl.dataset.state || "idle", call_text: callStateEl.textContent, peer: peerEl.textContent,
+    });
+  }
+  if (channel) {
+    channel.onmessage = function (ev) {
+      var msg = ev.data || {};
+      if (msg.type === "ping") broadcast();
+      if (msg.type === "answer") answer();
+    };
+  }
+
+  function api(method, path, body) {
+    return fetch(path, {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: body ? JSON.stringify(body) : undefined,
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) throw new Error(data.error || ("Ошибка " + resp.status));
+        return data;
+      });
+    });
+  }
+
+  /* ---------------------------------------------------------------- devices */
+  function fillDevices() {
+    return navigator.mediaDevices.enumerateDevices().then(function (list) {
+      var notes = [];
+      [[micSel, "audioinput", account.mic_device], [speakerSel, "audiooutput", account.speaker_device]]
+        .forEach(function (row) {
+          var sel = row[0], kind = row[1], saved = row[2];
+          var chosen = sel.value || saved;
+          while (sel.options.length > 1) sel.remove(1);
+          list.filter(function (d) { return d.kind === kind && d.deviceId !== "default" && d.label; })
+            .forEach(function (d) {
+              var opt = document.createElement("option");
+              opt.value = d.label; opt.textContent = d.label; opt.dataset.deviceId = d.deviceId;
+              sel.appendChild(opt);
+            });
+          var found = Array.prototype.some.call(sel.options, function (o) { return o.value === chosen; });
+          sel.value = found ? chosen : "";
+          if (saved && !found) {
+            notes.push("Сохранённое устройство «" + saved + "» не найдено: используется устройство по умолчанию");
+          }
+        });
+      noteEl.textContent = notes.join(". ");
+      noteEl.hidden = !notes.length;
+    });
+  }
+  function deviceId(sel) {
+    var opt = sel.options[sel.selectedIndex];
+    return opt && opt.dataset.deviceId ? opt.dataset.deviceId : "";
+  }
+  function applySink(audio) {
+    var id = deviceId(speakerSel);
+    if (!audio.setSinkId) return Promise.resolve();
+    return audio.setSinkId(id || "").catch(function () {
+      error("Устройство воспроизведения недоступно: звук идёт на устройство по умолчанию");
+    });
+  }
+
+  function openMic() {
+    var id = deviceId(micSel);
+    var constraints = { audio: id ? { deviceId: { exact: id } } : true, video: false };
+    return navigator.mediaDevices.getUserMedia(constraints).then(function (stream) {
+      if (localStream) localStream.getTracks().forEach(function (t) { t.stop(); });
+      localStream = stream;
+      micOk = true;
+      meter(stream);
+      return stream;
+    }, function (err) {
+      micOk = false;
+      var why = err && err.name === "NotAllowedError"
+        ? "Микрофон недоступен: разрешите доступ к микрофону для этого сайта в настройках браузера"
+        : "Микрофон недоступен: подключите гарнитуру или выберите другое записывающее устройство";
+      showConn("nomic", why);
+      throw err;
+    });
+  }
+
+  function context() {
+    if (!audioCtx) audioCtx = new (window.AudioContext || window.webkitAudioContext)();
+    return audioCtx;
+  }
+  function meter(stream) {
+    if (meterTimer) clearInterval(meterTimer);
+    var analyser = context().createAnalyser();
+    analyser.fftSize = 1024;
+    context().createMediaStreamSource(stream).connect(analyser);
+    var data = new Float32Array(analyser.fftSize);
+    meterTimer = setInterval(function () {
+      analyser.getFloatTimeDomainData(data);
+      var sum = 0;
+      for (var i = 0; i < data.length; i++) sum += data[i] * data[i];
+      var rms = Math.sqrt(sum / data.length);
+      levelEl.value = Math.min(1, rms * 4);
+      levelEl.dataset.rms = rms.toFixed(4);
+    }, 100);
+  }
+
+  /* A tone through an <audio> element, so it goes to the chosen playback device (setSinkId). */
+  function tone(audio, freq, seconds) {
+    var ctx = context();
+    var dest = ctx.createMediaStreamDestination();
+    var osc = ctx.createOscillator();
+    var gain = ctx.createGain();
+    osc.frequency.value = freq;
+    gain.gain.value = 0.2;
+    osc.connect(gain).connect(dest);
+    audio.srcObject = dest.stream;
+    osc.start();
+    osc.stop(ctx.currentTime + seconds);
+    return applySink(audio).then(function () { return audio.play(); }).catch(function () {});
+  }
+  function startRing() {
+    stopRing();
+    var ring = function () { tone(ringAudio, 425, 1); };
+    ring();
+    ringTimer = setInterval(ring, 4000);
+    ringAudio.dataset.ringing = "1";
+  }
+  function stopRing() {
+    if (ringTimer) clearInterval(ringTimer);
+    ringTimer = null;
+    ringAudio.pause();
+    ringAudio.srcObject = null;
+    ringAudio.dataset.ringing = "";
+  }
+
+  /* ---------------------------------------------------------------- SIP */
+  function startUa() {
+    if (ua) return;
+    var socket = new JsSIP.WebSocketInterface(account.ws_url);
+    ua = new JsSIP.UA({
+      sockets: [socket], uri: account.uri, password: account.password,
+      authorization_user: account.user, display_name: account.display_name,
+      register: true, register_expires: 120, session_timers: false,
+      user_agent: "mis-telephony softphone",
+    });
+    ua.on("connecting", function () { if (conn !== "nomic") showConn("starting", "Подключение…"); });
+    ua.on("disconnected", function () {
+      if (conn !== "nomic") showConn("offline", "Софтфон: нет соединения с АТС, повторяем подключение…");
+      showCall(session ? callStateEl.dataset.state : "idle", callStateEl.textContent);
+    });
+    ua.on("registered", function () {
+      if (conn !== "nomic") showConn("connected", "Софтфон подключён");
+      error("");
+      showCall(session ? callStateEl.dataset.state : "idle", session ? callStateEl.textContent : "Свободна");
+    });
+    ua.on("unregistered", function () { if (conn === "connected") showConn("offline", "Софтфон: нет соединения"); });
+    ua.on("registrationFailed", function (e) {
+      showConn("offline", "Софтфон: нет соединения (АТС отклонила регистрацию: " + (e.cause || "ошибка") + ")");
+    });
+    ua.on("newRTCSession", function (e) {
+      if (e.originator !== "remote") return;
+      var incoming = e.session;
+      var who = incoming.remote_identity.display_name || incoming.remote_identity.uri.user;
+      if (session) {
+        // call waiting: the second call is shown, not dropped; «Говорить» takes it
+        waiting = incoming;
+        waitingEl.hidden = false;
+        waitingEl.textContent = "Ожидает второй звонок: " + who + ". «Говорить» — ответить, текущий будет на удержании.";
+        wire(incoming, who, true);
+        showCall(callStateEl.dataset.state, callStateEl.textContent);
+        return;
+      }
+      session = incoming;
+      wire(incoming, who, false);
+      startRing();
+      showCall("ringing", "Входящий звонок", who);
+    });
+    ua.start();
+  }
+
+  function wire(s, who, isWaiting) {
+    s.on("peerconnection", function (e) { attachRemote(e.peerconnection); });
+    if (s.connection) attachRemote(s.connection);
+    s.on("progress", function () { if (s === session && s.direction === "outgoing") showCall("calling", "Вызов…"); });
+    s.on("accepted", function () {
+      if (s !== session) return;
+      stopRing();
+      showCall("talking", "Разговор", who);
+    });
+    s.on("hold", function () { if (s === session) showCall("held", "Удержание"); });
+    s.on("unhold", function () { if (s === session) showCall("talking", "Разговор"); });
+    var end = function (e) {
+      if (s === waiting) {
+        waiting = null;
+        waitingEl.hidden = true;
+        showCall(callStateEl.dataset.state, callStateEl.textContent);
+        return;
+      }
+      if (s !== session) return;
+      stopRing();
+      session = null;
+      muted = false;
+      buttons.mute.setAttribute("aria-pressed", "false");
+      buttons.mute.textContent = "Выключить микрофон";
+      var cause = e && e.cause && e.cause !== JsSIP.C.causes.BYE && e.cause !== JsSIP.C.causes.CANCELED
+        ? " (" + causeText(e.cause) + ")" : "";
+      if (waiting) {
+        // the held or waiting call becomes the current one
+        session = waiting;
+        waiting = null;
+        waitingEl.hidden = true;
+        startRing();
+        showCall("ringing", "Входящий звонок", session.remote_identity.uri.user);
+        return;
+      }
+      showCall("idle", "Свободна" + cause, "");
+    };
+    s.on("ended", end);
+    s.on("failed", end);
+    if (isWaiting) startRing();
+  }
+
+  function causeText(cause) {
+    var c = JsSIP.C.causes;
+    var map = {};
+    map[c.BUSY] = "занято"; map[c.REJECTED] = "отклонён"; map[c.NOT_FOUND] = "номер не найден";
+    map[c.UNAVAILABLE] = "недоступен"; map[c.NO_ANSWER] = "нет ответа";
+    map[c.USER_DENIED_MEDIA_ACCESS] = "нет доступа к микрофону"; map[c.CONNECTION_ERROR] = "нет связи с АТС";
+    map[c.REQUEST_TIMEOUT] = "нет ответа АТС"; map[c.ADDRESS_INCOMPLETE] = "неполный номер";
+    return map[cause] || cause;
+  }
+
+  function attachRemote(pc) {
+    pc.addEventListener("track", function (ev) {
+      var stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+      remoteAudio.srcObject = stream;
+      applySink(remoteAudio).then(function () { return remoteAudio.play(); }).catch(function () {});
+    });
+  }
+
+  function options() {
+    return {
+      mediaStream: localStream, pcConfig: PC_CONFIG,
+      mediaConstraints: { audio: true, video: false }, rtcOfferConstraints: { offerToReceiveAudio: true },
+    };
+  }
+
+  function answer() {
+    error("");
+    if (!micOk) { error("Микрофон недоступен: ответить нельзя"); return; }
+    if (waiting) {
+      var next = waiting;
+      waiting = null;
+      waitingEl.hidden = true;
+      if (session && session.isEstablished()) session.hold();
+      var prev = session;
+      session = next;
+      if (prev) prev.terminate(); // one line: the first call ends (hold across lines is ari_app's)
+      next.answer(options());
+      stopRing();
+      showCall("talking", "Разговор", next.remote_identity.uri.user);
+      return;
+    }
+    if (session && callStateEl.dataset.state === "ringing") {
+      stopRing();
+      session.answer(options());
+    }
+  }
+
+  function dial() {
+    error("");
+    var target = numberEl.value.replace(/[\s()-]/g, "");
+    if (!/^\+?[0-9*#]{2,20}$/.test(target)) { error("Введите добавочный или номер телефона (только цифры)"); return; }
+    if (!micOk) { error("Микрофон недоступен: позвонить нельзя"); return; }
+    if (!ua || !ua.isRegistered()) { error("Софтфон не подключён к АТС"); return; }
+    var host = account.uri.split("@")[1];
+    var s = ua.call("sip:" + target + "@" + host, options());
+    session = s;
+    wire(s, target, false);
+    showCall("calling", "Вызов…", target);
+  }
+
+  /* ---------------------------------------------------------------- buttons */
+  buttons.dial.addEventListener("click", dial);
+  buttons.answer.addEventListener("click", answer);
+  buttons.hangup.addEventListener("click", function () {
+    if (session) session.terminate();
+  });
+  buttons.mute.addEventListener("click", function () {
+    if (!session) return;
+    muted = !muted;
+    if (muted) session.mute({ audio: true }); else session.unmute({ audio: true });
+    buttons.mute.setAttribute("aria-pressed", muted ? "true" : "false");
+    buttons.mute.textContent = muted ? "Включить микрофон" : "Выключить микрофон";
+  });
+  root.querySelectorAll("[data-sp-key]").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var key = b.dataset.spKey;
+      if (session && session.isEstablished()) {
+        session.sendDTMF(key, { transportType: "RFC2833", duration: 160 });
+      } else {
+        numberEl.value += key;
+      }
+    });
+  });
+  numberEl.addEventListener("keydown", function (ev) { if (ev.key === "Enter") dial(); });
+  buttons["test-sound"].addEventListener("click", function () {
+    settingsMsg.textContent = "Звучит проверочный сигнал (1 секунда)";
+    tone(ringAudio, 440, 1);
+  });
+  buttons["save-devices"].addEventListener("click", function () {
+    api("POST", "/phone/api/softphone/devices", { mic_device: micSel.value, speaker_device: speakerSel.value })
+      .then(function (data) {
+        account.mic_device = data.mic_device;
+        account.speaker_device = data.speaker_device;
+        noteEl.hidden = true;
+        settingsMsg.textContent = "Устройства сохранены";
+      }, function (err) { settingsMsg.textContent = err.message; });
+  });
+  micSel.addEventListener("change", function () {
+    openMic().then(function (stream) {
+      if (conn === "nomic") { showConn("starting", "Подключение…"); startUa(); }
+      // a call in progress switches to the new microphone without a re-INVITE
+      if (session && session.connection) {
+        var track = stream.getAudioTracks()[0];
+        session.connection.getSenders().forEach(function (sender) {
+          if (sender.track && sender.track.kind === "audio") sender.replaceTrack(track);
+        });
+      }
+    }).catch(function () {});
+  });
+  speakerSel.addEventListener("change", function () { applySink(remoteAudio); });
+  navigator.mediaDevices && navigator.mediaDevices.addEventListener &&
+    navigator.mediaDevices.addEventListener("devicechange", function () { if (account) fillDevices(); });
+
+  // Closing the window during a call asks first; closing it anyway ends the call and the
+  // registration, so Asterisk keeps no channel of ours.
+  window.addEventListener("beforeunload", function (ev) {
+    if (session) { ev.preventDefault(); ev.returnValue = ""; }
+  });
+  window.addEventListener("pagehide", function () { if (ua) ua.stop(); });
+
+  /* Media counters of the call in progress (WebRTC getStats), for a support check and the
+     tests: audio energy received and packets each way; null without a call. */
+  window.misSoftphoneStats = function () {
+    if (!session || !session.connection) return Promise.resolve(null);
+    return session.connection.getStats().then(function (report) {
+      var out = { inEnergy: 0, inPackets: 0, outPackets: 0, codec: "" };
+      report.forEach(function (r) {
+        if (r.type === "inbound-rtp" && r.kind === "audio") {
+          out.inEnergy = r.totalAudioEnergy || 0; out.inPackets = r.packetsReceived || 0;
+          var codec = report.get(r.codecId);
+          if (codec) out.codec = codec.mimeType;
+        }
+        if (r.type === "outbound-rtp" && r.kind === "audio") out.outPackets = r.packetsSent || 0;
+      });
+      return out;
+    });
+  };
+
+  /* ---------------------------------------------------------------- start */
+  showCall("idle", "Свободна", "");
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    showConn("nomic", "Микрофон недоступен: браузер разрешает его только на защищённой странице (https)");
+    return;
+  }
+  api("GET", "/phone/api/softphone").then(function (data) {
+    account = data;
+    // labels appear only after the first permission: ask, then list, then open the chosen one
+    return openMic().then(fillDevices).then(function () {
+      if (deviceId(micSel)) return openMic();
+      return null;
+    }).then(startUa);
+  }).catch(function (err) {
+    if (conn !== "nomic") showConn("offline", err.message || "Софтфон: нет соединения");
+  });
+})();
