@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from asterisk_conf import apply
 from clinic import ami
 from clinic.models import User
-from clinic.softphone import RING_WEB
+from clinic.softphone import RING_BOTH, RING_WEB
 from webhooks.app import create_app
 
 from .callkit import wait_until
@@ -185,8 +185,9 @@ def _stats(page: Any) -> dict[str, Any]:
     return page.evaluate("() => window.misSoftphoneStats()") or {}
 
 
-def _sox_stat(path: Path) -> dict[str, float]:
-    out = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True).stderr
+def _sox_stat(path: Path, *effects: str) -> dict[str, float]:
+    out = subprocess.run(["sox", "--ignore-length", str(path), "-n", *effects, "stat"],
+                         capture_output=True, text=True, check=True).stderr
     stats = {}
     for line in out.splitlines():
         key, _, value = line.partition(":")
@@ -219,20 +220,41 @@ def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
     softphone.get_by_test_id("sp-keypad").get_by_role("button", name="5").click()
     # the keypad's tone reaches the far phone as RFC 4733 (baresip reports the digit)
     far_phone.wait_for_event(lambda e: e.get("type") == "CALL_DTMF_START" and e.get("param") == "5", 10, mark)
+    recording = max((far_phone.folder / "rec").glob("*dec*.wav"), key=os.path.getmtime)
+    # «Выключить микрофон»: the far phone hears silence from then on (8 kHz 16-bit: 16000 B/s)
+    softphone.get_by_test_id("sp-mute").click()
+    expect(softphone.get_by_test_id("sp-mute")).to_have_attribute("aria-pressed", "true")
+    muted_at = recording.stat().st_size
+    wait_until(lambda: recording.stat().st_size > muted_at + 40_000, 10, "2.5 s recorded after mute")
     softphone.get_by_test_id("sp-hangup").click()
     far_phone.wait_for_event(event_type("CALL_CLOSED"), 10, mark)
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
     _no_channels(pbx)
-    recorded = sorted((far_phone.folder / "rec").glob("*dec*.wav"), key=os.path.getmtime)
-    assert recorded, list((far_phone.folder / "rec").iterdir())
-    stats = _sox_stat(recorded[-1])
-    assert abs(stats["Rough   frequency"] - 1000) < 60, stats
-    assert stats["RMS     amplitude"] > 0.05, stats
+    seconds_before_mute = (muted_at - 44) / 16000
+    talk = _sox_stat(recording, "trim", "0", f"{seconds_before_mute:.2f}")
+    assert abs(talk["Rough   frequency"] - 1000) < 60, talk  # the browser's microphone, 1000 Hz
+    assert talk["RMS     amplitude"] > 0.05, talk
+    muted = _sox_stat(recording, "trim", f"{seconds_before_mute + 1:.2f}")  # 1 s for the switch
+    assert muted["RMS     amplitude"] < 0.01, muted
 
 
+def _ring(pbx: Pbx, ring: str) -> None:
+    with pbx.sessions() as s:
+        user = s.scalars(select(User).where(User.sip_id == WEB_SIP)).one()
+        changed = user.softphone_ring != ring
+        user.softphone_ring = ring
+        s.commit()
+    if changed:
+        result = apply.apply_from_db(pbx.config, pbx.sessions, None)
+        assert result.ok, result.message
+
+
+@pytest.mark.parametrize("ring", [RING_WEB, RING_BOTH])
 def test_sip_phone_calls_the_softphone_and_the_browser_answers_with_govorit(
-    windows: Windows, far_phone: RecordingPhone, pbx: Pbx, web: str
+    windows: Windows, far_phone: RecordingPhone, pbx: Pbx, web: str, ring: str
 ) -> None:
+    # «Оба»: Dial(PJSIP/reg106&PJSIP/reg106-web); 106 has no desk phone, so the browser takes it
+    _ring(pbx, ring)
     softphone = windows.phone
     mark = far_phone.ctrl.mark()
     far_phone.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
@@ -249,6 +271,35 @@ def test_sip_phone_calls_the_softphone_and_the_browser_answers_with_govorit(
     before = _stats(softphone)["inPackets"]
     wait_until(lambda: _stats(softphone)["inPackets"] > before + 50, 10, "audio still flowing")
     assert far_phone.command("listcalls").get("data", "").count("Active calls (1)") == 1
+    far_phone.hangup()
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    _no_channels(pbx)
+    _ring(pbx, RING_WEB)
+
+
+def test_call_waiting_holds_the_first_call_and_returns_to_it(
+    softphone: Any, far_phone: RecordingPhone, phones: dict[str, BaresipPhone], pbx: Pbx
+) -> None:
+    second = phones["102"]
+    mark, mark2 = far_phone.ctrl.mark(), second.ctrl.mark()
+    far_phone.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
+    softphone.get_by_test_id("sp-answer").click()
+    far_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
+    second.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
+    waiting = softphone.get_by_test_id("sp-waiting")
+    expect(waiting).to_contain_text("Второй входящий звонок: Регистратор 102")
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")  # the first goes on
+    softphone.get_by_test_id("sp-answer").click()
+    second.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark2)
+    expect(waiting).to_contain_text("На удержании: Регистратор 107")
+    expect(softphone.get_by_test_id("sp-peer")).to_have_text("Регистратор 102")
+    assert "Active calls (1)" in far_phone.command("listcalls").get("data", "")  # held, not dropped
+    second.hangup()
+    expect(softphone.get_by_test_id("sp-peer")).to_have_text("Регистратор 107")
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    expect(waiting).to_be_hidden()
+    before = _stats(softphone)["inPackets"]
+    wait_until(lambda: _stats(softphone)["inPackets"] > before + 50, 10, "the first call's audio is back")
     far_phone.hangup()
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
     _no_channels(pbx)

@@ -18,7 +18,9 @@
   var buttons = {};
   root.querySelectorAll("[data-sp]").forEach(function (b) { buttons[b.dataset.sp] = b; });
 
-  var account = null, ua = null, session = null, waiting = null;
+  // session: the call on the line; waiting: a second call ringing meanwhile (call waiting);
+  // held: the first call, on hold while the registrar talks on the second
+  var account = null, ua = null, session = null, waiting = null, held = null;
   var localStream = null, micOk = false, muted = false;
   var audioCtx = null, meterTimer = null, ringTimer = null;
   var channel = window.BroadcastChannel ? new BroadcastChannel("mis-softphone") : null;
@@ -38,11 +40,23 @@
     if (peer !== undefined) peerEl.textContent = peer;
     buttons.dial.disabled = !(conn === "connected" && !session);
     buttons.answer.disabled = !(session && kind === "ringing") && !waiting;
+    showSecond();
     buttons.hangup.disabled = !session;
     buttons.mute.disabled = !(session && kind === "talking");
     broadcast();
   }
   function error(text) { errorEl.textContent = text || ""; }
+  function who(s) { return s.remote_identity.display_name || s.remote_identity.uri.user; }
+  function showSecond() {
+    var text = "";
+    if (waiting) {
+      text = "Второй входящий звонок: " + who(waiting) + ". «Говорить» — ответить, текущий разговор встанет на удержание.";
+    } else if (held) {
+      text = "На удержании: " + who(held) + ". Разговор с ним продолжится, когда вы завершите текущий.";
+    }
+    waitingEl.textContent = text;
+    waitingEl.hidden = !text;
+  }
   function broadcast() {
     if (!channel) return;
     channel.postMessage({
@@ -203,39 +217,40 @@
     ua.on("newRTCSession", function (e) {
       if (e.originator !== "remote") return;
       var incoming = e.session;
-      var who = incoming.remote_identity.display_name || incoming.remote_identity.uri.user;
+      if (session && (waiting || held)) {
+        incoming.terminate({ status_code: 486, reason_phrase: "Busy Here" }); // two lines at most
+        return;
+      }
       if (session) {
         // call waiting: the second call is shown, not dropped; «Говорить» takes it
         waiting = incoming;
-        waitingEl.hidden = false;
-        waitingEl.textContent = "Ожидает второй звонок: " + who + ". «Говорить» — ответить, текущий будет на удержании.";
-        wire(incoming, who, true);
+        wire(incoming, who(incoming), true);
         showCall(callStateEl.dataset.state, callStateEl.textContent);
         return;
       }
       session = incoming;
-      wire(incoming, who, false);
+      wire(incoming, who(incoming), false);
       startRing();
-      showCall("ringing", "Входящий звонок", who);
+      showCall("ringing", "Входящий звонок", who(incoming));
     });
     ua.start();
   }
 
-  function wire(s, who, isWaiting) {
+  function wire(s, name, isWaiting) {
     s.on("peerconnection", function (e) { attachRemote(e.peerconnection); });
     if (s.connection) attachRemote(s.connection);
     s.on("progress", function () { if (s === session && s.direction === "outgoing") showCall("calling", "Вызов…"); });
     s.on("accepted", function () {
       if (s !== session) return;
       stopRing();
-      showCall("talking", "Разговор", who);
+      showCall("talking", "Разговор", name);
     });
     s.on("hold", function () { if (s === session) showCall("held", "Удержание"); });
     s.on("unhold", function () { if (s === session) showCall("talking", "Разговор"); });
     var end = function (e) {
-      if (s === waiting) {
-        waiting = null;
-        waitingEl.hidden = true;
+      if (s === waiting || s === held) {
+        if (s === waiting) waiting = null; else held = null;
+        if (s === waiting && session && callStateEl.dataset.state !== "ringing") stopRing();
         showCall(callStateEl.dataset.state, callStateEl.textContent);
         return;
       }
@@ -247,13 +262,19 @@
       buttons.mute.textContent = "Выключить микрофон";
       var cause = e && e.cause && e.cause !== JsSIP.C.causes.BYE && e.cause !== JsSIP.C.causes.CANCELED
         ? " (" + causeText(e.cause) + ")" : "";
+      if (held) {
+        // the call on hold comes back to the line
+        session = held;
+        held = null;
+        session.unhold();
+        showCall("talking", "Разговор", who(session));
+        return;
+      }
       if (waiting) {
-        // the held or waiting call becomes the current one
         session = waiting;
         waiting = null;
-        waitingEl.hidden = true;
         startRing();
-        showCall("ringing", "Входящий звонок", session.remote_identity.uri.user);
+        showCall("ringing", "Входящий звонок", who(session));
         return;
       }
       showCall("idle", "Свободна" + cause, "");
@@ -294,14 +315,16 @@
     if (waiting) {
       var next = waiting;
       waiting = null;
-      waitingEl.hidden = true;
-      if (session && session.isEstablished()) session.hold();
-      var prev = session;
-      session = next;
-      if (prev) prev.terminate(); // one line: the first call ends (hold across lines is ari_app's)
-      next.answer(options());
       stopRing();
-      showCall("talking", "Разговор", next.remote_identity.uri.user);
+      if (session && session.isEstablished()) {
+        session.hold(); // the first caller hears Asterisk's music on hold
+        held = session;
+      } else if (session) {
+        session.terminate();
+      }
+      session = next;
+      next.answer(options());
+      showCall("answering", "Соединение…", who(next));
       return;
     }
     if (session && callStateEl.dataset.state === "ringing") {
