@@ -350,3 +350,17 @@ def test_saved_devices_missing_fall_back_to_default_then_a_choice_is_saved(
     finally:
         context.close()
         _set_devices(pbx, "")
+
+
+def test_a_second_softphone_window_waits_and_takes_over_when_the_first_closes(
+    windows: Windows, web: str, pbx: Pbx
+) -> None:
+    second = windows.main.context.new_page()
+    second.goto(f"{web}/phone/softphone")
+    state = second.get_by_test_id("softphone-state")
+    expect(state).to_have_attribute("data-state", "second")
+    expect(state).to_contain_text("Софтфон уже открыт в другом окне этого браузера")
+    expect(windows.phone.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")
+    windows.phone.close(run_before_unload=False)
+    expect(state).to_have_text("Софтфон подключён")
+    wait_registered(pbx.config, {f"{WEB_SIP}-web"})

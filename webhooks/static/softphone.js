@@ -57,8 +57,9 @@
     waitingEl.textContent = text;
     waitingEl.hidden = !text;
   }
+  var active = false; // this window is the browser's softphone (holds the lock, see start)
   function broadcast() {
-    if (!channel) return;
+    if (!channel || !active) return;
     channel.postMessage({
       type: "state", conn: conn, conn_text: stateEl.textContent,
       call: callStateEl.dataset.state || "idle", call_text: callStateEl.textContent, peer: peerEl.textContent,
@@ -67,6 +68,7 @@
   if (channel) {
     channel.onmessage = function (ev) {
       var msg = ev.data || {};
+      if (!active) return;
       if (msg.type === "ping") broadcast();
       if (msg.type === "answer") answer();
     };
@@ -203,6 +205,7 @@
     ua.on("connecting", function () { if (conn !== "nomic") showConn("starting", "Подключение…"); });
     ua.on("disconnected", function () {
       if (conn !== "nomic") showConn("offline", "Софтфон: нет соединения с АТС, повторяем подключение…");
+      if (session) error("Связь с АТС прервалась: разговор мог оборваться. Завершите его и позвоните снова.");
       showCall(session ? callStateEl.dataset.state : "idle", callStateEl.textContent);
     });
     ua.on("registered", function () {
@@ -385,7 +388,7 @@
   });
   micSel.addEventListener("change", function () {
     openMic().then(function (stream) {
-      if (conn === "nomic") { showConn("starting", "Подключение…"); startUa(); }
+      if (conn === "nomic" && active && account) { showConn("starting", "Подключение…"); startUa(); }
       // a call in progress switches to the new microphone without a re-INVITE
       if (session && session.connection) {
         var track = stream.getAudioTracks()[0];
@@ -430,14 +433,33 @@
     showConn("nomic", "Микрофон недоступен: браузер разрешает его только на защищённой странице (https)");
     return;
   }
-  api("GET", "/phone/api/softphone").then(function (data) {
-    account = data;
-    // labels appear only after the first permission: ask, then list, then open the chosen one
-    return openMic().then(fillDevices).then(function () {
-      if (deviceId(micSel)) return openMic();
+  function start() {
+    active = true;
+    showConn("starting", "Подключение…");
+    api("GET", "/phone/api/softphone").then(function (data) {
+      account = data;
+      // labels appear only after the first permission: ask, then list, then open the chosen one
+      return openMic().then(fillDevices).then(function () {
+        if (deviceId(micSel)) return openMic();
+        return null;
+      }).then(startUa);
+    }).catch(function (err) {
+      if (conn !== "nomic") showConn("offline", err.message || "Софтфон: нет соединения");
+    });
+  }
+  /* One softphone per browser: a second window (another tab, a reopened popup) waits on the
+     lock the first holds for its lifetime, says so, and takes over when that one closes.
+     Two windows registered at once would take the user's one registration from each other. */
+  var forever = function () { return new Promise(function () {}); };
+  if (!navigator.locks) {
+    start();
+  } else {
+    navigator.locks.request("mis-softphone", { ifAvailable: true }, function (lock) {
+      if (lock) { start(); return forever(); }
+      showConn("second", "Софтфон уже открыт в другом окне этого браузера: разговаривайте там. "
+               + "Это окно подключится само, когда то закроется.");
+      navigator.locks.request("mis-softphone", function () { start(); return forever(); });
       return null;
-    }).then(startUa);
-  }).catch(function (err) {
-    if (conn !== "nomic") showConn("offline", err.message || "Софтфон: нет соединения");
-  });
+    });
+  }
 })();
