@@ -201,7 +201,8 @@ def _sox_stat(path: Path, *effects: str) -> dict[str, float]:
 def test_softphone_registers_over_websocket(softphone: Any, pbx: Pbx) -> None:
     contacts = wait_registered(pbx.config, {f"{WEB_SIP}-web"})
     contact = contacts[f"{WEB_SIP}-web"]
-    assert "transport=ws" in (contact.get("Uri") or contact.get("URI") or str(contact)).lower()
+    assert ";transport=ws" in contact["Uri"].lower()
+    assert contact["UserAgent"] == "mis-telephony softphone"
     lines = "\n".join(ami.run(pbx.config.pbx, lambda c: c.command("pjsip show contacts")))
     assert f"{WEB_SIP}-web/" in lines
 
@@ -364,3 +365,37 @@ def test_a_second_softphone_window_waits_and_takes_over_when_the_first_closes(
     windows.phone.close(run_before_unload=False)
     expect(state).to_have_text("Софтфон подключён")
     wait_registered(pbx.config, {f"{WEB_SIP}-web"})
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    # the registrar refused the microphone (headless chromium denies what it is not told to grant)
+    (["--use-fake-device-for-media-stream"], "разрешите доступ к микрофону"),
+    # no microphone at all (this machine has no sound card)
+    (["--use-fake-ui-for-media-stream"], "подключите гарнитуру"),
+])
+def test_no_microphone_is_said_in_russian_and_nothing_registers(
+    browser: Any, web: str, pbx: Pbx, far_phone: RecordingPhone, flags: list[str], message: str
+) -> None:
+    before = _web_contacts(pbx)  # an earlier test's window may not have unregistered yet
+    other = browser.browser_type.launch(executable_path=CHROMIUM, args=["--no-sandbox", *flags])
+    try:
+        page = other.new_page(locale="ru-RU")
+        page.goto(f"{web}/login")
+        page.get_by_label("Логин").fill(f"user{WEB_EXT}")
+        page.get_by_label("Пароль").fill(PASSWORD)
+        page.get_by_role("button", name="Войти").click()
+        expect(page).not_to_have_url(re.compile("/login"))
+        page.goto(f"{web}/phone/softphone")
+        state = page.get_by_test_id("softphone-state")
+        expect(state).to_have_attribute("data-state", "nomic", timeout=15_000)
+        expect(state).to_contain_text("Микрофон недоступен: ")
+        expect(state).to_contain_text(message)
+        expect(page.get_by_test_id("sp-dial")).to_be_disabled()
+    finally:
+        other.close()
+    assert _web_contacts(pbx) <= before
+
+
+def _web_contacts(pbx: Pbx) -> set[str]:
+    contacts = ami.run(pbx.config.pbx, lambda c: c.contacts())
+    return {c["Uri"] for c in contacts if (c.get("Endpoint") or c.get("AOR")) == f"{WEB_SIP}-web"}
