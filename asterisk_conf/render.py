@@ -21,7 +21,7 @@ from clinic.config import Config
 from clinic.hosts import is_host
 from clinic.models import ClinicSettings, User
 from clinic.security import SIP_REALM, sip_md5_cred
-from clinic.softphone import DEFAULT_RING, RING_MODES, dial_targets, web_endpoint, web_password
+from clinic.softphone import DEFAULT_RING, RING_MODES, dial_targets, stun_server, web_endpoint, web_password
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # The files we own in Asterisk's config folder, in the order they are written.
@@ -109,6 +109,7 @@ class PbxInput:
     # then no WebRTC endpoint is rendered)
     dtls_cert_file: str = ""
     dtls_key_file: str = ""
+    stun_server: str = ""  # host[:port] for ICE behind NAT (rtp.conf stunaddr); "" = none
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -169,6 +170,13 @@ def check_values(inp: PbxInput) -> None:
     for secret in inp.secrets:
         if ";" in secret or secret != secret.strip():
             raise RenderError("Пароль содержит «;» или пробелы по краям: Asterisk прочтёт его иначе")
+    if inp.stun_server:
+        host, colon, port = inp.stun_server.rpartition(":")
+        if not colon:
+            host, port = inp.stun_server, ""
+        if not is_host(host) or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise RenderError(f"STUN-сервер «{inp.stun_server}»: нужно имя хоста или IP-адрес "
+                              "и, через «:», порт")
     for path in (inp.dtls_cert_file, inp.dtls_key_file):
         if path and not re.fullmatch(r"/[A-Za-z0-9_./-]{1,200}", path):
             raise RenderError(f"Путь к сертификату DTLS «{path}»: нужен абсолютный путь без пробелов")
@@ -221,6 +229,7 @@ def render(inp: PbxInput, template_dir: Path = TEMPLATE_DIR) -> dict[str, str]:
         "webrtc": webrtc,
         "dtls_cert_file": inp.dtls_cert_file,
         "dtls_key_file": inp.dtls_key_file,
+        "stun_server": inp.stun_server,
         "ring_seconds": inp.ring_seconds,
         "trunk": inp.trunk,
         "outbound_callerid": inp.outbound_callerid,
@@ -324,4 +333,5 @@ def load_input(config: Config, session_factory: sessionmaker[Session]) -> PbxInp
         outbound_callerid=settings.trunk_callerid or "",
         dtls_cert_file=dtls_paths(config)[0],
         dtls_key_file=dtls_paths(config)[1],
+        stun_server=stun_server(),
     )

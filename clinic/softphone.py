@@ -106,6 +106,13 @@ def ws_url(http_port: int) -> str:
     return os.environ.get("MIS_SOFTPHONE_WS_URL", "").strip() or f"ws://127.0.0.1:{http_port}/ws"
 
 
+def stun_server() -> str:
+    """`host[:port]` of a STUN server for ICE behind NAT (MIS_STUN_SERVER): Asterisk learns
+    its public address from it (rtp.conf stunaddr) and browsers get it as an ICE server.
+    Empty: host candidates only (browsers and Asterisk on one network)."""
+    return os.environ.get("MIS_STUN_SERVER", "").strip()
+
+
 # ---------------------------------------------------------------- DTLS certificate
 
 DTLS_DIR = "softphone"

@@ -153,3 +153,14 @@ def test_the_dtls_certificate_is_made_once_and_kept(tmp_path: Path) -> None:
     assert "mis-telephony" in out
     assert ensure_dtls_cert(tmp_path) == (cert, key)
     assert cert.read_bytes() == first  # not regenerated: browsers' fingerprints stay valid
+
+
+def test_ice_behind_nat_uses_the_stun_server() -> None:
+    assert "icesupport=yes" in render(BASE)["rtp.conf"]
+    assert "stunaddr" not in render(BASE)["rtp.conf"]
+    rtp = render(replace(BASE, stun_server="stun.clinic.example:3478"))["rtp.conf"]
+    assert "stunaddr=stun.clinic.example:3478" in rtp
+    assert validate(render(replace(BASE, stun_server="192.0.2.10"))) == []
+    for bad in ("stun.example:99999", "bad host:3478", "stun.example:x"):
+        with pytest.raises(RenderError, match="STUN-сервер"):
+            render(replace(BASE, stun_server=bad))

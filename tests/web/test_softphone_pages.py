@@ -112,6 +112,15 @@ def test_the_account_gives_the_browser_endpoint(app: Flask, phone_user: int) -> 
     assert data["password"] == web_password(app.config["MIS"].secret_key, "reg105")
     assert data["ws_url"] == "ws://127.0.0.1:8088/ws"
     assert (data["ring"], data["mic_device"]) == ("sip", "Старый микрофон")
+    assert data["ice_servers"] == []
+
+
+def test_behind_nat_the_browser_gets_the_stun_server(
+    app: Flask, phone_user: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIS_STUN_SERVER", "stun.clinic.example:3478")
+    data = _login(app, "reg105").get("/phone/api/softphone").get_json()
+    assert data["ice_servers"] == [{"urls": "stun:stun.clinic.example:3478"}]
 
 
 def test_without_an_extension_the_softphone_says_why(app: Flask, registrar_web: Web) -> None:

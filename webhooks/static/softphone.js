@@ -24,7 +24,8 @@
   var localStream = null, micOk = false, muted = false;
   var audioCtx = null, meterTimer = null, ringTimer = null;
   var channel = window.BroadcastChannel ? new BroadcastChannel("mis-softphone") : null;
-  var PC_CONFIG = { iceServers: [] }; // host candidates: Asterisk is on the clinic's network
+  // host candidates, plus the clinic's STUN server when Asterisk is behind NAT (account)
+  var PC_CONFIG = { iceServers: [] };
 
   /* ---------------------------------------------------------------- state shown */
   var conn = "starting"; // starting | connected | offline | nomic
@@ -438,6 +439,7 @@
     showConn("starting", "Подключение…");
     api("GET", "/phone/api/softphone").then(function (data) {
       account = data;
+      PC_CONFIG = { iceServers: data.ice_servers || [] };
       // labels appear only after the first permission: ask, then list, then open the chosen one
       return openMic().then(fillDevices).then(function () {
         if (deviceId(micSel)) return openMic();

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template
 
 from clinic.config import Config
-from clinic.softphone import RING_MODES, clean_device, web_endpoint, web_password, ws_url
+from clinic.softphone import RING_MODES, clean_device, stun_server, web_endpoint, web_password, ws_url
 from webhooks.auth import current_user
 from webhooks.ui.db import db
 from webhooks.ui.errors import json_object_body
@@ -83,6 +83,7 @@ def account():  # type: ignore[no-untyped-def]
         "ring_title": RING_MODES.get(user.softphone_ring, ""),
         "mic_device": user.mic_device or "",
         "speaker_device": user.speaker_device or "",
+        "ice_servers": [{"urls": f"stun:{stun}"}] if (stun := stun_server()) else [],
     })
 
 
