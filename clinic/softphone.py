@@ -34,6 +34,11 @@ def web_endpoint(sip_id: str) -> str:
     return f"{sip_id}{WEB_SUFFIX}"
 
 
+def owner_sip_id(endpoint: str) -> str:
+    """The SIP ID of the user an endpoint belongs to: his SIP phone's or his softphone's."""
+    return endpoint.removesuffix(WEB_SUFFIX)
+
+
 def web_password(secret_key: str, sip_id: str) -> str:
     """The browser endpoint's SIP password, derived from the installation's secret key: the
     web process hands it to the logged-in user's phone window, the renderer turns it into an

@@ -32,6 +32,7 @@ from clinic.models.calls import (
     result_title,
 )
 from clinic.phones import display, match_key
+from clinic.softphone import owner_sip_id
 
 
 def find_patients_by_number(session: Session, number: str, limit: int = 5) -> list[Patient]:
@@ -227,7 +228,7 @@ def log_phone_call(session: Session, report: PhoneCallReport, *, now: datetime) 
     if session.scalar(select(Call.id).where(Call.uid == uid)) is not None:
         return None
     user = (
-        session.scalars(select(User).where(User.sip_id == report.endpoint)).first()
+        session.scalars(select(User).where(User.sip_id == owner_sip_id(report.endpoint))).first()
         if report.endpoint
         else None
     )

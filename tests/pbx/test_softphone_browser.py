@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from asterisk_conf import apply
 from clinic import ami
-from clinic.models import User
+from clinic.models import Call, User
 from clinic.softphone import RING_BOTH, RING_WEB
 from webhooks.app import create_app
 
@@ -208,7 +208,7 @@ def test_softphone_registers_over_websocket(softphone: Any, pbx: Pbx) -> None:
 
 
 def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
-    softphone: Any, far_phone: RecordingPhone, pbx: Pbx
+    softphone: Any, far_phone: RecordingPhone, pbx: Pbx, agi_server: Any
 ) -> None:
     mark = far_phone.ctrl.mark()
     softphone.get_by_test_id("sp-number").fill(FAR_EXT)
@@ -237,6 +237,21 @@ def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
     assert talk["RMS     amplitude"] > 0.05, talk
     muted = _sox_stat(recording, "trim", f"{seconds_before_mute + 1:.2f}")  # 1 s for the switch
     assert muted["RMS     amplitude"] < 0.01, muted
+    # the dialplan's call log names the registrar behind the softphone endpoint
+    wait_until(lambda: _last_call(pbx, FAR_EXT) is not None, 10, "the call logged")
+    call = _last_call(pbx, FAR_EXT)
+    assert call is not None and (call.direction, call.user_id, call.result) == (
+        "outbound", _user_id(pbx, WEB_SIP), "answered")
+
+
+def _last_call(pbx: Pbx, number: str) -> Call | None:
+    with pbx.sessions() as s:
+        return s.scalars(select(Call).where(Call.number == number).order_by(Call.id.desc())).first()
+
+
+def _user_id(pbx: Pbx, sip_id: str) -> int:
+    with pbx.sessions() as s:
+        return s.scalars(select(User.id).where(User.sip_id == sip_id)).one()
 
 
 def _ring(pbx: Pbx, ring: str) -> None:
