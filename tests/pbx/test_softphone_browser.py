@@ -276,10 +276,15 @@ def test_sip_phone_calls_the_softphone_and_the_browser_answers_with_govorit(
     far_phone.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Входящий звонок")
     expect(softphone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "1")
-    softphone.get_by_test_id("sp-answer").click()  # «Говорить»
+    expect(windows.main.get_by_test_id("softphone-status")).to_contain_text("Входящий звонок")
+    if ring == RING_BOTH:
+        windows.main.get_by_test_id("btn-talk").click()  # «Говорить» of «Прием по телефону»
+    else:
+        softphone.get_by_test_id("sp-answer").click()  # «Говорить» of the softphone window
     far_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
     expect(softphone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "")
+    expect(windows.main.get_by_test_id("phone-error")).to_have_text("")  # not sent to ari_app as «unhold»
     wait_until(lambda: (_stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the caller")
     # the registrar works on in the main window: the call lives in the softphone window
     windows.main.goto(f"{web}/schedule")
