@@ -160,3 +160,12 @@ def test_devices_are_saved_from_the_softphone_window(
     assert no_csrf.status_code == 400
     with transaction(sessions) as s:
         assert s.get(User, phone_user).mic_device == "Гарнитура"  # type: ignore[union-attr]
+
+
+def test_anonymous_visitors_get_no_softphone_and_no_password(anon: Web) -> None:
+    for url in ("/phone/softphone", "/phone/api/softphone"):
+        response = anon.get(url)
+        assert response.status_code == 302 and response.location.startswith("/login"), url
+        assert "password" not in response.text
+    refused = anon.client.post("/phone/api/softphone/devices", json={"mic_device": "x"})
+    assert refused.status_code == 302 and refused.location.startswith("/login")

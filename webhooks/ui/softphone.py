@@ -18,7 +18,16 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template
 
 from clinic.config import Config
-from clinic.softphone import RING_MODES, clean_device, stun_server, web_endpoint, web_password, ws_url
+from clinic.softphone import (
+    RING_BOTH,
+    RING_MODES,
+    RING_WEB,
+    clean_device,
+    stun_server,
+    web_endpoint,
+    web_password,
+    ws_url,
+)
 from webhooks.auth import current_user
 from webhooks.ui.db import db
 from webhooks.ui.errors import json_object_body
@@ -54,7 +63,7 @@ def window():  # type: ignore[no-untyped-def]
         has_phone=user.has_telephony,
         extension=user.extension or "",
         ring_title=RING_MODES.get(user.softphone_ring, ""),
-        rings_here=user.softphone_ring in ("web", "both"),
+        rings_here=user.softphone_ring in (RING_WEB, RING_BOTH),
     )
     response = make_response(page)
     # this page alone may open Asterisk's websocket
