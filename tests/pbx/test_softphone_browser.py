@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from sip_phone import BaresipPhone, PhoneSpec, event_type, make_tone_wav, write_
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from asterisk_conf import apply
+from asterisk_conf import apply, runtime
 from clinic import ami
 from clinic.models import Call, User
 from clinic.softphone import RING_BOTH, RING_WEB
@@ -420,3 +421,35 @@ def test_no_microphone_is_said_in_russian_and_nothing_registers(
 def _web_contacts(pbx: Pbx) -> set[str]:
     contacts = ami.run(pbx.config.pbx, lambda c: c.contacts())
     return {c["Uri"] for c in contacts if (c.get("Endpoint") or c.get("AOR")) == f"{WEB_SIP}-web"}
+
+
+def test_asterisk_restart_mid_call_is_said_and_the_softphone_registers_again(
+    softphone: Any, far_phone: RecordingPhone, phones: dict[str, BaresipPhone], pbx: Pbx
+) -> None:
+    """Last in this module: Asterisk is killed during a call (no BYE, no events), started
+    again; the window says so, registers by itself, and «Завершить» clears the dead call.
+    The phones of the whole session are registered again afterwards."""
+    mark = far_phone.ctrl.mark()
+    softphone.get_by_test_id("sp-number").fill(FAR_EXT)
+    softphone.get_by_test_id("sp-dial").click()
+    far_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    pid = runtime.running_pid(pbx.config.pbx, pbx.config.data_dir)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    state = softphone.get_by_test_id("softphone-state")
+    expect(state).to_have_attribute("data-state", "offline")
+    expect(state).to_contain_text("нет соединения с АТС")
+    expect(softphone.get_by_test_id("sp-error")).to_contain_text("Связь с АТС прервалась")
+    wait_until(lambda: runtime.running_pid(pbx.config.pbx, pbx.config.data_dir) is None, 10, "Asterisk gone")
+    assert apply.apply_from_db(pbx.config, pbx.sessions, None, reload=False).ok
+    assert runtime.start(pbx.config.pbx, pbx.config.data_dir).ok
+    expect(state).to_have_text("Софтфон подключён", timeout=40_000)  # JsSIP's reconnect backoff
+    wait_registered(pbx.config, {f"{WEB_SIP}-web"})
+    softphone.get_by_test_id("sp-hangup").click()
+    expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    far_phone.hangup()  # its leg died with Asterisk; baresip has not noticed
+    for phone in (far_phone, *phones.values()):
+        phone.reregister()
+    wait_registered(pbx.config, {FAR_SIP, "reg101", "reg102"})
+    _no_channels(pbx)
