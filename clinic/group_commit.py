@@ -94,12 +94,12 @@ class GroupCommitter:
         `write` only works through the session (no other side effect): when a write of
         its group fails, the group is run again with each write in a savepoint."""
         future: Future[Any] = Future()
-        self._arrived()  # queued from here on: no longer one the committer waits for
         with self._lock:
             self._queue.put((write, future))
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._run, name="group-commit", daemon=True).start()
+        self._arrived()  # only once queued: the committer that sees no one expected finds it
         return future.result()
 
     # ------------------------------------------------------------ committer thread
@@ -134,6 +134,7 @@ class GroupCommitter:
             except queue.Empty:
                 continue
             self._drain(group)
+        self._drain(group)  # what was queued just before its sender stopped being expected
         return group
 
     def _drain(self, group: list[tuple[Write, Future[Any]]]) -> None:
