@@ -6,6 +6,7 @@ its pages at once."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -102,3 +103,18 @@ def test_fifty_open_streams_leave_the_web_app_answering(
             return statuses
 
     assert run(scenario, timeout=120) == [302, 200, 200]  # /login sends a logged-in user on
+
+
+def test_a_clinics_idle_keepalive_connections_do_not_lock_new_visitors_out(waitress_web: str) -> None:
+    """Forty registrars' browsers keep a few connections each open between clicks. waitress
+    stops accepting past its connection limit (100 by default), so a newcomer's page waited
+    until an idle one timed out: the limit is raised (launcher/serve.py CONNECTION_LIMIT)."""
+    host, port = waitress_web.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(250)]
+    try:
+        # a deadline, not a measurement: refused by the limit, this waits until it expires
+        answer = httpx.get(f"{waitress_web}/login", timeout=10.0, trust_env=False)
+        assert answer.status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
