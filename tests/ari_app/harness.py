@@ -12,17 +12,15 @@ two registrars with phones (101, 102), an administrator, and a trunk.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from eventskit import wait_until
+from pbx.callkit import SseReader
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,73 +32,11 @@ from clinic.security import hash_password, sip_md5_cred
 
 from .fake_ari import FakeAri
 
+Stream = SseReader  # one user's call events from the control API, read in a thread
+
 Msg = dict[str, Any]
 PATIENT_NUMBER = "+79161234567"
 CLINIC_NUMBER = "74950000000"  # the main number: every registrar's phone rings
-
-
-class Stream:
-    """One user's call events from the control API (`GET /events`), read in a thread."""
-
-    def __init__(self, http: httpx.Client, actor: int) -> None:
-        self.events: list[tuple[str, Msg]] = []
-        self.cond = threading.Condition()
-        self._open = threading.Event()
-        self._stop = False
-        self._http, self._actor = http, actor
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"events-{actor}")
-        self._thread.start()
-        assert self._open.wait(10), "the events stream did not open"
-
-    def _run(self) -> None:
-        with (
-            contextlib.suppress(httpx.HTTPError),
-            self._http.stream("GET", "/events", headers={"X-Actor-Id": str(self._actor)},
-                              timeout=httpx.Timeout(5, read=None)) as resp,
-        ):  # fmt: skip
-            kind = ""
-            for line in resp.iter_lines():
-                if self._stop:
-                    return
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    with self.cond:
-                        self.events.append((kind, json.loads(line[6:])))
-                        self.cond.notify_all()
-                    if kind == "hello":
-                        self._open.set()
-
-    def mark(self) -> int:
-        with self.cond:
-            return len(self.events)
-
-    def wait_for(self, pred: Callable[[str, Msg], bool], timeout: float = 10.0, since: int = 0) -> Msg:
-        found: list[Msg] = []
-
-        def match() -> bool:
-            for kind, data in self.events[since:]:
-                if pred(kind, data):
-                    found.append(data)
-                    return True
-            return False
-
-        with self.cond:
-            if not self.cond.wait_for(match, timeout):
-                seen = [(k, d.get("state"), d.get("reason")) for k, d in self.events[since:]]
-                raise TimeoutError(f"event not seen in {timeout} s; seen: {seen}")
-        return found[0]
-
-    def state(self, uid: str, state: str, timeout: float = 10.0, since: int = 0) -> Msg:
-        return self.wait_for(lambda k, d: k == "call" and d.get("uid") == uid and d.get("state") == state,
-                             timeout, since)  # fmt: skip
-
-    def kinds(self, uid: str) -> list[str]:
-        with self.cond:
-            return [k for k, d in self.events if d.get("uid") == uid]
-
-    def close(self) -> None:
-        self._stop = True
 
 
 class Rig:

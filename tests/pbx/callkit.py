@@ -48,14 +48,15 @@ class Control:
 
 
 class SseReader:
-    """Reads `/events` of the control API in a thread; events kept in order."""
+    """Reads `/events` of the control API in a thread; events kept in order. Takes the
+    Control client, or the bare httpx client of one (the fake-ARI harness)."""
 
-    def __init__(self, control: Control, actor: int | str) -> None:
+    def __init__(self, control: Control | httpx.Client, actor: int | str) -> None:
         self.events: list[tuple[str, Msg]] = []
         self.cond = threading.Condition()
         self.connected = threading.Event()
         self._stop = False
-        self._control = control
+        self._http = control.http if isinstance(control, Control) else control
         self._actor = actor
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"sse-{actor}")
         self.thread.start()
@@ -66,7 +67,7 @@ class SseReader:
         headers = {"X-Actor-Id": "0" if self._actor == "all" else str(self._actor)}
         with (
             contextlib.suppress(httpx.HTTPError),
-            self._control.http.stream(
+            self._http.stream(
                 "GET", "/events", params=params, headers=headers, timeout=httpx.Timeout(5, read=None)
             ) as resp,
         ):
@@ -108,6 +109,11 @@ class SseReader:
         return self.wait_for(
             lambda k, d: k == "call" and d.get("uid") == uid and d.get("state") == state, timeout, since
         )
+
+    def kinds(self, uid: str) -> list[str]:
+        """The kinds of event seen so far about call `uid`, in order."""
+        with self.cond:
+            return [k for k, d in self.events if d.get("uid") == uid]
 
     def close(self) -> None:
         self._stop = True
