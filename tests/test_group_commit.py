@@ -5,11 +5,11 @@ a caller returns only once its write is visible to any fresh session."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import eventskit
 import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,11 +21,7 @@ WAIT = 30.0
 
 
 def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)  # polling interval of a condition, not a synchronisation by time
+    eventskit.wait_until(predicate, WAIT, what, step=0.005)
 
 
 def row(owner: str) -> ExchangeLogEntry:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import eventskit
 import httpx
 import pytest
 from sqlalchemy import select
@@ -71,11 +72,7 @@ class Callback:
 
 
 def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)  # polling interval of a condition, not a synchronisation by time
+    eventskit.wait_until(predicate, WAIT, what, step=0.02)
 
 
 def free_port() -> int:
