@@ -87,11 +87,12 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
 
 def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision (every head: features developed side
+    by side may each add a migration before a merge revision joins them)."""
     # Alembic announces every plugin at INFO; keep the migration lines, drop the noise.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from alembic import command
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "heads")

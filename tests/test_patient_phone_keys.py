@@ -49,7 +49,7 @@ def test_migration_0005_backfills_existing_patients(tmp_path: Path) -> None:
                 " ('Безномерный', 'Олег', '', NULL, NULL, 1, 1, '', '2026-01-01', '2026-01-01')"
             )
         )
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
     with engine.connect() as conn:
         rows = conn.execute(
             text("SELECT last_name, phone_key, phone_extra_key FROM patients ORDER BY id")
