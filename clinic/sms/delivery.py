@@ -91,6 +91,8 @@ def apply_status(session: Session, row: SmsMessage, code: int, at: datetime) -> 
     row.delivery_final = _rank(code) == _FINAL_RANK
     if code in ledger.UNDELIVERABLE_CODES:
         ledger.flag_phone(session, row.phone, code, row.delivery_text)
+    elif code in DELIVERY_DELIVERED:
+        ledger.unflag_phone(session, row.phone, as_aware(at))
     return APPLIED
 
 

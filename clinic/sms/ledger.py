@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -484,6 +484,15 @@ def flag_phone(session: Session, phone: str, code: int | None, reason: str) -> N
         session.add(SmsPhoneFlag(phone=phone, patient_id=patient_id, code=code, reason=reason[:200]))
     else:
         row.code, row.reason, row.patient_id = code, reason[:200], row.patient_id or patient_id
+
+
+def unflag_phone(session: Session, phone: str, delivered_at: datetime) -> None:
+    """A message to this number was delivered: it gets SMS again (the patient fixed his
+    phone, or the operator's fault is over). A flag recorded after that delivery stays: a
+    newer failure wins (the flag keeps no time of its own but when we recorded it)."""
+    session.execute(
+        delete(SmsPhoneFlag).where(SmsPhoneFlag.phone == phone, SmsPhoneFlag.updated_at <= delivered_at)
+    )
 
 
 def dispatch_due(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 import pytest
 from flask import Flask
@@ -269,6 +269,22 @@ def test_delivery_callbacks_update_the_ledger_and_flag_dead_numbers(
         assert (flag.phone, flag.patient_id) == ("79161234567", clinic["patient"])
     page = reg.text(f"/sms/send?patient_id={clinic['patient']}")
     assert 'data-testid="sms-flag"' in page
+    # messages delivered: one whose delivery predates the failure we recorded says nothing
+    # new (the flag stays); a later one means the number works again (the flag goes)
+    delivered = {"Раньше": 1779958700, "Позже": int(datetime.now(UTC).timestamp()) + 60}
+    flags_after = []
+    for n, (text, at) in enumerate(delivered.items(), start=2):
+        reg.post_form(
+            f"/sms/send?patient_id={clinic['patient']}&appointment_id=0",
+            {"text": text, "phone": "+79161234567", "key": str(n)},
+        )
+        with sessions() as s:
+            sent = s.scalars(select(SmsMessage.sms_id).where(SmsMessage.text == text)).one()
+        assert _callback(app, [f"sms_status\n{sent}\n103\n{at}"]).get_data(as_text=True) == "100"
+        with sessions() as s:
+            flags_after.append(s.scalars(select(SmsPhoneFlag.phone)).all())
+    assert flags_after == [["79161234567"], []]
+    assert 'data-testid="sms-flag"' not in reg.text(f"/sms/send?patient_id={clinic['patient']}")
     garbage = create_app(app.config["MIS"], public_only=True, session_factory=app.extensions["mis_sessions"])
     junk = garbage.test_client().post("/smsru/callback", data=b"\xff\xfe", content_type="text/plain")
     assert junk.status_code == 400
