@@ -272,12 +272,6 @@ class SendSummary:
     earlier: int  # rows whose reminder had already gone out
 
 
-def rows_phrase(numbers: list[int]) -> str:
-    """«в строке 5» / «в строках 5, 7» (the first ten, then «…»)."""
-    shown = ", ".join(str(n) for n in numbers[:10]) + (" …" if len(numbers) > 10 else "")
-    return f"в строке {shown}" if len(numbers) == 1 else f"в строках {shown}"
-
-
 def _fill(mailing: SmsMailing, row: SmsMailingRow, settings: ClinicSettings) -> tuple[str, list[str]]:
     """The row's final text and the labels of the template fields left empty in it."""
     if mailing.template is None:
@@ -333,6 +327,10 @@ def _reason(
             return cancelled
         if rules.visit_moment(settings, appointment.starts_at) <= now:
             return "Приём уже начался: напоминание не отправляется"
+    if not digits:  # the others go; this one waits for a number typed in (or goes unsent)
+        if row.phone.strip():
+            return "Номер телефона указан неверно: исправьте его или удалите строку"
+        return "Нет номера телефона: введите номер или удалите строку"
     if patient is not None and not patient.consent_sms:
         return "Пациент не дал согласия на СМС"
     if digits in facts.stopped:
@@ -372,11 +370,6 @@ def _check_ready(mailing: SmsMailing) -> None:
         raise ValidationError({"template_id": "Выберите шаблон"})
     if not mailing.rows:
         raise ValidationError({"rows": "В документе нет получателей"})
-    bad = [i + 1 for i, row in enumerate(mailing.rows) if not row.phone.strip()]
-    if bad:
-        raise ValidationError(
-            {"rows": f"Нет номера телефона {rows_phrase(bad)}: введите номер или удалите строку"}
-        )
 
 
 def _sendable(mailing: SmsMailing, checks: dict[int, RowCheck]) -> list[SmsMailingRow]:
@@ -411,6 +404,8 @@ def cost_preview(
 def _phone_errors(mailing: SmsMailing) -> dict[str, str]:
     errors: dict[str, str] = {}
     for i, row in enumerate(mailing.rows, start=1):
+        if not row.phone.strip():
+            continue  # no number: the row is left out with its reason, the others go
         try:
             rules.sms_phone(row.phone)
         except ValidationError as exc:

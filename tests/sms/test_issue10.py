@@ -324,11 +324,6 @@ def test_hand_added_patient_gets_the_visit_of_the_period(
         assert row.appointment_id == clinic["appointment"]
 
 
-def test_row_numbers_read_as_russian() -> None:
-    assert mailings.rows_phrase([5]) == "в строке 5"
-    assert mailings.rows_phrase([5, 7]) == "в строках 5, 7"
-
-
 # -- 6: a new mailing ---------------------------------------------------------------------
 
 
