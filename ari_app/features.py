@@ -26,6 +26,7 @@ from ari_app.calls.store import CallStore
 from ari_app.client import AriClient
 from ari_app.conference import stasis as conference_stasis
 from ari_app.conference.service import ConferenceService
+from ari_app.core import ringing
 from ari_app.core.call import LiveCall
 from ari_app.core.core import CallCore, Timeouts
 from ari_app.core.errors import CallError
@@ -77,6 +78,8 @@ class CallControl:
         conference_stasis.register(routes, self.conference)
         transfers_stasis.register(routes, self.transfers)
         takeover_stasis.register(routes, self.takeover)
+        # a party with several phones (SIP phone + browser softphone) is one party to them all
+        ringing.install(routes, self.core, self.lifecycle.leg_gone)
         self.stasis = calls_stasis.CallsStasis(self.core, self.lifecycle, routes)
 
     @property

@@ -46,15 +46,19 @@ def web_password(secret_key: str, sip_id: str) -> str:
     return hmac.new(secret_key.encode(), f"softphone:{sip_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def dial_targets(sip_id: str, ring: str) -> list[str]:
-    """Dial strings of the phones that ring for this user (Dial() joins them with &)."""
-    web = f"PJSIP/{web_endpoint(sip_id)}"
-    sip = f"PJSIP/{sip_id}"
+def ring_names(sip_id: str, ring: str) -> list[str]:
+    """The PJSIP endpoints (resource names) that ring for this user, his SIP phone first."""
     if ring == RING_WEB:
-        return [web]
+        return [web_endpoint(sip_id)]
     if ring == RING_BOTH:
-        return [sip, web]
-    return [sip]
+        return [sip_id, web_endpoint(sip_id)]
+    return [sip_id]
+
+
+def dial_targets(sip_id: str, ring: str) -> list[str]:
+    """Dial strings of the phones that ring for this user (Dial() joins them with &; ari_app
+    originates one channel per string and keeps the first that answers)."""
+    return [f"PJSIP/{name}" for name in ring_names(sip_id, ring)]
 
 
 def clean_device(value: object) -> tuple[str, str | None]:

@@ -17,6 +17,7 @@ from clinic.models import Call, CallLeg, CallRecording, Patient, User, utcnow
 from clinic.models.calls import STATE_ENDED
 from clinic.phones import match_key
 from clinic.services import calls as calls_svc
+from clinic.softphone import DEFAULT_RING
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Actor:
     extension: str
     sip_id: str
     has_telephony: bool
+    ring: str = DEFAULT_RING  # which of his phones ring: sip / web / both (clinic/softphone.py)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class Directory:
 
 
 def _actor_of(u: User) -> Actor:
-    return Actor(u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony)
+    return Actor(u.id, u.is_admin, u.full_name or u.login, u.extension or "", u.sip_id or "", u.has_telephony,
+                 u.softphone_ring or DEFAULT_RING)  # fmt: skip
 
 
 def user_brief(user: User | None) -> dict[str, Any] | None:
@@ -48,6 +51,7 @@ def user_brief(user: User | None) -> dict[str, Any] | None:
         "sip_id": user.sip_id or "",
         "extension": user.extension or "",
         "name": user.full_name or user.login,
+        "ring": user.softphone_ring or DEFAULT_RING,
     }
 
 

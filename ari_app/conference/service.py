@@ -8,6 +8,7 @@ from typing import Any
 
 from ari_app.client import AriError, AriNotFound
 from ari_app.core import call as c
+from ari_app.core import ringing
 from ari_app.core.call import Leg, LiveCall
 from ari_app.core.core import CallCore
 from ari_app.core.errors import CallEnded, InvalidState, PbxUnavailable
@@ -27,14 +28,16 @@ class ConferenceService:
             if call.live(c.THIRD) is not None:
                 raise InvalidState("В конференции уже три участника")
             tgt = await core.directory.target(actor, target)
-            if tgt.is_extension:
-                await reach.check(core.ari, None, (tgt.endpoint, tgt.label))
-            leg = Leg(call.next_channel_id(c.THIRD), c.THIRD, tgt.endpoint, tgt.label)
+            endpoints = tgt.endpoints
+            if tgt.is_extension:  # only his registered phones ring (both, if both are)
+                _, endpoints = await reach.check(core.ari, None, reach.Phones(tgt.endpoints, tgt.label))
+            legs = ringing.legs_for(call, c.THIRD, endpoints, tgt.label)
             registrar = call.live(c.REGISTRAR)
             try:
-                await core.originate(
+                await ringing.ring_all(
+                    core,
                     call,
-                    leg,
+                    legs,
                     caller_id=f"{actor.name} <{actor.extension}>",
                     timeout=core.timeouts.for_target(tgt.is_extension),
                     originator=registrar.channel_id if registrar else None,

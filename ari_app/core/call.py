@@ -27,6 +27,7 @@ REMOTE = "remote"  # the patient (or whoever the registrar called / who called i
 THIRD = "third"  # «Конференция»: the added party
 TRANSFER = "transfer"  # «Перевод»: the transfer target
 FORMER = "former"  # a registrar who handed the call over by a transfer: his leg's end ends nothing
+DROPPED = "dropped"  # a phone that rang beside the one that answered (core/ringing.py): hung up
 
 # cause codes (Q.850) → results
 CAUSE_BUSY = {17}
@@ -51,6 +52,10 @@ class Leg:
     endpoint: str
     label: str  # extension or number, for the window
     user_id: int | None = None  # for registrar/agent legs (and a transfer to a registrar)
+    # the phones of one party rung at once (his SIP phone and his softphone): the first leg's
+    # channel id, "" for a party with one phone; `won` marks the one that answered
+    group: str = ""
+    won: bool = False
     answered: bool = False
     gone: bool = False
     cause: int | None = None
@@ -140,6 +145,17 @@ class LiveCall:
     def active_legs(self) -> list[Leg]:
         return [leg for leg in self.legs.values() if not leg.gone]
 
+    def parties(self) -> list[dict[str, Any]]:
+        """Who is in the call, one entry per party: the phones of one party ringing together
+        (core/ringing.py) are one party, a phone dropped beside the one that answered none."""
+        out, seen = [], set()
+        for leg in self.legs.values():
+            if leg.gone or leg.role == DROPPED or (leg.group and leg.group in seen):
+                continue
+            seen.add(leg.group)
+            out.append({"role": leg.role, "label": leg.label, "answered": leg.answered})
+        return out
+
     def snapshot(self) -> dict[str, Any]:
         public = self.state.public
         tr = self.transfer
@@ -160,11 +176,7 @@ class LiveCall:
             "held": self.state in (CallState.HELD, CallState.TRANSFERRING),
             "recording": self.recording is not None,
             "transfer": None if tr is None else tr.snapshot(),
-            "parties": [
-                {"role": leg.role, "label": leg.label, "answered": leg.answered}
-                for leg in self.legs.values()
-                if not leg.gone
-            ],
+            "parties": self.parties(),
             "answered_at": self.answered_at.isoformat() if self.answered_at else None,
             "bridged_ms": self.bridged_ms,
             "marks": self.marks,

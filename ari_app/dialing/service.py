@@ -1,6 +1,8 @@
 """Click-to-call. The registrar presses «Звонок» → the user and the target are checked
 against the directory, the call row is queued for the log, «Набор» goes out, and the
-registrar's phone is originated (`c2c,<uid>,registrar`), nothing else in front of it → on
+registrar's phone is originated (`c2c,<uid>,registrar`), nothing else in front of it (his
+chosen phones: SIP phone, browser softphone or both, one leg each, the first to answer
+keeps the call: core/ringing.py) → on
 its StasisStart the patient's leg is originated and the `mixing,dtmf_events` bridge is made
 beside it; if the patient has not answered within RINGBACK_AFTER the registrar hears
 ringback → on the patient's StasisStart both join the bridge in one request: «Разговор»."""
@@ -8,6 +10,7 @@ ringback → on the patient's StasisStart both join the bridge in one request: �
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -17,6 +20,7 @@ from ari_app.calls import queries as q
 from ari_app.calls.store import StoreError
 from ari_app.client import AriError, AriNotFound
 from ari_app.core import call as c
+from ari_app.core import ringing
 from ari_app.core.call import Leg, LiveCall
 from ari_app.core.core import NO_PBX, CallCore
 from ari_app.core.errors import BadRequest, Busy, PbxUnavailable, Unreachable
@@ -70,11 +74,16 @@ class DialingService:
             raise Busy("Линия занята: сначала завершите текущий звонок")
         if not core.ari.connected.is_set():
             raise PbxUnavailable(NO_PBX)
-        own = core.directory.endpoints.of_registrar(actor.sip_id)
-        # a phone that is not registered is named now, before anything is dialled or logged
-        await reach.check(
-            core.ari, (own, actor.extension), (tgt.endpoint, tgt.label) if tgt.is_extension else None
+        own = reach.Phones(
+            core.directory.endpoints.of_registrar(actor.sip_id, actor.ring), actor.extension, actor.ring
         )
+        # a phone that is not registered is named now, before anything is dialled or logged;
+        # only the registered ones of a user's phones are dialled
+        own_ringing, target_ringing = await reach.check(
+            core.ari, own, reach.Phones(tgt.endpoints, tgt.label) if tgt.is_extension else None
+        )
+        if tgt.is_extension:
+            tgt = dataclasses.replace(tgt, endpoints=target_ringing)
         uid = uuid.uuid4().hex[:16]
         row = {
             "uid": uid,
@@ -99,39 +108,42 @@ class DialingService:
         core.registry.add(call)
         if callback_of:
             core.store.submit(q.mark_called_back, callback_of, uid)
-        leg = Leg(call.next_channel_id(c.REGISTRAR), c.REGISTRAR, own, actor.extension, user_id=actor.id)
+        legs = ringing.legs_for(call, c.REGISTRAR, own_ringing, actor.extension, user_id=actor.id)
         call.mark("checked")
         core.changed(call)  # «Набор»: before anything happens in Asterisk
         shown = f"{name or tgt.label} <{tgt.label}>"
         try:
-            # only the registrar's phone now: the bridge is made once he answers (Asterisk
-            # runs one events socket's requests in turn, and nothing else may delay this one)
-            await core.originate(call, leg, caller_id=shown, timeout=core.timeouts.ring_seconds)
-            call.mark("registrar_originated")
-        except AriError as exc:
-            await self._never_started(call, leg, exc)
+            # only the registrar's phone(s) now: the bridge is made once he answers (Asterisk
+            # runs one events socket's requests in turn, and nothing else may delay this one).
+            # Under the call's lock: the legs' events wait for every originate's answer
+            async with call.lock:
+                try:
+                    await ringing.ring_all(core, call, legs, caller_id=shown,
+                                           timeout=core.timeouts.ring_seconds)  # fmt: skip
+                    call.mark("registrar_originated")
+                except AriError as exc:
+                    await self._never_started(call, own, exc)
         finally:
             if lookup is not None:
                 lookup.add_done_callback(lambda done: self._found(call, done))
         return call.snapshot()
 
-    async def _never_started(self, call: LiveCall, leg: Leg, exc: AriError) -> None:
-        """Asterisk refused to ring the registrar's phone: nothing rang, so the call leaves
+    async def _never_started(self, call: LiveCall, own: reach.Phones, exc: AriError) -> None:
+        """Asterisk refused to ring the registrar's phone(s): nothing rang, so the call leaves
         the log (a registrar's log lists calls, not refusals) and the window is told why.
-        Raises the reason."""
+        Raises the reason. Under the call's lock."""
         core = self.core
-        log.warning("click-to-call %s: originate %s refused: %s", call.uid, leg.endpoint, exc)
-        async with call.lock:
-            call.fire(CallEvent.END)
-            call.reason, call.result = "Вызов не состоялся", RESULT_FAILED
-            core.registry.retire(call)
-            core.changed(call)
+        log.warning("click-to-call %s: originate %s refused: %s", call.uid, own.endpoints, exc)
+        call.fire(CallEvent.END)
+        call.reason, call.result = "Вызов не состоялся", RESULT_FAILED
+        core.registry.retire(call)
+        core.changed(call)
         try:
             await core.store.run(q.discard_call, call.uid)
         except StoreError as err:  # the reason matters more to the registrar than the log
             log.warning("click-to-call %s: the refused call stays in the log: %s", call.uid, err)
-        if await reach.registered(core.ari, leg.endpoint) is False:  # unregistered since the check
-            raise Unreachable(reach.own_phone_offline(leg.label)) from exc
+        if await reach.any_registered(core.ari, own.endpoints) is False:  # unregistered since the check
+            raise Unreachable(reach.own_phone_offline(own.extension, own.ring)) from exc
         raise PbxUnavailable("АТС не приняла вызов: попробуйте ещё раз") from exc
 
     def _found(self, call: LiveCall, lookup: asyncio.Future[tuple[int | None, str]]) -> None:
@@ -158,14 +170,16 @@ class DialingService:
         call.fire(CallEvent.REGISTRAR_ANSWERED)
         core.changed(call)
         tgt: Target = call.target
-        remote = Leg(call.next_channel_id(c.REMOTE), c.REMOTE, tgt.endpoint, tgt.label)
+        # an extension rings every chosen phone of its user (core/ringing.py)
+        remotes = ringing.legs_for(call, c.REMOTE, tgt.endpoints, tgt.label)
         # the patient's phone first, then the bridge (ready long before anyone answers); the
         # registrar waits outside it: both join it in one request when the patient answers
         try:
             await asyncio.gather(
-                core.originate(
+                ringing.ring_all(
+                    core,
                     call,
-                    remote,
+                    remotes,
                     caller_id=f"{leg.label} <{leg.label}>",
                     timeout=core.timeouts.for_target(tgt.is_extension),
                     originator=channel.id,
@@ -174,7 +188,7 @@ class DialingService:
             )
         except AriError as exc:
             log.warning("click-to-call %s: %r", call.uid, exc)
-            offline = tgt.is_extension and await reach.registered(core.ari, tgt.endpoint) is False
+            offline = tgt.is_extension and await reach.any_registered(core.ari, tgt.endpoints) is False
             why = reach.phone_offline(tgt.label) if offline else "АТС не приняла вызов абонента"
             await core.end(call, RESULT_FAILED, why)
             return

@@ -2,7 +2,9 @@
 the trunk is set up, read from the call log's database and cached for DIRECTORY_TTL
 seconds, so a command costs no database round trip. An unknown user or extension asks again
 at once (someone added since the last read). Also the one place where a dialled target
-(an extension or a number) is checked and turned into an endpoint."""
+(an extension or a number) is checked and turned into the endpoints that ring for it: an
+extension rings its user's chosen phones (`softphone_ring`: his SIP phone, his browser
+softphone `<sip_id>-web`, or both; clinic/softphone.py), a number goes through the trunk."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from ari_app.calls.queries import Actor, Directory
 from ari_app.calls.store import CallStore
 from ari_app.core.errors import BadRequest, Forbidden
 from clinic.phones import PhoneError, normalize
+from clinic.softphone import DEFAULT_RING, ring_names
 
 DIRECTORY_TTL = 2.0  # seconds a user or trunk change may take to reach click-to-call
 _EXTENSION = re.compile(r"^[0-9]{2,8}$")
@@ -24,11 +27,16 @@ _EXTENSION = re.compile(r"^[0-9]{2,8}$")
 
 @dataclass(frozen=True)
 class Target:
-    endpoint: str
+    endpoints: tuple[str, ...]  # what rings: one originate each, the first to answer wins
     label: str  # extension or E.164 number
     is_extension: bool
     user_id: int | None = None  # the registrar behind an extension
     name: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        """The first (for a registrar: his SIP phone when it rings at all)."""
+        return self.endpoints[0]
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,11 @@ class Endpoints:
     registrar: str = "PJSIP/{sip_id}"
     number: str = "PJSIP/{number}@trunk"
 
-    def of_registrar(self, sip_id: str) -> str:
-        return self.registrar.format(sip_id=sip_id)
+    def of_registrar(self, sip_id: str, ring: str = DEFAULT_RING) -> tuple[str, ...]:
+        """The endpoints that ring for a user, by his choice; a template without `{sip_id}`
+        (the benchmark's loopback) gives one endpoint whatever the choice."""
+        names = ring_names(sip_id, ring)
+        return tuple(dict.fromkeys(self.registrar.format(sip_id=name) for name in names))
 
 
 def no_trunk(actor: Actor | None) -> str:
@@ -138,11 +149,12 @@ class DirectoryService:
                 raise BadRequest(f"Неизвестный добавочный номер {text}")
             if other.id == actor.id:
                 raise BadRequest("Это ваш собственный добавочный номер")
-            return Target(self.endpoints.of_registrar(other.sip_id), text, True, other.id, other.name)
+            phones = self.endpoints.of_registrar(other.sip_id, other.ring)
+            return Target(phones, text, True, other.id, other.name)
         try:
             number = normalize(text)
         except PhoneError as exc:
             raise BadRequest(str(exc)) from None
         if "@trunk" in self.endpoints.number and not d.trunk:
             raise BadRequest(no_trunk(actor))
-        return Target(self.endpoints.number.format(number=number), number, False)
+        return Target((self.endpoints.number.format(number=number),), number, False)

@@ -1,6 +1,8 @@
 """An incoming call. Trunk → `[clinic-inbound]` → FastAGI patient lookup (fail-open) →
 `Stasis(clinic,inbound,<DID>)`. We ring the DID's registrar (DID = his extension) or every
-registrar with telephony (`agent,<uid>` legs), pop the caller's card only on the streams of
+registrar with telephony (`agent,<uid>` legs; each registrar's chosen phones, his SIP phone
+and/or his browser softphone, one leg each in a group: core/ringing.py), pop the caller's
+card only on the streams of
 the registrars whose phones ring; the first to answer gets the call, the others' pop is
 withdrawn. Nobody answering makes it «Пропущен».
 
@@ -18,6 +20,7 @@ from typing import Any
 from ari_app.calls import queries as q
 from ari_app.client import AriError
 from ari_app.core import call as c
+from ari_app.core import ringing
 from ari_app.core.call import Leg, LiveCall, inbound_uid
 from ari_app.core.core import CallCore
 from ari_app.core.machine import CallState
@@ -25,6 +28,7 @@ from ari_app.events import Channel
 from ari_app.incoming.notifier import PopNotifier
 from clinic.models.calls import DIRECTION_INBOUND, RESULT_MISSED, STATE_CALLING
 from clinic.phones import PhoneError, match_key, normalize
+from clinic.softphone import DEFAULT_RING
 
 log = logging.getLogger(__name__)
 
@@ -115,26 +119,27 @@ class IncomingService:
             "caller_name": call.caller_name,
         }
         for user in users:
-            leg = Leg(
-                call.next_channel_id(c.AGENT),
+            legs = ringing.legs_for(
+                call,
                 c.AGENT,
-                core.directory.endpoints.of_registrar(user["sip_id"]),
+                core.directory.endpoints.of_registrar(user["sip_id"], user.get("ring") or DEFAULT_RING),
                 user["extension"],
                 user_id=user["id"],
             )
             try:
-                await core.originate(
+                await ringing.ring_all(
+                    core,
                     call,
-                    leg,
+                    legs,
                     caller_id=f"{call.caller_name or call.number} <{number}>",
                     timeout=core.timeouts.ring_seconds,
                     app_args=f"agent,{call.uid}",
                     originator=channel.id,
                 )
             except AriError:
-                continue
+                continue  # none of his phones can ring (not registered): no pop for him
             call.ringing_users.add(user["id"])
-            self.pops.pop(user["id"], card)  # only the registrar whose phone rings
+            self.pops.pop(user["id"], card)  # only the registrars whose phones ring
         if not call.ringing_users:
             await core.end(call, RESULT_MISSED, "Телефоны регистраторов недоступны")
 
@@ -166,7 +171,8 @@ class IncomingService:
         self.answered(call)
 
     async def agent_gone(self, call: LiveCall, leg: Leg, cause: int | None) -> None:
-        """A ringing registrar's phone stopped ringing (rejected, timed out, unreachable)."""
+        """A ringing registrar's phone stopped ringing (rejected, timed out, unreachable); with
+        two phones, the last of them (core/ringing.py)."""
         self.pops.withdraw(call, {leg.user_id} if leg.user_id else set(), "Вызов снят")
         if not any(lg.role == c.AGENT for lg in call.active_legs()) and call.live(c.REGISTRAR) is None:
             await self.core.end(call, RESULT_MISSED, "Никто из регистраторов не ответил")

@@ -1,7 +1,8 @@
-"""Take-over. A call from the registrar's own SIP phone stays in the dialplan until he takes
-it over (window → «Звонки с вашего телефона»): both channels are redirected (AMI) into the
-Stasis app and bridged there (Wazo's convert_to_stasis); from then on it is a call like any
-other, logged from its dialling."""
+"""Take-over. A call from the registrar's own phone (his SIP phone or his browser softphone,
+`<sip_id>-web`: both are his) stays in the dialplan until he takes it over (window →
+«Звонки с вашего телефона»): both channels are redirected (AMI) into the Stasis app and
+bridged there (Wazo's convert_to_stasis); from then on it is a call like any other, logged
+from its dialling."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from clinic.channels import pjsip_endpoint
 from clinic.models import utcnow
 from clinic.models.calls import DIRECTION_OUTBOUND, RESULT_ANSWERED, STATE_TALKING
 from clinic.phones import PhoneError, normalize
+from clinic.softphone import owner_sip_id
 
 Redirect = Callable[[str, str, dict[str, str]], Awaitable[None]]
 
@@ -35,8 +37,8 @@ class TakeoverService:
         self.redirect_to_stasis = redirect_to_stasis
 
     async def phone_calls(self, actor_id: int) -> list[dict[str, Any]]:
-        """The registrar's calls placed from his SIP phone that run in the dialplan (not
-        under our control yet)."""
+        """The registrar's calls placed from his SIP phone or his softphone that run in the
+        dialplan (not under our control yet)."""
         core = self.core
         actor = await core.directory.actor(actor_id)
         if not actor.has_telephony:
@@ -45,7 +47,9 @@ class TakeoverService:
         by_name = {ch.name: ch for ch in channels}
         out = []
         for ch in channels:
-            if pjsip_endpoint(ch.name) != actor.sip_id or ch.app_name == "Stasis" or ch.state != "Up":
+            endpoint = pjsip_endpoint(ch.name)
+            mine = endpoint is not None and owner_sip_id(endpoint) == actor.sip_id
+            if not mine or ch.app_name == "Stasis" or ch.state != "Up":
                 continue
             if core.registry.knows_channel(ch.id):
                 continue
@@ -55,7 +59,8 @@ class TakeoverService:
                     # dialled out through the trunk: the number is the dialplan's extension
                     outbound = ch.context.startswith("clinic-outbound")
                     number = ch.exten if outbound else (peer.caller_number or ch.exten)
-                    out.append({"channel_id": ch.id, "peer_id": peer.id, "number": number})
+                    out.append({"channel_id": ch.id, "peer_id": peer.id, "number": number,
+                                "endpoint": f"PJSIP/{endpoint}"})  # fmt: skip
         return out
 
     async def adopt(self, actor_id: int, channel_id: str) -> dict[str, Any]:
@@ -95,9 +100,7 @@ class TakeoverService:
         call.answered_at = answered or now
         call.result = RESULT_ANSWERED
         core.registry.add(call)
-        registrar_leg = Leg(
-            channel_id, c.REGISTRAR, f"PJSIP/{actor.sip_id}", actor.extension, user_id=actor.id
-        )
+        registrar_leg = Leg(channel_id, c.REGISTRAR, found["endpoint"], actor.extension, user_id=actor.id)
         core.registry.track(call, registrar_leg)
         core.registry.track(call, Leg(found["peer_id"], c.REMOTE, "", e164))
         await core.make_bridge(call)

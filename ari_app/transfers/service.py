@@ -20,6 +20,7 @@ from typing import Any
 from ari_app.calls.queries import Actor
 from ari_app.client import AriError, AriNotFound
 from ari_app.core import call as c
+from ari_app.core import ringing
 from ari_app.core.call import Leg, LiveCall
 from ari_app.core.core import CallCore
 from ari_app.core.errors import BadRequest, CallEnded, CallError, InvalidState, PbxUnavailable
@@ -50,20 +51,23 @@ class TransfersService:
             if remote is None or not remote.answered:
                 raise CallEnded("Собеседник уже положил трубку")
             tgt = await core.directory.target(actor, target)
-            if tgt.is_extension:
-                await reach.check(core.ari, None, (tgt.endpoint, tgt.label))
+            endpoints = tgt.endpoints
+            if tgt.is_extension:  # only his registered phones ring (both, if both are)
+                _, endpoints = await reach.check(core.ari, None, reach.Phones(tgt.endpoints, tgt.label))
             registrar = call.live(c.REGISTRAR)
             handed = f"Переведён на {tgt.label}"
             await core.to_hold(call, remote)
-            leg = Leg(
-                call.next_channel_id(c.TRANSFER), c.TRANSFER, tgt.endpoint, tgt.label, user_id=tgt.user_id
+            legs = ringing.legs_for(call, c.TRANSFER, endpoints, tgt.label, user_id=tgt.user_id)
+            # the run follows the target's phones as one party: its channel id is the group's
+            call.transfer = TransferRun(
+                call.uid, kind, ringing.group_key(legs[0]), tgt.label, tgt.user_id, call.user_id
             )
-            call.transfer = TransferRun(call.uid, kind, leg.channel_id, tgt.label, tgt.user_id, call.user_id)
             call.fire(CallEvent.TRANSFER)
             try:
-                await core.originate(
+                await ringing.ring_all(
+                    core,
                     call,
-                    leg,
+                    legs,
                     caller_id=f"{call.caller_name or call.number} <{call.number}>",
                     timeout=core.timeouts.for_target(tgt.is_extension),
                     originator=remote.channel_id,
@@ -135,9 +139,9 @@ class TransfersService:
         registrar."""
         core = self.core
         call.transfer = None
-        target = call.legs.get(tr.channel_id)
-        if target is not None and not target.gone:
-            await core.quiet(core.ari.hangup(target.channel_id))
+        for target in call.active_legs():  # the target's phone(s)
+            if ringing.group_key(target) == tr.channel_id:
+                await core.quiet(core.ari.hangup(target.channel_id))
         remote = call.live(c.REMOTE)
         if remote is not None:
             with contextlib.suppress(CallError):
@@ -151,7 +155,7 @@ class TransfersService:
     async def target_answered(self, call: LiveCall, leg: Leg, channel: Channel) -> None:
         core = self.core
         tr = call.transfer
-        if tr is None or tr.channel_id != channel.id:
+        if tr is None or tr.channel_id != ringing.group_key(leg):
             await core.quiet(core.ari.hangup(channel.id))
             return
         tr.check(TransferEvent.TARGET_ANSWERED)
@@ -173,7 +177,7 @@ class TransfersService:
 
     async def target_gone(self, call: LiveCall, leg: Leg, cause: int | None) -> None:
         tr = call.transfer
-        if tr is None or tr.channel_id != leg.channel_id:
+        if tr is None or tr.channel_id != ringing.group_key(leg):
             await self.fallback(call, leg, cause)  # the taker of a completed transfer hung up
             return
         tr.fire(TransferEvent.TARGET_GONE)

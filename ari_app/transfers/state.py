@@ -65,7 +65,7 @@ ATTENDED = Machine(
 class TransferRun:
     uid: str  # the call's
     mode: TransferMode
-    channel_id: str  # the target's leg
+    channel_id: str  # the target's leg (its phones' group: core/ringing.py group_key)
     label: str  # the target as the window shows it
     user_id: int | None  # the registrar behind the target extension (None: a number)
     from_user: int | None  # the registrar who transfers

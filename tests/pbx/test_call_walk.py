@@ -62,10 +62,10 @@ def test_an_unregistered_own_phone_is_named_and_nothing_is_dialled_or_logged(
     resp = control.post(offline, "/calls", {"target": PSTN_NUMBER})
     assert resp.status_code == 409, resp.text
     assert resp.json()["error"] == (
-        "Ваш телефон (доб. 105) не зарегистрирован на АТС: включите телефон или проверьте его настройки"
+        "Ваш телефон не зарегистрирован на АТС (доб. 105): включите телефон или проверьте его настройки"
     )
     again = control.post(offline, "/calls", {"target": "101"})  # the same for an internal call
-    assert again.status_code == 409 and "Ваш телефон (доб. 105)" in again.json()["error"]
+    assert again.status_code == 409 and "не зарегистрирован на АТС (доб. 105)" in again.json()["error"]
     assert not ari_app.app.service.calls
     assert len(_channels(pbx)) == before
     assert _calls_of(pbx, offline) == []  # no «Ошибка» rows in his log for calls that never were
