@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -24,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from asterisk_conf import runtime
+from asterisk_conf import dryrun, runtime
 from asterisk_conf.render import (
     DTLS_CERT_FILE,
     DTLS_KEY_FILE,
@@ -44,7 +46,8 @@ from clinic import ami
 from clinic.config import Config, PbxConfig
 from clinic.db import transaction
 from clinic.models import REVISION_APPLIED, REVISION_FAILED, REVISION_REJECTED, ConfigRevision
-from clinic.pbx_port import ApplyResult, PbxApplier
+from clinic.models.pbx import PbxTemplate
+from clinic.pbx_port import ApplyResult, PbxApplier, Problem
 from clinic.softphone import ensure_dtls_cert
 
 log = logging.getLogger(__name__)
@@ -183,10 +186,14 @@ def prepare(
     session_factory: sessionmaker[Session],
     template_dir: Path = TEMPLATE_DIR,
     pending: Mapping[str, object] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> Prepared:
+    """Render (with the clinic's template overrides: the stored ones when None) and validate."""
+    if overrides is None:
+        overrides = stored_overrides(session_factory)
     try:
         inp = with_pending(load_input(config, session_factory), pending, config.pbx)
-        files = render(inp, template_dir)
+        files = render(inp, template_dir, overrides)
     except RenderError as exc:
         return Prepared(None, [str(exc)], None)
     problems = validate(files)
@@ -196,11 +203,14 @@ def prepare(
 # ---------------------------------------------------------------- reload + check
 
 
-async def _reload(client: ami.AmiClient, changed: list[str]) -> None:
+async def _reload(client: ami.AmiClient, changed: list[str], output: list[str] | None = None) -> None:
     for name in changed:
         cmd = RELOAD.get(name)
         if cmd is not None:  # modules.conf: only read at start
-            await client.command(cmd)
+            lines = await client.command(cmd)
+            if output is not None:
+                output.append(f"> {cmd}")
+                output.extend(line for line in lines if line.strip())
 
 
 async def _problems(client: ami.AmiClient, inp: PbxInput, tag: str | None) -> list[str]:
@@ -228,9 +238,10 @@ async def _problems(client: ami.AmiClient, inp: PbxInput, tag: str | None) -> li
 
 
 async def _reload_and_check(
-    client: ami.AmiClient, changed: list[str], inp: PbxInput | None, tag: str | None = None
+    client: ami.AmiClient, changed: list[str], inp: PbxInput | None, tag: str | None = None,
+    output: list[str] | None = None,
 ) -> list[str]:
-    await _reload(client, changed)
+    await _reload(client, changed, output)
     if inp is None:
         return []
     deadline = time.monotonic() + CHECK_DEADLINE
@@ -265,9 +276,32 @@ def _pbx_reachable(config: Config) -> bool:
 # ---------------------------------------------------------------- apply
 
 
+def files_hash(files: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def stored_overrides(session_factory: sessionmaker[Session]) -> dict[str, str]:
+    """The clinic's template overrides as saved ({template name: text})."""
+    with session_factory() as session:
+        rows = session.scalars(select(PbxTemplate).where(PbxTemplate.text.is_not(None)))
+        return {row.name: row.text for row in rows if row.text is not None}
+
+
+@dataclass(frozen=True)
+class _Audit:
+    """What a revision keeps besides files and message."""
+
+    comment: str = ""
+    templates: Mapping[str, str] | None = None
+    output: str = ""
+
+
 def _record(
     session_factory: sessionmaker[Session], author_id: int | None, status: str, files: dict[str, str],
-    message: str, secrets: tuple[str, ...],
+    message: str, secrets: tuple[str, ...], audit: _Audit = _Audit(),
 ) -> int:
     with transaction(session_factory) as session:
         rev = ConfigRevision(
@@ -275,6 +309,10 @@ def _record(
             status=status,
             files={k: mask_secrets(v, secrets) for k, v in files.items()},
             message=mask_secrets(message, secrets),
+            comment=audit.comment,
+            files_hash=files_hash(files) if files else "",
+            templates=dict(audit.templates) if audit.templates is not None else None,
+            output=mask_secrets(audit.output, secrets),
         )
         session.add(rev)
         session.flush()
@@ -289,23 +327,39 @@ def apply_from_db(
     reload: bool = True,
     template_dir: Path = TEMPLATE_DIR,
     pending: Mapping[str, object] | None = None,
+    overrides: Mapping[str, str] | None = None,
+    comment: str = "",
+    asterisk_check: bool = False,
 ) -> ApplyResult:
     """Apply the DB's configuration to Asterisk; see the module docstring.
 
     reload=False only writes (after render + validate), for the moment before Asterisk
     starts; the same happens when the local Asterisk is not running. `pending` settings
     (PENDING_FIELDS) replace the stored ones: the caller saves them only on success.
+    `overrides`: the template overrides to render with (None: the stored ones).
+    `asterisk_check`: before writing, a throw-away Asterisk parses the files (dryrun.py);
+    what it rejects never reaches the running one (the PBX console's path).
     """
     pbx = config.pbx
     secrets: tuple[str, ...] = (pbx.ari_password, pbx.ami_secret)
     with _apply_lock(config):
-        prep = prepare(config, session_factory, template_dir, pending)
+        if overrides is None:
+            overrides = stored_overrides(session_factory)
+        prep = prepare(config, session_factory, template_dir, pending, overrides)
         if prep.inp is not None:
             secrets = prep.inp.secrets or secrets
-        if prep.files is None or prep.problems or prep.inp is None:
-            msg = "Конфигурация отклонена, Asterisk не изменён: " + "; ".join(prep.problems)
-            rid = _record(session_factory, author_id, REVISION_REJECTED, prep.files or {}, msg, secrets)
-            return ApplyResult(False, mask_secrets(msg, secrets), rid)
+        problems = [Problem("", None, p) for p in prep.problems]
+        output = ""
+        if prep.files is not None and not problems and asterisk_check:
+            dry = dryrun.check(pbx, prep.files)
+            problems, output = dry.problems, dry.output
+        audit = _Audit(comment, overrides, output)
+        if prep.files is None or problems or prep.inp is None:
+            msg = "Конфигурация отклонена, Asterisk не изменён: " + "; ".join(str(p) for p in problems)
+            rid = _record(session_factory, author_id, REVISION_REJECTED, prep.files or {}, msg, secrets,
+                          audit)
+            return ApplyResult(False, mask_secrets(msg, secrets), rid, output=mask_secrets(output, secrets),
+                               problems=tuple(problems))
         files, inp = prep.files, prep.inp
         if inp.dtls_cert_file:
             install_dtls_cert(config)
@@ -314,25 +368,28 @@ def apply_from_db(
             changed = write_files(pbx, dict(files))
             msg = (f"Конфигурация записана без перезагрузки Asterisk (изменены файлы: "
                    f"{', '.join(changed) or 'нет'}); она будет загружена при запуске")
-            rid = _record(session_factory, author_id, REVISION_APPLIED, files, msg, secrets)
-            return ApplyResult(True, msg, rid)
+            rid = _record(session_factory, author_id, REVISION_APPLIED, files, msg, secrets, audit)
+            return ApplyResult(True, msg, rid, output=mask_secrets(output, secrets))
 
         before = snapshot(pbx.conf_dir, tuple(files))
         changed = write_files(pbx, dict(files))
+        said: list[str] = [output] if output else []
         try:
-            problems = ami.run(pbx, lambda c: _reload_and_check(c, changed, inp, config_tag(files)))
+            failures = ami.run(pbx, lambda c: _reload_and_check(c, changed, inp, config_tag(files), said))
         except ami.AmiError as exc:
-            problems = [f"нет связи с AMI ({exc})"]
-        if not problems and not _ari_answers(pbx):
-            problems = ["ARI не отвечает"]
-        if not problems:
+            failures = [f"нет связи с AMI ({exc})"]
+        if not failures and not _ari_answers(pbx):
+            failures = ["ARI не отвечает"]
+        output = "\n".join(said)
+        audit = _Audit(comment, overrides, output)
+        if not failures:
             msg = (f"Конфигурация применена: абонентов {len(inp.users)}, изменены файлы: "
                    f"{', '.join(changed) or 'нет'}")
             warning = restart_warning(before, files)
             noted = f"{msg}. {warning}" if warning else msg
-            rid = _record(session_factory, author_id, REVISION_APPLIED, files, noted, secrets)
+            rid = _record(session_factory, author_id, REVISION_APPLIED, files, noted, secrets, audit)
             log.info("pbx config applied, revision %s", rid)
-            return ApplyResult(True, msg, rid, warning)
+            return ApplyResult(True, msg, rid, warning, output=mask_secrets(output, secrets))
 
         # roll back to what Asterisk had before, and make it load that again
         restored = write_files(pbx, before)
@@ -341,10 +398,11 @@ def apply_from_db(
             ami.run(pbx, lambda c: _reload_and_check(c, restored, None))
         except ami.AmiError as exc:
             rollback_note = f"файлы восстановлены, но перезагрузка не удалась ({exc})"
-        msg = f"Проверка не пройдена: {'; '.join(problems)}; {rollback_note}"
-        rid = _record(session_factory, author_id, REVISION_FAILED, files, msg, secrets)
+        msg = f"Проверка не пройдена: {'; '.join(failures)}; {rollback_note}"
+        rid = _record(session_factory, author_id, REVISION_FAILED, files, msg, secrets, audit)
         log.warning("pbx config failed the check, revision %s rolled back", rid)
-        return ApplyResult(False, mask_secrets(msg, secrets), rid)
+        return ApplyResult(False, mask_secrets(msg, secrets), rid, output=mask_secrets(output, secrets),
+                           problems=tuple(Problem("", None, f) for f in failures))
 
 
 RESTART_NEEDED = (

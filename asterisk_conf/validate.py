@@ -282,10 +282,18 @@ class _Checker:
                     if "," not in value:
                         self.err(f"{where}: нужно «приоритет,приложение»")
                 elif key == "include":
-                    if value not in names:
+                    if value.split(",")[0].strip() not in names:  # `include => ctx,<timing>`
                         self.err(f"{where}: подключаемый контекст не описан")
                 else:
                     self.err(f"{where}: неизвестная директива")
+        if "extensions.conf" in self.files:
+            for ctx in REQUIRED_CONTEXTS:
+                if ctx not in names:
+                    self.err(f"extensions.conf: нет обязательного контекста [{ctx}] "
+                             "(на него ссылаются телефоны, транк или mis-telephony)")
+        loop = include_loop(secs)
+        if loop:
+            self.err("extensions.conf: циклическое подключение контекстов (include): " + " → ".join(loop))
 
     # ------------------------------------------------------------ rtp / http / ari / manager
     def _general(self, fname: str) -> Section | None:
@@ -343,6 +351,42 @@ class _Checker:
             users = [s for s in self.sections("manager.conf") if s.name != "general"]
             if not any(s.get("secret") and s.get("permit") for s in users):
                 self.err("manager.conf: нет пользователя AMI с secret= и permit=")
+
+
+# Contexts mis-telephony itself dials into or names in pjsip.conf (ari_app, agi, the trunk).
+REQUIRED_CONTEXTS = ("clinic-internal", "clinic-inbound", "clinic-call-log", "clinic-convert-to-stasis",
+                     "clinic-loopback")
+
+
+def include_loop(secs: list[Section]) -> list[str]:
+    """A cycle of `include =>` between contexts ([a] includes b, b includes a), as the path
+    a → b → a; [] when there is none. Asterisk itself only notices a loop when a call walks it."""
+    edges: dict[str, list[str]] = {}
+    for s in secs:
+        edges.setdefault(s.name, []).extend(v.split(",")[0].strip() for k, v in s.options if k == "include")
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for name in edges:
+        if name not in state:
+            found = visit(name)
+            if found:
+                return found
+    return []
 
 
 REQUIRED = ("pjsip.conf", "extensions.conf", "rtp.conf", "http.conf", "ari.conf", "manager.conf")

@@ -1,4 +1,4 @@
-"""`mis-telephony pbx provision|start|stop|status|apply`.
+"""`mis-telephony pbx provision|start|stop|status|apply|templates ...`.
 
 launcher/cli.py calls `register(subparsers)`; each sub-command sets `func(args) -> int`.
 """
@@ -76,8 +76,16 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Config], int], str]] = {
 }
 
 
+def cmd_templates(args: argparse.Namespace, config: Config) -> int:
+    from launcher.pbx_templates_cli import run_templates
+
+    return run_templates(args, config, _sessions(config))
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     """The `handler(args, config)` that launcher/cli.py calls."""
+    if args.pbx_command == "templates":
+        return cmd_templates(args, config)
     func, _ = COMMANDS[args.pbx_command]
     try:
         return func(args, config)
@@ -88,11 +96,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("pbx", help="the Asterisk PBX: provision, start, stop, status, apply")
-    sub = parser.add_subparsers(dest="pbx_command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
+    names = [*COMMANDS, "templates"]
+    sub = parser.add_subparsers(dest="pbx_command", required=True, metavar="{" + ",".join(names) + "}")
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         if name == "apply":
             p.add_argument("--author-id", type=int, default=None, help="users.id recorded in the revision")
+    from launcher.pbx_templates_cli import register_templates
+
+    register_templates(sub)
     parser.set_defaults(handler=run)
     return parser
 
