@@ -23,6 +23,7 @@ from clinic.models.people import (
     Patient,
     User,
 )
+from clinic.models.reminders import ReminderJob, ReminderRule
 from clinic.models.robot import (
     ROBOT_STATES,
     ExchangeLogEntry,
@@ -54,8 +55,22 @@ from clinic.models.sms import (
     SmsStopEntry,
     SmsTemplate,
 )
+from clinic.models.voice_robot import (
+    VoiceAttempt,
+    VoiceCampaign,
+    VoiceItem,
+    VoicePhone,
+    VoiceRobotSettings,
+)
 
 __all__ = [
+    "VoiceAttempt",
+    "VoiceCampaign",
+    "VoiceItem",
+    "VoicePhone",
+    "VoiceRobotSettings",
+    "ReminderJob",
+    "ReminderRule",
     "ROBOT_STATES",
     "ExchangeLogEntry",
     "ExternalSystem",
