@@ -35,6 +35,7 @@ from ari_app.core.core import Timeouts
 from ari_app.directory.service import Endpoints
 from ari_app.events_gateway import EventsGateway
 from ari_app.features import CallControl
+from ari_app.presence.stasis import EVENT_TYPES as PRESENCE_EVENT_TYPES
 from ari_app.takeover.ami import AmiRedirect
 from clinic.config import Config
 
@@ -97,7 +98,10 @@ class AriApp:
 
     async def start(self) -> None:
         self._events = asyncio.create_task(
-            self.ari.run_events(self.stasis.handle, on_connect=self._on_connect), name="ari-events"
+            self.ari.run_events(
+                self.service.handle, on_connect=self._on_connect, on_disconnect=self._on_disconnect
+            ),
+            name="ari-events",
         )
         app = make_app(self.service, self.notifier, self.ari, self.config.pbx.control_token)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -138,14 +142,19 @@ class AriApp:
 
     async def _on_connect(self) -> None:
         with contextlib.suppress(AriError):
-            await self.ari.set_event_filter(EVENT_TYPES)
+            await self.ari.set_event_filter(EVENT_TYPES + PRESENCE_EVENT_TYPES)
         await self.service.resync()
+        await self.service.presence.connected()
+
+    async def _on_disconnect(self) -> None:
+        self.service.presence.disconnected()
 
     async def stop(self) -> None:
         await self.stop_events()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.ari.close()
+        await self.service.presence.close()
         if self._events is not None:
             self._events.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -10,6 +10,7 @@ Every request carries the shared token (`X-Control-Token`) and, for calls, the a
                                                     conference/, transfers/ http.py
     GET  /phone-calls, POST /phone-calls/{id}/adopt takeover/http.py
     GET  /recordings/{name}                         conference/http.py
+    GET  /presence                                  presence/http.py
     POST /progress, GET /events                     progress_api.py
     GET  /health
 """
@@ -32,6 +33,7 @@ from ari_app.core.errors import CallError
 from ari_app.dialing import http as dialing_http
 from ari_app.features import CallControl
 from ari_app.hold import http as hold_http
+from ari_app.presence import http as presence_http
 from ari_app.takeover import http as takeover_http
 from ari_app.transfers import http as transfers_http
 from clinic.call_control import CALLS_PATH, Command, ControlError, ErrorId
@@ -103,6 +105,7 @@ def make_app(
                 "calls": len(control.calls),
                 "resyncs": control.resyncs,
                 "subscribers": notifier.count,
+                "presence_snapshots": control.presence.snapshots,
             }
         )
 
@@ -121,5 +124,6 @@ def make_app(
         app.router.add_post(f"{CALLS_PATH}/{{uid}}/{command.value}", route(handler))
     takeover_http.add_routes(app, control.takeover)
     conference_http.add_routes(app, control.conference)
+    presence_http.add_routes(app, control.presence)
     progress_api.add_routes(app, notifier, control.store, control.hello, keepalive)
     return app

@@ -10,6 +10,7 @@ http: its routes; notifier where it tells the browsers something of its own):
     conference/  «Конференция» and «Запись»
     transfers/   «Перевод», blind and attended, with its state machine
     takeover/    calls from the registrar's own phone taken under control
+    presence/    every registrar's phone: registered, busy, ringing (device states)
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ from ari_app.core.routes import StasisRoutes
 from ari_app.dialing import stasis as dialing_stasis
 from ari_app.dialing.service import DialingService
 from ari_app.directory.service import DirectoryService, Endpoints
+from ari_app.events import Event
 from ari_app.hold.service import HoldService
 from ari_app.incoming import stasis as incoming_stasis
 from ari_app.incoming.notifier import PopNotifier
 from ari_app.incoming.service import IncomingService
+from ari_app.presence import stasis as presence_stasis
+from ari_app.presence.notifier import PresenceNotifier
+from ari_app.presence.service import PresenceService
 from ari_app.takeover import stasis as takeover_stasis
 from ari_app.takeover.service import Redirect, TakeoverService
 from ari_app.transfers import stasis as transfers_stasis
@@ -81,6 +86,15 @@ class CallControl:
         # a party with several phones (SIP phone + browser softphone) is one party to them all
         ringing.install(routes, self.core, self.lifecycle.leg_gone)
         self.stasis = calls_stasis.CallsStasis(self.core, self.lifecycle, routes)
+        self.presence = PresenceService(ari, store, PresenceNotifier(bus))
+        self.presence_stasis = presence_stasis.PresenceStasis(self.presence)
+
+    async def handle(self, event: Event) -> None:
+        """Every ARI event: device states to presence, the rest to the calls' router."""
+        if event.type in presence_stasis.EVENT_TYPES:
+            self.presence_stasis.handle(event)
+        else:
+            await self.stasis.handle(event)
 
     @property
     def calls(self) -> dict[str, LiveCall]:

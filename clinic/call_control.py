@@ -8,6 +8,9 @@ exactly these commands, and ari_app's control API builds its routes from the sam
     POST /calls/{uid}/<command>      the command's body (or none) → 200 call snapshot
     GET  /phone-calls, POST /phone-calls/{channel_id}/adopt       (take-over)
     GET  /recordings/{name}                                       → audio/wav
+    GET  /presence                   {"epoch", "available", "users": [{"id", "name",
+                                     "extension", "state": PresenceState, "title", "seq"}]}
+                                     (the same shape as the events stream's `presence`)
 
 An error is `{"error": "<Russian reason>", "error_id": ErrorId}` with the status of its id.
 """
@@ -21,6 +24,7 @@ from typing import Any, TypedDict
 CALLS_PATH = "/calls"
 PHONE_CALLS_PATH = "/phone-calls"
 RECORDINGS_PATH = "/recordings"
+PRESENCE_PATH = "/presence"  # GET: every colleague's phone state (ari_app/presence/)
 
 
 class Command(StrEnum):
@@ -96,6 +100,25 @@ def parse_command(raw: str) -> Command | None:
         return Command(raw)
     except ValueError:
         return None
+
+
+class PresenceState(StrEnum):
+    """A colleague's phone, as the directory shows it."""
+
+    IDLE = "idle"  # registered, free
+    OFFLINE = "offline"  # no phone of his registered
+    BUSY = "busy"  # in a call (talking, dialling out, on hold)
+    RINGING = "ringing"
+    UNKNOWN = "unknown"  # ari_app or Asterisk cannot tell now
+
+
+PRESENCE_TITLES: dict[PresenceState, str] = {
+    PresenceState.IDLE: "зарегистрирован",
+    PresenceState.OFFLINE: "не зарегистрирован",
+    PresenceState.BUSY: "занят",
+    PresenceState.RINGING: "звонит",
+    PresenceState.UNKNOWN: "нет данных",
+}
 
 
 class ErrorId(StrEnum):

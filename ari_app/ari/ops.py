@@ -99,6 +99,9 @@ OPS: dict[str, Op] = {
     "stored_file": _op("GET", "/recordings/stored/{recordingName}/file"),
     "stored_delete": _op("DELETE", "/recordings/stored/{recordingName}"),
     "endpoint_get": _op("GET", "/endpoints/{tech}/{resource}"),
+    "endpoints_by_tech": _op("GET", "/endpoints/{tech}"),
+    "device_state_get": _op("GET", "/deviceStates/{deviceName}"),
+    "app_subscribe": _op("POST", "/applications/{applicationName}/subscription", "eventSource"),
     "app_get": _op("GET", "/applications/{applicationName}"),
     "app_event_filter": _op("PUT", "/applications/{applicationName}/eventFilter", "filter"),
 }
