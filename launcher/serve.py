@@ -19,12 +19,15 @@ def build_app(config: Config, *, public_only: bool):  # type: ignore[no-untyped-
     from webhooks.app import create_app
 
     factory = make_session_factory(make_engine(config.database_url))
-    applier = None
+    applier = console = None
     if not public_only:
         from asterisk_conf.apply import make_applier
+        from asterisk_conf.console import make_console
 
         applier = make_applier(config, factory)
-    return create_app(config, pbx_apply=applier, public_only=public_only, session_factory=factory)
+        console = make_console(config, factory)
+    return create_app(config, pbx_apply=applier, pbx_console=console, public_only=public_only,
+                      session_factory=factory)
 
 
 def serve_web(config: Config, *, public_only: bool, port: int) -> None:

@@ -8,7 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from clinic.config import Config
 from clinic.db import make_engine, make_session_factory
-from clinic.pbx_port import PbxApplier
+from clinic.pbx_port import PbxApplier, PbxConsole
 
 # The largest body each listener reads (Flask answers 413 past it, before parsing; waitress
 # is given the same bound in launcher/serve.py). The UI's forms and the МИС API's JSON stay
@@ -33,6 +33,7 @@ def create_app(
     config: Config,
     *,
     pbx_apply: PbxApplier | None = None,
+    pbx_console: PbxConsole | None = None,
     public_only: bool = False,
     session_factory: sessionmaker[Session] | None = None,
 ) -> Flask:
@@ -61,4 +62,8 @@ def create_app(
     # Login, scheduler, patients, admin pages; also the session gate and CSRF, which skip
     # the public and api_v1 blueprints (they authenticate by signature / token).
     register_ui(app)
+
+    from webhooks.ui import pbx_console as pbx_console_ui
+
+    pbx_console_ui.register(app, pbx_console)  # «Администрирование → АТС»
     return app
