@@ -66,4 +66,8 @@ def create_app(
     from webhooks.ui import pbx_console as pbx_console_ui
 
     pbx_console_ui.register(app, pbx_console)  # «Администрирование → АТС»
+
+    from webhooks.ui import reminders
+
+    reminders.register(app)  # «СМС → Правила напоминаний»
     return app

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from clinic import timeline
 from clinic.models import Appointment, Patient
 from webhooks.ui.clinic_time import clinic_now
 from webhooks.ui.db import ROW_ID, db
@@ -52,10 +53,18 @@ def card(patient_id: int):  # type: ignore[no-untyped-def]
         .unique()
         .all()
     )
+    kinds = [k for k in request.args.getlist("kind") if k in timeline.KINDS] or list(timeline.KINDS)
+    cursor = request.args.get("before", "")[:64]
+    history = timeline.patient_timeline(session, patient.id, kinds=kinds, cursor=cursor or None)
     return render_template(
         "patients/card.html",
         patient=patient,
         age=age(patient.birth_date, now.date()),
         upcoming=upcoming,
         past=past,
+        history=history,
+        history_kinds=timeline.KINDS,
+        chosen_kinds=kinds,
+        history_older=bool(cursor),
+        can_play=current_app.view_functions.get("phone.recording") is not None,
     )
