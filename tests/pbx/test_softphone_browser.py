@@ -10,15 +10,13 @@ import dataclasses
 import os
 import re
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
-from sip_phone import BaresipPhone, PhoneSpec, event_type, make_tone_wav, write_config
+from playwright.sync_api import expect
+from sip_phone import BaresipPhone, PhoneSpec, event_type, make_tone_wav
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -30,38 +28,27 @@ from webhooks.app import create_app
 
 from .callkit import wait_until
 from .pbxkit import Pbx, add_phone_user, wait_registered
+from .softphonekit import (
+    CHROMIUM,
+    PASSWORD,
+    RecordingPhone,
+    login,
+    media_browser,
+    no_channels,
+    open_softphone,
+    set_ring,
+    sox_stat,
+    stats,
+)
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
-PASSWORD = "x" * 12  # pbxkit's users
 WEB_EXT, WEB_SIP = "106", "reg106"  # the registrar whose browser is his phone
 FAR_EXT, FAR_SIP = "107", "reg107"  # a desk phone (baresip) that records what it hears
-CHROMIUM = "/usr/bin/chromium"
 CSP_WATCH = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation',
   e => window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));
 """
-
-
-class RecordingPhone(BaresipPhone):
-    """baresip with the sndfile module: every call's decoded audio lands in `rec/`."""
-
-    def start(self) -> BaresipPhone:
-        original = write_config
-
-        def write(folder: Path, spec: PhoneSpec, tone: Path, more: Any = ()) -> None:
-            original(folder, spec, tone, more)
-            (folder / "rec").mkdir(exist_ok=True)
-            with open(folder / "config", "a") as fh:
-                fh.write(f"module              sndfile.so\nsnd_path            {folder / 'rec'}\n")
-
-        import sip_phone
-
-        sip_phone.write_config = write  # type: ignore[assignment]
-        try:
-            return super().start()
-        finally:
-            sip_phone.write_config = original  # type: ignore[assignment]
 
 
 def _ensure_users(pbx: Pbx) -> None:
@@ -110,20 +97,8 @@ def web(pbx: Pbx) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("media")
-    tone = folder / "mic1000.wav"
-    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(tone),
-                    "synth", "30", "sine", "1000", "vol", "0.5"], check=True)
-    args = [
-        "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={tone}", "--allow-loopback-in-peer-connection",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-        yield browser
-        browser.close()
+    with media_browser(tmp_path_factory.mktemp("media")) as chromium:
+        yield chromium
 
 
 @dataclasses.dataclass
@@ -145,58 +120,19 @@ def windows(browser: Any, web: str, pbx: Pbx, far_phone: RecordingPhone) -> Iter
     from it and registered."""
     context = browser.new_context(locale="ru-RU", timezone_id="Europe/Moscow")
     context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto(f"{web}/login")
-    page.get_by_label("Логин").fill(f"user{WEB_EXT}")
-    page.get_by_label("Пароль").fill(PASSWORD)
-    page.get_by_role("button", name="Войти").click()
-    expect(page).not_to_have_url(re.compile("/login"))
-    page.goto(f"{web}/phone")
-    with page.expect_popup() as popup:
-        page.get_by_test_id("btn-open-softphone").click()
-    phone = popup.value
-    expect(phone.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")
-    # the main window learns the softphone's state over the BroadcastChannel
-    expect(page.get_by_test_id("softphone-status")).to_contain_text("Софтфон подключён")
+    page = login(context, web, f"user{WEB_EXT}")
+    phone = open_softphone(page)
     try:
         yield Windows(page, phone)
     finally:
         context.close()  # closing the window ends its registration and any call
-        _no_channels(pbx)
+        no_channels(pbx)
         _set_devices(pbx, "")
 
 
 @pytest.fixture()
 def softphone(windows: Windows) -> Any:
     return windows.phone
-
-
-def _channels(pbx: Pbx) -> int:
-    lines = ami.run(pbx.config.pbx, lambda c: c.command("core show channels count"))
-    m = re.search(r"(\d+) active channels?", "\n".join(lines))
-    assert m, lines
-    return int(m.group(1))
-
-
-def _no_channels(pbx: Pbx) -> None:
-    wait_until(lambda: _channels(pbx) == 0, 10, "no channel left in Asterisk")
-
-
-def _stats(page: Any) -> dict[str, Any]:
-    return page.evaluate("() => window.misSoftphoneStats()") or {}
-
-
-def _sox_stat(path: Path, *effects: str) -> dict[str, float]:
-    out = subprocess.run(["sox", "--ignore-length", str(path), "-n", *effects, "stat"],
-                         capture_output=True, text=True, check=True).stderr
-    stats = {}
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        try:
-            stats[key.strip()] = float(value.strip())
-        except ValueError:
-            continue
-    return stats
 
 
 def test_softphone_registers_over_websocket(softphone: Any, pbx: Pbx) -> None:
@@ -217,8 +153,8 @@ def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
     far_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
     # media both ways: the browser receives baresip's 440 Hz tone and sends its own
-    wait_until(lambda: (_stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the far phone")
-    wait_until(lambda: (_stats(softphone).get("outPackets") or 0) > 150, 15, "three seconds of audio sent")
+    wait_until(lambda: (stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the far phone")
+    wait_until(lambda: (stats(softphone).get("outPackets") or 0) > 150, 15, "three seconds of audio sent")
     softphone.get_by_test_id("sp-keypad").get_by_role("button", name="5").click()
     # the keypad's tone reaches the far phone as RFC 4733 (baresip reports the digit)
     far_phone.wait_for_event(lambda e: e.get("type") == "CALL_DTMF_START" and e.get("param") == "5", 10, mark)
@@ -231,12 +167,12 @@ def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
     softphone.get_by_test_id("sp-hangup").click()
     far_phone.wait_for_event(event_type("CALL_CLOSED"), 10, mark)
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    _no_channels(pbx)
+    no_channels(pbx)
     seconds_before_mute = (muted_at - 44) / 16000
-    talk = _sox_stat(recording, "trim", "0", f"{seconds_before_mute:.2f}")
+    talk = sox_stat(recording, "trim", "0", f"{seconds_before_mute:.2f}")
     assert abs(talk["Rough   frequency"] - 1000) < 60, talk  # the browser's microphone, 1000 Hz
     assert talk["RMS     amplitude"] > 0.05, talk
-    muted = _sox_stat(recording, "trim", f"{seconds_before_mute + 1:.2f}")  # 1 s for the switch
+    muted = sox_stat(recording, "trim", f"{seconds_before_mute + 1:.2f}")  # 1 s for the switch
     assert muted["RMS     amplitude"] < 0.01, muted
     # the dialplan's call log names the registrar behind the softphone endpoint
     wait_until(lambda: _last_call(pbx, FAR_EXT) is not None, 10, "the call logged")
@@ -256,14 +192,7 @@ def _user_id(pbx: Pbx, sip_id: str) -> int:
 
 
 def _ring(pbx: Pbx, ring: str) -> None:
-    with pbx.sessions() as s:
-        user = s.scalars(select(User).where(User.sip_id == WEB_SIP)).one()
-        changed = user.softphone_ring != ring
-        user.softphone_ring = ring
-        s.commit()
-    if changed:
-        result = apply.apply_from_db(pbx.config, pbx.sessions, None)
-        assert result.ok, result.message
+    set_ring(pbx, WEB_SIP, ring)
 
 
 @pytest.mark.parametrize("ring", [RING_WEB, RING_BOTH])
@@ -287,16 +216,16 @@ def test_sip_phone_calls_the_softphone_and_the_browser_answers_with_govorit(
     expect(softphone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "")
     # not taken for ari_app's «unhold» (which would say «Нет активного звонка»)
     expect(windows.main.get_by_test_id("phone-error")).not_to_contain_text("Нет активного звонка")
-    wait_until(lambda: (_stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the caller")
+    wait_until(lambda: (stats(softphone).get("inEnergy") or 0) > 0.01, 15, "browser hears the caller")
     # the registrar works on in the main window: the call lives in the softphone window
     windows.main.goto(f"{web}/schedule")
     windows.main.goto(f"{web}/patients")
-    before = _stats(softphone)["inPackets"]
-    wait_until(lambda: _stats(softphone)["inPackets"] > before + 50, 10, "audio still flowing")
+    before = stats(softphone)["inPackets"]
+    wait_until(lambda: stats(softphone)["inPackets"] > before + 50, 10, "audio still flowing")
     assert far_phone.command("listcalls").get("data", "").count("Active calls (1)") == 1
     far_phone.hangup()
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    _no_channels(pbx)
+    no_channels(pbx)
     _ring(pbx, RING_WEB)
 
 
@@ -321,11 +250,11 @@ def test_call_waiting_holds_the_first_call_and_returns_to_it(
     expect(softphone.get_by_test_id("sp-peer")).to_have_text("Регистратор 107")
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
     expect(waiting).to_be_hidden()
-    before = _stats(softphone)["inPackets"]
-    wait_until(lambda: _stats(softphone)["inPackets"] > before + 50, 10, "the first call's audio is back")
+    before = stats(softphone)["inPackets"]
+    wait_until(lambda: stats(softphone)["inPackets"] > before + 50, 10, "the first call's audio is back")
     far_phone.hangup()
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    _no_channels(pbx)
+    no_channels(pbx)
 
 
 def test_saved_devices_missing_fall_back_to_default_then_a_choice_is_saved(
@@ -452,4 +381,4 @@ def test_asterisk_restart_mid_call_is_said_and_the_softphone_registers_again(
     for phone in (far_phone, *phones.values()):
         phone.reregister()
     wait_registered(pbx.config, {FAR_SIP, "reg101", "reg102"})
-    _no_channels(pbx)
+    no_channels(pbx)

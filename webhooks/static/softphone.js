@@ -28,7 +28,7 @@
   var PC_CONFIG = { iceServers: [] };
 
   /* ---------------------------------------------------------------- state shown */
-  var conn = "starting"; // starting | connected | offline | nomic
+  var conn = "starting"; // starting | connected | offline | nomic | second | elsewhere
   function showConn(kind, text) {
     conn = kind;
     stateEl.dataset.state = kind;
@@ -82,7 +82,12 @@
       body: body ? JSON.stringify(body) : undefined,
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {
-        if (!resp.ok) throw new Error(data.error || ("Ошибка " + resp.status));
+        if (!resp.ok) {
+          var err = new Error(data.error || ("Ошибка " + resp.status));
+          err.status = resp.status;
+          err.data = data;
+          throw err;
+        }
         return data;
       });
     });
@@ -205,7 +210,9 @@
     });
     ua.on("connecting", function () { if (conn !== "nomic") showConn("starting", "Подключение…"); });
     ua.on("disconnected", function () {
-      if (conn !== "nomic") showConn("offline", "Софтфон: нет соединения с АТС, повторяем подключение…");
+      if (conn !== "nomic" && conn !== "elsewhere") {
+        showConn("offline", "Софтфон: нет соединения с АТС, повторяем подключение…");
+      }
       if (session) error("Связь с АТС прервалась: разговор мог оборваться. Завершите его и позвоните снова.");
       showCall(session ? callStateEl.dataset.state : "idle", callStateEl.textContent);
     });
@@ -389,7 +396,7 @@
   });
   micSel.addEventListener("change", function () {
     openMic().then(function (stream) {
-      if (conn === "nomic" && active && account) { showConn("starting", "Подключение…"); startUa(); }
+      if (conn === "nomic" && active && account) { showConn("starting", "Подключение…"); register(); }
       // a call in progress switches to the new microphone without a re-INVITE
       if (session && session.connection) {
         var track = stream.getAudioTracks()[0];
@@ -408,7 +415,10 @@
   window.addEventListener("beforeunload", function (ev) {
     if (session) { ev.preventDefault(); ev.returnValue = ""; }
   });
-  window.addEventListener("pagehide", function () { if (ua) ua.stop(); });
+  window.addEventListener("pagehide", function () {
+    if (ua) ua.stop();
+    releaseLease();
+  });
 
   /* Media counters of the call in progress (WebRTC getStats), for a support check and the
      tests: audio energy received and packets each way; null without a call. */
@@ -444,10 +454,69 @@
       return openMic().then(fillDevices).then(function () {
         if (deviceId(micSel)) return openMic();
         return null;
-      }).then(startUa);
+      }).then(register);
     }).catch(function (err) {
       if (conn !== "nomic") showConn("offline", err.message || "Софтфон: нет соединения");
     });
+  }
+  /* With a microphone: take this user's lease (below), then register. */
+  function register() {
+    return lease().then(function (granted) { holdLease(granted); startUa(); }, waitForLease);
+  }
+
+  /* One computer at a time: the user's softphone keeps one registration in Asterisk, so two
+     computers (two browsers) logged in as the same user would take it from each other at each
+     renewal. A window registers only while it holds the user's lease on the server (renewed
+     every renew_s); another computer's window says so and asks again every LEASE_RETRY ms,
+     taking over when the first closes (it releases) or stops renewing (lapsed). The id is
+     this browser's (kept in localStorage): a reloaded window takes its own lease back at
+     once, and within one browser the Web Lock below keeps it to one window. */
+  var instance = (function () {
+    var key = "mis-softphone-instance", id = null;
+    try { id = localStorage.getItem(key); } catch (e) { id = null; }
+    if (!id || !/^[0-9A-Za-z-]{8,64}$/.test(id)) {
+      id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID()
+        : (Date.now().toString(36) + Math.random().toString(36).slice(2));
+      try { localStorage.setItem(key, id); } catch (e) { /* private mode: per window */ }
+    }
+    return id;
+  })();
+  var leaseTimer = null, LEASE_RETRY = 5000;
+  function lease() { return api("POST", "/phone/api/softphone/lease", { instance: instance }); }
+  function holdLease(granted) {
+    if (leaseTimer) clearInterval(leaseTimer);
+    leaseTimer = setInterval(function () {
+      lease().catch(function (err) {
+        if (err.data && err.data.elsewhere) lostLease(err.message); // a network error keeps us on
+      });
+    }, (granted.renew_s || 15) * 1000);
+  }
+  function waitForLease(err) {
+    if (err.data && err.data.elsewhere) showConn("elsewhere", err.message);
+    else if (conn !== "nomic") showConn("offline", err.message || "Софтфон: нет соединения");
+    setTimeout(function () {
+      lease().then(function (granted) {
+        showConn("starting", "Подключение…");
+        holdLease(granted);
+        startUa();
+      }, waitForLease);
+    }, LEASE_RETRY);
+  }
+  function lostLease(message) {
+    if (leaseTimer) clearInterval(leaseTimer);
+    leaseTimer = null;
+    if (ua) { ua.stop(); ua = null; }
+    waitForLease({ message: message, data: { elsewhere: true } });
+  }
+  function releaseLease() {
+    if (!leaseTimer) return;
+    clearInterval(leaseTimer);
+    leaseTimer = null;
+    fetch("/phone/api/softphone/release", {
+      method: "POST", credentials: "same-origin", keepalive: true,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ instance: instance }),
+    }).catch(function () {});
   }
   /* One softphone per browser: a second window (another tab, a reopened popup) waits on the
      lock the first holds for its lifetime, says so, and takes over when that one closes.

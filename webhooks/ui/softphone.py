@@ -5,6 +5,9 @@
     GET  /phone/api/softphone            the logged-in user's browser endpoint: websocket URL,
                                          SIP URI, password, devices, which phone rings
     POST /phone/api/softphone/devices    {"mic_device", "speaker_device"}: saved per user
+    POST /phone/api/softphone/lease      {"instance"}: this window may register (200) or the
+                                         user's softphone is open on another computer (409)
+    POST /phone/api/softphone/release    {"instance"}: the window closes, the lease goes
 
 The softphone registers as `<sip_id>-web` (clinic/softphone.py); Asterisk's websocket is the
 one extra origin its page may connect to, so only this page's policy names it.
@@ -13,6 +16,8 @@ one extra origin its page may connect to, so only this page's policy names it.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, make_response, render_template
@@ -124,6 +129,63 @@ def devices():  # type: ignore[no-untyped-def]
         setattr(user, field, value)
     db().commit()
     return jsonify({"ok": True, "mic_device": user.mic_device, "speaker_device": user.speaker_device})
+
+
+# ------------------------------------------------------------------ one computer at a time
+# A user's softphone endpoint keeps one registration (AOR max_contacts=1, remove_existing):
+# two computers registering as the same user would take it from each other at every renewal
+# (flapping, calls ringing on one computer or the other). So a window registers only while it
+# holds the user's lease, renewed every LEASE_RENEW s; a second computer's window is refused
+# with the reason and asks again until the first closes (release) or stops renewing (its
+# lease lapses after LEASE_TTL s: a crashed or sleeping computer). The leases live in this
+# web process (one waitress process); after its restart the first window to renew wins.
+LEASE_TTL = 40.0
+LEASE_RENEW = 15.0
+ELSEWHERE = ("Софтфон уже подключён на другом компьютере (или в другом браузере) под вашим именем: "
+             "разговаривайте там. Это окно подключится само, когда тот софтфон закроют.")
+_leases: dict[int, tuple[str, float]] = {}  # user id -> (window instance, lapses at)
+_leases_lock = threading.Lock()
+
+
+def _instance() -> str | Response:
+    data = json_object_body()
+    instance = data.get("instance")
+    if not isinstance(instance, str) or not 8 <= len(instance) <= 64 or not instance.isascii():
+        return _error("Нет идентификатора окна софтфона (instance)", 400)
+    return instance
+
+
+@bp.post("/phone/api/softphone/lease")
+def lease():  # type: ignore[no-untyped-def]
+    instance = _instance()
+    if isinstance(instance, Response):
+        return instance
+    user = current_user()
+    assert user is not None
+    if not user.has_telephony or not user.sip_id:
+        return _error(NO_PHONE, 409)
+    now = time.monotonic()
+    with _leases_lock:
+        holder = _leases.get(user.id)
+        if holder is not None and holder[0] != instance and holder[1] > now:
+            body = json.dumps({"error": ELSEWHERE, "elsewhere": True}, ensure_ascii=False)
+            return Response(body, 409, mimetype="application/json")
+        _leases[user.id] = (instance, now + LEASE_TTL)
+    return jsonify({"ok": True, "renew_s": LEASE_RENEW})
+
+
+@bp.post("/phone/api/softphone/release")
+def release():  # type: ignore[no-untyped-def]
+    instance = _instance()
+    if isinstance(instance, Response):
+        return instance
+    user = current_user()
+    assert user is not None
+    with _leases_lock:
+        holder = _leases.get(user.id)
+        if holder is not None and holder[0] == instance:
+            del _leases[user.id]
+    return jsonify({"ok": True})
 
 
 def register(app: object) -> None:
