@@ -44,6 +44,15 @@ JOB_STATES = {
 }
 
 
+def plural(n: int, one: str, few: str, many: str) -> str:
+    """The Russian form of a noun after the number n: 1 час, 2 часа, 5 часов, 21 час."""
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
+
+
 class ReminderRule(Timestamped, Base):
     __tablename__ = "reminder_rules"
 
@@ -76,7 +85,8 @@ class ReminderRule(Timestamped, Base):
     @property
     def moment_title(self) -> str:
         if self.moment == MOMENT_BEFORE:
-            return f"За {self.offset_value} {UNITS.get(self.offset_unit, self.offset_unit)} до приёма"
+            forms = ("день", "дня", "дней") if self.offset_unit == UNIT_DAYS else ("час", "часа", "часов")
+            return f"За {self.offset_value} {plural(self.offset_value, *forms)} до приёма"
         if self.moment == MOMENT_EVENING:
             return f"Накануне в {self.evening_time}"
         return MOMENTS.get(self.moment, self.moment)

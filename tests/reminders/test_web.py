@@ -98,7 +98,7 @@ def test_admin_creates_edits_and_sees_the_rule(
             "sms", 24, "Хирург", clinic.template,
         )  # fmt: skip
     page = admin.get("/sms/reminders").text
-    assert "За 24 часов до приёма" in page and "подразделение «Хирург»" in page
+    assert "За 24 часа до приёма" in page and "подразделение «Хирург»" in page
     reply = admin.post_form(f"/sms/reminders/{rule.id}", form(clinic, moment="evening", evening_time="19:30"))
     assert reply.status_code == 302
     with sessions() as s:
@@ -214,3 +214,18 @@ def test_card_history_filters_and_odd_parameters(
     assert only.text.count('data-testid="timeline-item"') == 1 and 'data-kind="status"' in only.text
     for odd in ("?before=garbage", "?before=1.sms.999999999999", "?kind=%00&kind=x", "?before=" + "9" * 300):
         assert reg.get(f"/patients/{patient}{odd}").status_code == 200, odd
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "title"),
+    [
+        (1, "hours", "За 1 час до приёма"),
+        (3, "hours", "За 3 часа до приёма"),
+        (12, "hours", "За 12 часов до приёма"),
+        (21, "hours", "За 21 час до приёма"),
+        (2, "days", "За 2 дня до приёма"),
+        (11, "days", "За 11 дней до приёма"),
+    ],
+)
+def test_moment_title_in_russian(value: int, unit: str, title: str) -> None:
+    assert ReminderRule(moment="before", offset_value=value, offset_unit=unit).moment_title == title
