@@ -4,6 +4,7 @@ choice rings, and an event arriving while the snapshot is read winning over it."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ from typing import Any
 import pytest
 from eventskit import wait_until
 from sqlalchemy import Engine, update
+from web.support import Web
 
 from ari_app.presence.service import combine
 from clinic.call_control import PresenceState
 from clinic.config import Config
 from clinic.db import make_session_factory
 from clinic.models import Base, User
+from webhooks.app import create_app
 
 from . import harness
 from .fake_ari_presence import PresenceFakeAri
@@ -196,3 +199,15 @@ def test_an_event_that_arrives_while_the_snapshot_is_read_wins_over_it(r: Rig) -
     fake.set_device("PJSIP/reg101", "RINGING", announce=False)
     fake.set_device("PJSIP/reg101", "NOT_INUSE")
     _told(stream, "101", "idle", mark)
+
+
+def test_the_web_app_gives_the_pages_ari_apps_states_with_the_colleagues_from_the_database(r: Rig) -> None:
+    _fake(r).register("PJSIP/reg102", False)
+    wait_until(lambda: _states(r)["102"] == "offline", 10, "102 offline")
+    config = dataclasses.replace(r.config, pbx=dataclasses.replace(r.config.pbx, control_url=r.app.url))
+    web = Web(create_app(config, session_factory=r.sessions).test_client())
+    assert web.login("user101", "x" * 12).status_code == 302
+    data = web.get("/phone/api/presence").get_json()
+    assert data["available"] is True and data["epoch"] == _snapshot(r)["epoch"]
+    shown = {u["extension"]: (u["state"], u["title"]) for u in data["users"]}
+    assert shown == {"101": ("idle", "зарегистрирован"), "102": ("offline", "не зарегистрирован")}

@@ -166,7 +166,8 @@
       opened(JSON.parse(e.data).calls);
     });
     stream.addEventListener("closed", function (e) { end(JSON.parse(e.data).reason); });
-    ["incoming", "incoming_end", "call", "dtmf", "progress"].forEach(function (kind) {
+    // presence: colleagues' phone states, taken by presence.js from "mis:event"
+    ["incoming", "incoming_end", "call", "dtmf", "progress", "presence"].forEach(function (kind) {
       stream.addEventListener(kind, function (e) {
         var data = JSON.parse(e.data);
         deliver(kind, data);

@@ -16,6 +16,8 @@ JSON answer (or its Russian error with the 4xx status) is passed back to the pag
                                         conference, transfer, transfer/complete, transfer/cancel, dtmf
     GET  /phone/events-token            {"url", "token"}: the live events' stream on ari_app's
                                         events listener and a token good for a minute to open it
+    GET  /phone/api/presence            every colleague's phone state for a page's first paint
+                                        (then the stream's `presence` events keep it current)
     GET  /calls                         «Журнал звонков» (registrars: their own; admins: all)
     GET  /calls/missed                  missed calls with «Перезвонить»
     GET  /calls/recordings/<id>         a recording, playable in the browser
@@ -45,9 +47,12 @@ from clinic.call_control import (
     CALLS_PATH,
     DIAL_FIELDS,
     PHONE_CALLS_PATH,
+    PRESENCE_PATH,
+    PRESENCE_TITLES,
     RECORDINGS_PATH,
     ControlError,
     ErrorId,
+    PresenceState,
     body_fields,
     command_path,
     parse_command,
@@ -55,7 +60,7 @@ from clinic.call_control import (
 from clinic.clock import to_clinic
 from clinic.config import Config
 from clinic.events_token import make_token
-from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient
+from clinic.models import CALL_RESULTS, DIRECTIONS, Appointment, Call, CallRecording, Patient, User
 from clinic.phones import display, match_key
 from clinic.services import calls as calls_svc
 from webhooks.auth import current_user
@@ -232,6 +237,42 @@ def events_token():  # type: ignore[no-untyped-def]
     config = _config()
     token = make_token(config.secret_key, user.id, user.session_epoch or 0)
     return jsonify({"url": f"{config.events_url}/events", "token": token})
+
+
+@bp.get("/phone/api/presence")
+def presence():  # type: ignore[no-untyped-def]
+    """The directory: every active colleague with a phone, from the database (so the list is
+    there without ari_app), with his phone's state from ari_app, or «нет данных» when it
+    cannot tell. Names and extensions only: nothing of anyone's SIP account."""
+    answer: dict[str, Any] = {}
+    states: dict[int, dict[str, Any]] = {}
+    try:
+        with _control(3.0) as client:
+            resp = client.get(PRESENCE_PATH, headers={"X-Actor-Id": str(_user_id())})
+        if resp.status_code == 200:
+            answer = resp.json()
+            states = {int(u["id"]): u for u in answer.get("users") or ()}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        pass  # ari_app away: every state is unknown, the list is still the clinic's
+    unknown = PresenceState.UNKNOWN
+    users = db().scalars(select(User).where(User.is_active.is_(True))).all()
+    people = sorted((u for u in users if u.has_telephony), key=lambda u: (len(u.extension), u.extension))
+    rows = []
+    for u in people:
+        known = states.get(u.id) or {}
+        rows.append(
+            {
+                "id": u.id,
+                "name": u.full_name or u.login,
+                "extension": u.extension,
+                "state": str(known.get("state") or unknown.value),
+                "title": str(known.get("title") or PRESENCE_TITLES[unknown]),
+                "seq": int(known.get("seq") or 0),
+            }
+        )
+    return jsonify(
+        {"available": bool(answer.get("available")), "epoch": str(answer.get("epoch") or ""), "users": rows}
+    )
 
 
 # ----------------------------------------------------------------------------- call log
