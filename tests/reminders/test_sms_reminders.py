@@ -226,3 +226,23 @@ def test_confirmed_while_queued_in_the_ledger_is_not_sent(
     [row] = clinic.messages()
     assert row.state == "skipped" and "Запись подтверждена (робот Mango)" in row.note
     assert [j.state for j in clinic.jobs()] == ["stopped"]
+
+
+def test_on_booking_reminds_at_once_and_again_after_a_move(
+    sessions: sessionmaker[Session], sms_config: Config, sms: Sms, clinic: Clinic, clock: Clock
+) -> None:
+    clinic.rule(name="При записи", moment="on_booking", active_since=clock.now - timedelta(hours=1))
+    clinic.appointment(clinic.patient("+79031112233"), booked_at=clock.now - timedelta(hours=2))  # before it
+    booked = clinic.appointment(booked_at=clock.now - timedelta(minutes=1))
+    run(sessions, sms_config, clock)
+    [message] = sms.messages()
+    assert message["phone"] == "79161234567" and "29.05.2026 в 10:00" in message["text"]
+
+    with transaction(sessions) as s:
+        update_appointment(s, booked, {"starts_at": "2026-05-30T11:00"}, allow_past=True)
+    clock.now += timedelta(minutes=1)
+    run(sessions, sms_config, clock)
+    texts = [m["text"] for m in sms.messages()]
+    assert len(texts) == 2 and "30.05.2026 в 11:00" in texts[1]
+    run(sessions, sms_config, clock)
+    assert len(sms.messages()) == 2

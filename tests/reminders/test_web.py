@@ -229,3 +229,26 @@ def test_card_history_filters_and_odd_parameters(
 )
 def test_moment_title_in_russian(value: int, unit: str, title: str) -> None:
     assert ReminderRule(moment="before", offset_value=value, offset_unit=unit).moment_title == title
+
+
+def test_card_history_plays_a_call_recording(
+    reg: Web, clinic: Clinic, sessions: sessionmaker[Session]
+) -> None:
+    from clinic.models import Call, CallRecording
+
+    patient = clinic.patient()
+    with transaction(sessions) as s:
+        call = Call(uid="c-rec", direction="outbound", patient_id=patient, number="+79161234567",
+                    state="ended", result="answered", started_at=T0, answered_at=T0,
+                    ended_at=T0 + timedelta(seconds=42))  # fmt: skip
+        s.add(call)
+        s.flush()
+        done = CallRecording(call_id=call.id, patient_id=patient, name="call-c-rec-1", state="done")
+        failed = CallRecording(call_id=call.id, patient_id=patient, name="call-c-rec-2", state="failed")
+        s.add_all([done, failed])
+        s.flush()
+        done_id, failed_id = done.id, failed.id
+    page = reg.get(f"/patients/{patient}?kind=call").text
+    assert page.count('data-testid="timeline-recording"') == 1
+    assert f'src="/calls/recordings/{done_id}"' in page and f"/calls/recordings/{failed_id}" not in page
+    assert "Исходящий звонок" in page and "0:42" in page
