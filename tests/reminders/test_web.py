@@ -252,3 +252,23 @@ def test_card_history_plays_a_call_recording(
     assert page.count('data-testid="timeline-recording"') == 1
     assert f'src="/calls/recordings/{done_id}"' in page and f"/calls/recordings/{failed_id}" not in page
     assert "Исходящий звонок" in page and "0:42" in page
+
+
+def test_a_deleted_template_leaves_the_rule_saying_so(
+    admin: Web, clinic: Clinic, sessions: sessionmaker[Session]
+) -> None:
+    with transaction(sessions) as s:
+        spare = SmsTemplate(
+            name="Запасной", recipient_type="patient", is_default=False, body="Ждём вас {date}"
+        )
+        s.add(spare)
+        s.flush()
+        spare_id = spare.id
+    rule_id = clinic.rule(template_id=spare_id)
+    reply = admin.post_form(f"/sms/templates/{spare_id}/delete", {}, page=f"/sms/templates/{spare_id}")
+    assert reply.status_code == 302
+    with sessions() as s:
+        assert s.get(ReminderRule, rule_id).template_id is None  # type: ignore[union-attr]
+    assert "шаблон удалён" in admin.get("/sms/reminders").text
+    reply = admin.post_form(f"/sms/reminders/{rule_id}", form(clinic, template_id=""))
+    assert reply.status_code == 422 and "Выберите шаблон СМС" in reply.text
