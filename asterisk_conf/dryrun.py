@@ -43,6 +43,7 @@ MODULES = (
 _OURS = re.compile(r"^(config|config_options|pbx_config|pbx|res_pjsip\w*|res_sorcery_config|"
                    r"res_rtp_asterisk|res_musiconhold|loader)\.c$")
 _LOG = re.compile(r"\b(WARNING|ERROR)\[\d+\](?:\[[^\]]*\])?:?\s+([\w.]+?)(?::\d+)?(?:\s+\w+)?:\s+(.*)$")
+_NOTICE = re.compile(_LOG.pattern.replace("WARNING|ERROR", "NOTICE|VERBOSE"))
 _AT_LINE = re.compile(r"line (\d+) of ([^\s',]+)")
 _FILE_LINE = re.compile(r"([\w.-]+\.conf)(?:'|\b)(?:,? (?:at )?line (\d+))?")
 _TRANSPORT_BIND = re.compile(r"^(\s*bind\s*=\s*)(\S+)")
@@ -108,6 +109,15 @@ def _where(text: str, ours: set[str]) -> tuple[str, int | None]:
         if m2.group(1) in ours:
             return m2.group(1), int(m2.group(2)) if m2.group(2) else None
     return "", None
+
+
+def _noise(line: str, ours: set[str]) -> bool:
+    """A log line about something other than our files (cdr.conf we do not ship, ...)."""
+    m = _LOG.search(line) or _NOTICE.search(line)
+    if not m or not _OURS.match(m.group(2)):
+        return True
+    missing = re.search(r"Unable to load config file '([^']+)'", m.group(3))
+    return bool(missing and missing.group(1) not in ours) or "pjproject.conf" in m.group(3)
 
 
 def problems_in_log(log: str, ours: set[str]) -> list[Problem]:
@@ -219,8 +229,8 @@ def check(pbx: PbxConfig, files: dict[str, str]) -> DryRun:
                      for name, line in _endpoints(files.get("pjsip.conf", "")).items() if name not in have]
         summary = (f"Asterisk (проверочный экземпляр) разобрал конфигурацию: контекстов {len(contexts)}, "
                    f"абонентов PJSIP {len(have)}")
-        return DryRun(True, problems, "\n".join(x for x in (log.strip(), summary) if x),
-                      seconds=time.monotonic() - started)
+        said = [ln for ln in log.splitlines() if not _noise(ln, set(files))]
+        return DryRun(True, problems, "\n".join([*said, summary]), seconds=time.monotonic() - started)
     finally:
         # killed, not stopped: a clean `core stop now` spends ~0.9 s unloading pjsip, and
         # this process holds nothing that needs a clean end (its folder is removed below)
