@@ -36,6 +36,9 @@ from ari_app.directory.service import Endpoints
 from ari_app.events_gateway import EventsGateway
 from ari_app.features import CallControl
 from ari_app.presence.stasis import EVENT_TYPES as PRESENCE_EVENT_TYPES
+from ari_app.robot import stasis as robot_stasis
+from ari_app.robot.service import RobotSetup
+from ari_app.robot.setup import robot_setup
 from ari_app.takeover.ami import AmiRedirect
 from clinic.config import Config
 
@@ -54,6 +57,8 @@ class Options:
     events_port: int | None = None  # default: config.events_port (0: a free port, tests)
     web_origins: tuple[str, ...] = ()  # default: config.allowed_origins
     events_keepalive: float = 15.0
+    robot: RobotSetup | None = None  # default: built from the config (ari_app/robot/setup.py)
+    robot_dialer: bool = True  # the own robot's dialer loop (inbound confirmation regardless)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,6 +78,7 @@ class AriApp:
             endpoints=Endpoints(opts.registrar_endpoint, opts.number_endpoint),
             timeouts=Timeouts(opts.ring_seconds, opts.outside_seconds),
             redirect_to_stasis=AmiRedirect(pbx, self.ari),
+            robot=opts.robot or robot_setup(config, opts.number_endpoint, opts.robot_dialer),
         )
         self.stasis = self.service.stasis
         self.gateway = EventsGateway(
@@ -114,6 +120,8 @@ class AriApp:
         if server is not None and server.sockets:  # type: ignore[union-attr]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("ari_app control API on http://%s:%s", url.hostname, self.port)
+        if self.service.robot is not None:
+            self.service.robot.start()
         await self.start_events()
 
     async def start_events(self) -> None:
@@ -142,14 +150,18 @@ class AriApp:
 
     async def _on_connect(self) -> None:
         with contextlib.suppress(AriError):
-            await self.ari.set_event_filter(EVENT_TYPES + PRESENCE_EVENT_TYPES)
+            await self.ari.set_event_filter(EVENT_TYPES + PRESENCE_EVENT_TYPES + robot_stasis.EVENT_TYPES)
         await self.service.resync()
+        if self.service.robot is not None:
+            await self.service.robot.resync()
         await self.service.presence.connected()
 
     async def _on_disconnect(self) -> None:
         self.service.presence.disconnected()
 
     async def stop(self) -> None:
+        if self.service.robot is not None:
+            await self.service.robot.stop()
         await self.stop_events()
         if self._runner is not None:
             await self._runner.cleanup()

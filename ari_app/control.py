@@ -11,6 +11,7 @@ Every request carries the shared token (`X-Control-Token`) and, for calls, the a
     GET  /phone-calls, POST /phone-calls/{id}/adopt takeover/http.py
     GET  /recordings/{name}                         conference/http.py
     GET  /presence                                  presence/http.py
+    POST /robot/wake, GET /robot/status             robot/http.py
     POST /progress, GET /events                     progress_api.py
     GET  /health
 """
@@ -34,6 +35,7 @@ from ari_app.dialing import http as dialing_http
 from ari_app.features import CallControl
 from ari_app.hold import http as hold_http
 from ari_app.presence import http as presence_http
+from ari_app.robot import http as robot_http
 from ari_app.takeover import http as takeover_http
 from ari_app.transfers import http as transfers_http
 from clinic.call_control import CALLS_PATH, Command, ControlError, ErrorId
@@ -125,5 +127,7 @@ def make_app(
     takeover_http.add_routes(app, control.takeover)
     conference_http.add_routes(app, control.conference)
     presence_http.add_routes(app, control.presence)
+    if control.robot is not None:
+        robot_http.add_routes(app, control.robot)
     progress_api.add_routes(app, notifier, control.store, control.hello, keepalive)
     return app

@@ -10,6 +10,7 @@ http: its routes; notifier where it tells the browsers something of its own):
     conference/  «Конференция» and «Запись»
     transfers/   «Перевод», blind and attended, with its state machine
     takeover/    calls from the registrar's own phone taken under control
+    robot/       the own voice robot: confirmation calls and the inbound confirmation step
     presence/    every registrar's phone: registered, busy, ringing (device states)
 """
 
@@ -45,6 +46,8 @@ from ari_app.incoming.service import IncomingService
 from ari_app.presence import stasis as presence_stasis
 from ari_app.presence.notifier import PresenceNotifier
 from ari_app.presence.service import PresenceService
+from ari_app.robot.service import RobotService, RobotSetup
+from ari_app.robot.stasis import RobotStasis
 from ari_app.takeover import stasis as takeover_stasis
 from ari_app.takeover.service import Redirect, TakeoverService
 from ari_app.transfers import stasis as transfers_stasis
@@ -62,6 +65,7 @@ class CallControl:
         timeouts: Timeouts | None = None,
         redirect_to_stasis: Redirect | None = None,
         clinic_now: Callable[[], datetime] | None = None,
+        robot: RobotSetup | None = None,
     ) -> None:
         self.ari = ari
         self.store = store
@@ -85,7 +89,13 @@ class CallControl:
         takeover_stasis.register(routes, self.takeover)
         # a party with several phones (SIP phone + browser softphone) is one party to them all
         ringing.install(routes, self.core, self.lifecycle.leg_gone)
-        self.stasis = calls_stasis.CallsStasis(self.core, self.lifecycle, routes)
+        self.stasis: calls_stasis.CallsStasis | RobotStasis = calls_stasis.CallsStasis(
+            self.core, self.lifecycle, routes
+        )
+        # the robot's channels are its own; their events are taken before call control's
+        self.robot = RobotService(self.core, self.incoming, robot) if robot is not None else None
+        if self.robot is not None:
+            self.stasis = RobotStasis(self.robot, self.stasis)
         self.presence = PresenceService(ari, store, PresenceNotifier(bus))
         self.presence_stasis = presence_stasis.PresenceStasis(self.presence)
 

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column('hours_to', sa.String(length=5), nullable=False),
         sa.Column('sms_wait_minutes', sa.Integer(), nullable=False),
         sa.Column('send_sms', sa.Boolean(), nullable=False),
+        sa.Column('inbound_confirm', sa.Boolean(), nullable=False),
         sa.Column('greeting', sa.String(length=300), nullable=False),
         sa.PrimaryKeyConstraint('id'),
     )

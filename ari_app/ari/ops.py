@@ -61,6 +61,9 @@ OPS: dict[str, Op] = {
     "mute": _op("POST", "/channels/{channelId}/mute", "direction"),
     "unmute": _op("DELETE", "/channels/{channelId}/mute", "direction"),
     "send_dtmf": _op("POST", "/channels/{channelId}/dtmf", "dtmf", "before", "between", "duration", "after"),
+    # the own voice robot's prompts (ari_app/robot)
+    "play": _op("POST", "/channels/{channelId}/play", "media", "lang", "playbackId"),
+    "playback_stop": _op("DELETE", "/playbacks/{playbackId}"),
     "continue": _op("POST", "/channels/{channelId}/continue", "context", "extension", "priority", "label"),
     "move": _op("POST", "/channels/{channelId}/move", "app", "appArgs"),
     "redirect": _op("POST", "/channels/{channelId}/redirect", "endpoint"),

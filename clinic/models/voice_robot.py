@@ -91,6 +91,8 @@ class VoiceRobotSettings(Base):
     hours_to: Mapped[str] = mapped_column(String(5), default="20:00")
     sms_wait_minutes: Mapped[int] = mapped_column(Integer, default=120)  # SMS → «Не дозвонились» after
     send_sms: Mapped[bool] = mapped_column(Boolean, default=True)
+    # a known caller with upcoming unanswered appointments hears them before the registrars
+    inbound_confirm: Mapped[bool] = mapped_column(Boolean, default=False)
     greeting: Mapped[str] = mapped_column(String(300), default="Здравствуйте! Вас беспокоит клиника.")
 
 

@@ -85,7 +85,8 @@ def save(session: Session, data: Mapping[str, Any]) -> VoiceRobotSettings:
     if len(greeting) > 300:
         errors["greeting"] = "Приветствие — не длиннее 300 символов"
     clean["greeting"] = greeting
-    clean["send_sms"] = str(data.get("send_sms", "")).lower() in ("1", "on", "true", "yes")
+    for flag in ("send_sms", "inbound_confirm"):
+        clean[flag] = str(data.get(flag, "")).lower() in ("1", "on", "true", "yes")
     if errors:
         raise ValidationError(errors)
     row = session.scalars(select(VoiceRobotSettings).order_by(VoiceRobotSettings.id).limit(1)).first()

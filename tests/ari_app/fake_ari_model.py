@@ -171,6 +171,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/channels/(?P<channelId>[^/]+)/mute", "unmute"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/dtmf", "send_dtmf"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/continue", "continue"),
+        ("POST", r"/channels/(?P<channelId>[^/]+)/play", "play"),
+        ("DELETE", r"/playbacks/(?P<playbackId>[^/]+)", "playback_stop"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/dial", "channel_dial"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/move", "move"),
         ("POST", r"/channels/(?P<channelId>[^/]+)/redirect", "redirect"),

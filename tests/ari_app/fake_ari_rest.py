@@ -283,6 +283,15 @@ class AriModel:
         self._in_stasis(p, "send_dtmf").dtmf.append(str(p.get("dtmf", "")))
         return 204, None
 
+    def _op_play(self, p: Json, b: Json) -> tuple[int, Any]:
+        """The own robot's prompt (ari_app/robot): accepted; no media is played here."""
+        ch = self._in_stasis(p, "send_dtmf")
+        return 201, {"id": str(p.get("playbackId", "")), "media_uri": str(p.get("media", "")),
+                     "target_uri": f"channel:{ch.id}", "state": "queued"}
+
+    def _op_playback_stop(self, p: Json, b: Json) -> tuple[int, Any]:
+        return 204, None
+
     def _op_continue(self, p: Json, b: Json) -> tuple[int, Any]:
         ch = self._in_stasis(p, "answer")
         ch.in_stasis = False
