@@ -193,6 +193,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("DELETE", r"/recordings/stored/(?P<recordingName>[^/]+)", "stored_delete"),
         ("GET", r"/recordings/stored/(?P<recordingName>[^/]+)/file", "stored_file"),
         ("GET", r"/endpoints/(?P<tech>[^/]+)/(?P<resource>[^/]+)", "endpoint_get"),
+        ("GET", r"/endpoints/(?P<tech>[^/]+)", "endpoints_by_tech"),
+        ("GET", r"/deviceStates/(?P<deviceName>.+)", "device_state_get"),
+        ("POST", r"/applications/(?P<applicationName>[^/]+)/subscription", "app_subscribe"),
         ("GET", r"/applications/(?P<applicationName>[^/]+)", "app_get"),
         ("PUT", r"/applications/(?P<applicationName>[^/]+)/eventFilter", "app_event_filter"),
     )

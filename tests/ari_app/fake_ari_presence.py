@@ -12,24 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from .fake_ari import FakeAri
-from .fake_ari_model import Json, Reply, Request, now_iso
+from .fake_ari_model import Json, now_iso
 
 RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "ari-presence" / "device_states.json"
-
-ROUTES: list[tuple[str, re.Pattern[str], str]] = [
-    (m, re.compile("^" + p + "$"), op)
-    for m, p, op in (
-        ("GET", r"/endpoints/(?P<tech>[^/]+)", "endpoints_by_tech"),
-        ("GET", r"/deviceStates/(?P<deviceName>.+)", "device_state_get"),
-        ("POST", r"/applications/(?P<applicationName>[^/]+)/subscription", "app_subscribe"),
-    )
-]
 
 
 class PresenceFakeAri(FakeAri):
@@ -96,29 +85,7 @@ class PresenceFakeAri(FakeAri):
             self.subscriptions.clear()  # the application went with its socket: subscribe again
         self._follow()
 
-    # -- REST -------------------------------------------------------------------------
-
-    async def rest(self, method: str, path: str, query: Json, body: Json | None) -> tuple[int, Any]:
-        for m, pattern, op in ROUTES:
-            found = pattern.match(path) if m == method else None
-            if found is None:
-                continue
-            params = {**{k: unquote(v) for k, v in found.groupdict().items()}, **query}
-            req = Request(op, method, path, params)
-            with self._cond:
-                self.requests.append(req)
-            try:
-                for hook in list(self._hooks.get(op, ())):
-                    result = hook(req)
-                    if result is not None:
-                        await result
-                status, answer = getattr(self, "_op_" + op)(params, body or {})
-            except Reply as exc:
-                status, answer = exc.status, {"message": exc.message}
-            req.status = status
-            super()._changed()  # type: ignore[misc]
-            return status, answer
-        return await super().rest(method, path, query, body)
+    # -- REST (the routes are the base fake's: fake_ari_model.ROUTES) ----------------
 
     def _op_endpoints_by_tech(self, p: Json, b: Json) -> tuple[int, Any]:
         tech = str(p["tech"])

@@ -426,6 +426,25 @@ class AriModel:
         ids = [ch.id for ch in self.channels.values() if ch.endpoint == key]
         return 200, {"technology": p["tech"], "resource": p["resource"], "state": state, "channel_ids": ids}
 
+    # presence (ari_app/presence): registrations as `endpoints` says; a phone's device state
+    # in a call, and the events, are fake_ari_presence.PresenceFakeAri's
+    def _op_endpoints_by_tech(self, p: Json, b: Json) -> tuple[int, Any]:
+        listed = []
+        for key, state in sorted(self.endpoints.items()):
+            tech, _, resource = key.partition("/")
+            if tech == p["tech"]:
+                ids = [ch.id for ch in self.channels.values() if ch.endpoint == key]
+                listed.append({"technology": tech, "resource": resource, "state": state, "channel_ids": ids})
+        return 200, listed
+
+    def _op_device_state_get(self, p: Json, b: Json) -> tuple[int, Any]:
+        name = str(p["deviceName"])
+        state = {"online": "NOT_INUSE", "offline": "UNAVAILABLE"}.get(self.endpoints.get(name, ""), "INVALID")
+        return 200, {"name": name, "state": state}
+
+    def _op_app_subscribe(self, p: Json, b: Json) -> tuple[int, Any]:
+        return 200, self._op_app_get(p, b)[1]
+
     def _op_app_get(self, p: Json, b: Json) -> tuple[int, Any]:
         return 200, {"name": self._app, "channel_ids": [], "bridge_ids": [], "endpoint_ids": [],
                      "device_names": [], "events_allowed": [], "events_disallowed": []}  # fmt: skip
