@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from robot.support import CAMPAIGN, KEY, SALT, RunningEmulator, ServerThread, admin, emulator_tasks
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from clinic.clock import clinic_now
+from clinic.clock import clinic_now, clinic_zone
 from clinic.config import Config
 from clinic.db import transaction
 from clinic.mango import ManualClock
-from clinic.models import ClinicSettings, ExternalSystem, RobotTask
+from clinic.models import Appointment, ClinicSettings, ExternalSystem, ReminderJob, RobotTask
 from clinic.reminders.worker import tick
 from clinic.robot.export import export_day
 from clinic.robot.systems import ClientOptions
@@ -159,3 +159,36 @@ def test_one_call_per_appointment_whoever_sends_and_a_move_sends_anew(
     fresh = next(t for t in tasks if t["status"] != DELETED)
     assert "15:00" in str(fresh)
     assert by_export in {j.appointment_id for j in clinic.jobs()}
+
+
+def test_the_robots_answer_stops_the_sms_reminder_still_to_come(
+    sessions: sessionmaker[Session],
+    sms_config: Config,
+    sms: Any,
+    clinic: Clinic,
+    emu: RunningEmulator,
+    system_id: int,
+    mango_clock: ManualClock,
+    tomorrow_at: Any,
+) -> None:
+    appointment = clinic.appointment(clinic.patient("+79161234567"), at=tomorrow_at(10))
+    clinic.rule(name="Робот", channel="mango", template_id=None, offset_value=3, offset_unit="days")
+    clinic.rule(name="СМС за 2 часа", offset_value=2, stop_before_min=30)
+    run(sessions, sms_config, mango_clock)
+    [task] = emulator_tasks(emu)
+    admin(emu, "call", {"task_id": task["task_id"], "digit": "1"})  # the patient confirms to the robot
+    assert clinic.jobs()[0].state == "sent"
+
+    with sessions() as s:
+        visit_utc = tomorrow_at(10).replace(tzinfo=clinic_zone(s)).astimezone(UTC)
+    options = {"mango": ClientOptions(clock=mango_clock, read_timeout=10.0)}
+    tick(sessions, sms_config, clock=lambda: visit_utc - timedelta(hours=2), options=options)
+    assert [j.rule.name for j in _jobs_with_rules(sessions)] == ["Робот"]  # the SMS one never planned
+    assert sms.messages() == []
+    with sessions() as s:
+        assert s.get(Appointment, appointment).confirmation_source == "mango"  # type: ignore[union-attr]
+
+
+def _jobs_with_rules(sessions: sessionmaker[Session]) -> list[ReminderJob]:
+    with sessions() as s:
+        return list(s.scalars(select(ReminderJob).options(joinedload(ReminderJob.rule))))
