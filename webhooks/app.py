@@ -70,4 +70,8 @@ def create_app(
     from webhooks.ui import reminders
 
     reminders.register(app)  # «СМС → Правила напоминаний»
+
+    from webhooks.ui import voice_robot
+
+    voice_robot.register(app)  # «Голосовой робот»: own campaigns, «Не дозвонились», settings
     return app

@@ -11,6 +11,7 @@ from clinic.models import User
 # Menu groups, in the order they appear; the manual's words («Сервис → Администрирование»).
 GROUP_PHONE = "Телефония"
 GROUP_SMS = "СМС"
+GROUP_ROBOT = "Голосовой робот"
 GROUP_ADMIN = "Администрирование"
 
 
@@ -62,7 +63,7 @@ def visible_menu(user: User | None) -> list[MenuEntry]:
             groups[item.group] = MenuEntry(item.group, [pair])
             entries.append(groups[item.group])
     # Top-level links first, then the groups in their fixed order (others after, as added).
-    order = {"": 0, GROUP_PHONE: 1, GROUP_SMS: 2, GROUP_ADMIN: 4}
+    order = {"": 0, GROUP_PHONE: 1, GROUP_SMS: 2, GROUP_ROBOT: 3, GROUP_ADMIN: 4}
     return sorted(entries, key=lambda entry: order.get(entry.group, 3))
 
 
