@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install the Debian/Ubuntu packages a target needs, only those missing (needs root).
-#   run:  python3-venv, mmdebstrap (builds the local Asterisk 22 chroot)
-#   test: the above + baresip-core (real SIP phones), chromium (browser tests), sox
+#   run:  python3-venv, mmdebstrap (builds the local Asterisk 22 chroot), espeak-ng and sox
+#         (the own voice robot's speech, 8 kHz)
+#   test: the above + baresip-core (real SIP phones), chromium (browser tests)
 set -eu
 target=${1:-run}
-want="mmdebstrap"
-[ "$target" = test ] && want="$want baresip-core chromium sox"
+want="mmdebstrap espeak-ng sox"
+[ "$target" = test ] && want="$want baresip-core chromium"
 python3 -m venv --help >/dev/null 2>&1 && python3 -m ensurepip --version >/dev/null 2>&1 || want="$want python3-venv"
 missing=""
 for pkg in $want; do
