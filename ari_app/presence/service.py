@@ -147,6 +147,14 @@ class PresenceService:
             return PresenceState.UNKNOWN
         return combine(self.devices.get(d) for d in person.devices)
 
+    def registered(self, device: str) -> bool | None:
+        """Whether a phone ("PJSIP/reg101") is registered, from the events (no request to
+        Asterisk); None while presence cannot tell (socket down, device not read yet).
+        Meant for the check before dialling (directory/reach.py), which asks ARI then."""
+        state = self.devices.get(device) if self.synced else None
+        presence = DEVICE_PRESENCE.get(state or "")
+        return None if presence is None else presence is not PresenceState.OFFLINE
+
     def snapshot(self) -> dict[str, Any]:
         """Every colleague's state, for a page's first paint (GET /presence)."""
         return self._view([self._entry(p) for p in self.people.values()])

@@ -211,3 +211,18 @@ def test_the_web_app_gives_the_pages_ari_apps_states_with_the_colleagues_from_th
     assert data["available"] is True and data["epoch"] == _snapshot(r)["epoch"]
     shown = {u["extension"]: (u["state"], u["title"]) for u in data["users"]}
     assert shown == {"101": ("idle", "зарегистрирован"), "102": ("offline", "не зарегистрирован")}
+
+
+def test_registered_answers_from_the_events_and_says_none_when_it_cannot_tell(r: Rig) -> None:
+    presence = r.app.app.service.presence
+
+    async def ask(device: str) -> bool | None:
+        return presence.registered(device)
+
+    assert r.app.run(ask("PJSIP/reg101")) is True
+    _fake(r).register("PJSIP/reg101", False)
+    wait_until(lambda: r.app.run(ask("PJSIP/reg101")) is False, 10, "101 offline for reach")
+    assert r.app.run(ask("PJSIP/nobody")) is None  # not one of the directory's phones
+    _fake(r).drop(refuse=True)
+    wait_until(lambda: r.app.run(ask("PJSIP/reg102")) is None, 10, "unknown while the socket is down")
+    _fake(r).accept()
