@@ -43,4 +43,6 @@ def test_directory_and_users_list_say_no_data_without_ari_app(
     cell = page.locator('[data-testid="user-row"][data-login="reg"]').get_by_test_id("presence")
     expect(cell).to_have_text("нет данных")
     # the admin has no phone: no state is made up for him
-    expect(page.locator('[data-testid="user-row"][data-login="admin"]').get_by_test_id("presence")).to_have_count(0)
+    expect(
+        page.locator('[data-testid="user-row"][data-login="admin"]').get_by_test_id("presence")
+    ).to_have_count(0)
