@@ -28,7 +28,7 @@ from asterisk_conf import apply
 from clinic.models import User
 from webhooks.app import create_app
 
-from .callkit import wait_idle
+from .callkit import wait_idle, wait_until
 from .pbxkit import Pbx, add_phone_user, wait_registered
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
@@ -165,6 +165,36 @@ def test_a_call_shows_ringing_then_busy_then_registered_again(
         wait_idle(phones["102"], phone106)
     expect(callee).to_have_text("зарегистрирован", timeout=LIVE)
     expect(caller).to_have_text("зарегистрирован", timeout=LIVE)
+
+
+def test_after_a_reconnection_the_snapshot_reads_a_ringing_phone_from_asterisk(
+    pbx: Pbx, phones: dict[str, BaresipPhone], phone106: BaresipPhone, ari_app: ThreadedApp, browser_of: Any
+) -> None:
+    """ari_app's events socket drops while 106 rings: no event will say so again, only the
+    snapshot read on reconnection (GET /endpoints/PJSIP, then GET /deviceStates/PJSIP%2Freg106
+    for the phone in a call, over the socket) can; meanwhile every state was «нет данных»."""
+    wait_registered(pbx.config, {"reg102", SIP_ID})
+    window = browser_of("user101", "/phone")
+    callee = _row(window, EXT).get_by_test_id("presence")
+    presence = ari_app.app.service.presence
+    mark = phone106.ctrl.mark() if phone106.ctrl else 0
+    phones["102"].dial(f"sip:{EXT}@127.0.0.1:5060")
+    try:
+        phone106.wait_for_event(event_type("CALL_INCOMING"), 10, mark)
+        expect(callee).to_have_text("звонит", timeout=LIVE)
+        user106 = next(u for u in presence.snapshot()["users"] if u["extension"] == EXT)
+        snapshots, reconnects = presence.snapshots, ari_app.app.ari.reconnects
+        ari_app.run(ari_app.app.ari._ws.close())  # the socket drops (test-only reach inside)
+        wait_until(lambda: presence.snapshots > snapshots and ari_app.app.ari.reconnects > reconnects, 10,
+                   "reconnected and the snapshot read")  # fmt: skip
+        again = next(u for u in presence.snapshot()["users"] if u["extension"] == EXT)
+        assert again["state"] == "ringing"
+        assert again["seq"] >= user106["seq"] + 2  # told «нет данных», then «звонит» again
+        expect(callee).to_have_text("звонит", timeout=LIVE)
+    finally:
+        phones["102"].hangup()
+        wait_idle(phones["102"], phone106)
+    expect(callee).to_have_text("зарегистрирован", timeout=LIVE)
 
 
 def test_the_directory_calls_a_colleague_from_the_window(
