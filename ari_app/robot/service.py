@@ -410,7 +410,8 @@ class RobotService:
     def _release(self, call: RobotCall) -> None:
         self._cancel_timer(call)
         call.phase = Phase.ENDED
-        self.calls.pop(call.channel_id, None)
+        if self.calls.pop(call.channel_id, None) is not None:
+            self.wake()  # a channel is free: the next due call goes out now, not at the next tick
 
     async def on_gone(self, call: RobotCall, cause: int) -> None:
         """The channel is gone: before an answer busy / no answer, after it a hang-up."""
