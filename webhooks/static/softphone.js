@@ -247,7 +247,26 @@
     ua.start();
   }
 
+  /* The answer (or offer) goes out once ICE has what it needs, not at the end of gathering:
+     Chrome reports gathering "complete" only after every interface has been tried (≈150 ms
+     on a quiet machine), and the caller waits all that time for the 200 OK. Without a STUN
+     server the host candidates are all there is: the SDP leaves ICE_SETTLE ms after the first
+     one (those of the other interfaces arrive within that); with one it waits for the first
+     server-reflexive candidate, which NAT needs. */
+  var ICE_SETTLE = 20;
+  function earlyIce(s) {
+    var timer = null;
+    s.on("icecandidate", function (e) {
+      var stun = PC_CONFIG.iceServers && PC_CONFIG.iceServers.length;
+      var type = e.candidate && e.candidate.type;
+      if (stun ? type === "srflx" : type === "host") {
+        if (!timer) timer = setTimeout(e.ready, ICE_SETTLE);
+      }
+    });
+  }
+
   function wire(s, name, isWaiting) {
+    earlyIce(s);
     s.on("peerconnection", function (e) { attachRemote(e.peerconnection); });
     if (s.connection) attachRemote(s.connection);
     s.on("progress", function () { if (s === session && s.direction === "outgoing") showCall("calling", "Вызов…"); });
@@ -450,6 +469,11 @@
     api("GET", "/phone/api/softphone").then(function (data) {
       account = data;
       PC_CONFIG = { iceServers: data.ice_servers || [] };
+      // one DTLS certificate for the window's calls, made now: not one per call at answer time
+      if (window.RTCPeerConnection && RTCPeerConnection.generateCertificate) {
+        RTCPeerConnection.generateCertificate({ name: "ECDSA", namedCurve: "P-256" })
+          .then(function (cert) { PC_CONFIG.certificates = [cert]; }, function () {});
+      }
       // labels appear only after the first permission: ask, then list, then open the chosen one
       return openMic().then(fillDevices).then(function () {
         if (deviceId(micSel)) return openMic();
