@@ -110,6 +110,7 @@ class RobotCall:
     playbacks: int = 0
     timer: asyncio.TimerHandle | None = None
     channel: Channel | None = None
+    originated: bool = False  # the originate request went out (its channel may exist)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def next_playback(self) -> str:
@@ -128,6 +129,7 @@ class RobotService:
         self.clock = setup.clock
         self.calls: dict[str, RobotCall] = {}  # by channel id
         self._wake = asyncio.Event()
+        self._claim_lock = asyncio.Lock()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.placed: list[tuple[str, int]] = []  # (phone, round) as dialled: tests and the benchmark
@@ -175,9 +177,22 @@ class RobotService:
             dialer.sweep(session, now)
             return dialer.claim(session, now, busy_elsewhere=busy), read_settings(session).trunk_callerid
 
-        plans, caller_id = await asyncio.to_thread(self._db, claim)
-        for plan in plans:
-            self._spawn(self._place(plan, caller_id))
+        # claimed and registered as one step: a resync meanwhile would take an attempt
+        # claimed but not yet known here for one an earlier process left behind
+        async with self._claim_lock:
+            plans, caller_id = await asyncio.to_thread(self._db, claim)
+            for plan in plans:
+                call = RobotCall(
+                    plan.channel_id,
+                    OUTBOUND,
+                    attempt_id=plan.attempt_id,
+                    phone=plan.phone,
+                    asked=plan.asked,
+                    started_at=plan.started_at,
+                    dtmf_seconds=plan.dtmf_seconds,
+                )
+                self.calls[call.channel_id] = call
+                self._spawn(self._place(call, plan, caller_id))
         return len(plans)
 
     def _spawn(self, coro: Any) -> None:
@@ -193,21 +208,13 @@ class RobotService:
             log.warning("robot: TTS failed, the generic prompt plays: %s", exc)
             return self.tts.media(await asyncio.to_thread(self.tts.generic, kind, generic)), "generic"
 
-    async def _place(self, plan: dialer.CallPlan, caller_id: str) -> None:
-        media, prompt = await self._prompt(plan.text, "generic", prompts.GENERIC)
-        call = RobotCall(
-            plan.channel_id,
-            OUTBOUND,
-            attempt_id=plan.attempt_id,
-            phone=plan.phone,
-            asked=plan.asked,
-            started_at=plan.started_at,
-            media=media,
-            dtmf_seconds=plan.dtmf_seconds,
-        )
+    async def _place(self, call: RobotCall, plan: dialer.CallPlan, caller_id: str) -> None:
+        call.media, prompt = await self._prompt(plan.text, "generic", prompts.GENERIC)
         call.digits = prompt  # kept until answered: which prompt was used
-        self.calls[call.channel_id] = call
+        if self.calls.get(call.channel_id) is not call:
+            return  # settled by a resync while the prompt was made: never dialled
         self.placed.append((plan.phone, plan.round))
+        call.originated = True
         try:
             await self.core.ari.originate(
                 self.setup.number_endpoint.format(number=plan.phone),
@@ -460,16 +467,17 @@ class RobotService:
             alive = {ch.id for ch in await self.core.ari.channels()}
         except AriError:
             return []
-        for channel_id in list(self.calls):
-            call = self.calls[channel_id]
-            if channel_id not in alive and call.kind == OUTBOUND:
-                self._release(call)
-        driven = set(self.calls)
-        for channel_id in alive - driven:
-            if channel_id.startswith("robot-"):
-                await self.core.quiet(self.core.ari.hangup(channel_id))
-        now = self.clock()
-        settled: list[int] = await asyncio.to_thread(self._db, lambda s: dialer.recover(s, now, driven))
+        async with self._claim_lock:
+            for channel_id in list(self.calls):
+                call = self.calls[channel_id]
+                if channel_id not in alive and call.kind == OUTBOUND and call.originated:
+                    self._release(call)  # died with Asterisk: no event will come
+            driven = set(self.calls)
+            for channel_id in alive - driven:
+                if channel_id.startswith("robot-"):
+                    await self.core.quiet(self.core.ari.hangup(channel_id))
+            now = self.clock()
+            settled: list[int] = await asyncio.to_thread(self._db, lambda s: dialer.recover(s, now, driven))
         if settled:
             log.info("robot: %d interrupted calls settled after a reconnect", len(settled))
         self.wake()

@@ -26,6 +26,7 @@ from asterisk_conf import apply, runtime
 from clinic.models import Appointment, Call, Employee, Service, SmsMessage
 from clinic.models.schedule import STATUS_BOOKED, STATUS_CANCELLED
 from clinic.models.voice_robot import (
+    OUT_BUSY,
     OUT_CANCELLED,
     OUT_CONFIRMED,
     OUT_HANGUP,
@@ -225,6 +226,23 @@ def _appointments(pbx: Pbx, ids: list[int]) -> list[Appointment]:
         return rows  # type: ignore[return-value]
 
 
+def _board(pbx: Pbx, day: date, appointment_id: int) -> str:
+    """The appointment's block on the scheduler's day board, as a registrar sees it."""
+    from web.support import Web
+
+    from webhooks.app import create_app
+
+    with pbx.sessions() as s:
+        appt = s.get(Appointment, appointment_id)
+        assert appt is not None
+        doctor_id = appt.doctor_id
+    web = Web(create_app(pbx.config, session_factory=pbx.sessions).test_client())
+    assert web.login("user101", "x" * 12).status_code == 302
+    page = web.text(f"/schedule?date={day.isoformat()}&doctor={doctor_id}")
+    start = page.index(f'id="appointment-{appointment_id}"')
+    return page[page.rindex("<article", 0, start) : page.index("</article>", start)]
+
+
 def _rms(path: Path) -> float:
     done = subprocess.run(["sox", str(path), "-n", "stat"], capture_output=True, text=True, check=True)
     line = next(x for x in done.stderr.splitlines() if x.startswith("RMS     amplitude"))
@@ -270,6 +288,7 @@ def test_pressing_1_confirms_every_visit_read_and_the_patient_hears_speech(
             "voice_robot",
         )
         assert appt.extra_info.splitlines()[0] == "Запись подтверждена"
+        assert "conf-confirmed" in _board(pbx, robot[1].visit_day, appt.id)  # on the scheduler
     # what the far phone recorded is speech, not silence (sox)
     new = [p for p in patient_phone.heard() if p not in heard_before] or patient_phone.heard()
     assert new and _rms(new[-1]) > 0.01, new
@@ -292,6 +311,7 @@ def test_pressing_2_cancels_as_staff_do(
     (appt,) = _appointments(pbx, ids)
     assert appt.status == STATUS_CANCELLED and appt.cancel_reason == "Отменено пациентом (голосовой робот)"
     assert appt.extra_info.startswith("Запись отменена")
+    assert "status-cancelled" in _board(pbx, robot[1].visit_day, appt.id)  # on the scheduler
     patient_phone.wait_for_event(event_type("CALL_CLOSED"), 30, mark)
 
 
@@ -522,3 +542,36 @@ def test_inbound_caller_pressing_0_goes_to_the_registrars(
         everyone.close()
         with pbx.sessions() as s, s.begin():
             s.scalars(select(VoiceRobotSettings)).one().inbound_confirm = False
+
+
+def test_a_busy_patient_is_called_again_after_the_pause(
+    pbx: Pbx,
+    ari_app: ThreadedApp,
+    robot: tuple[RobotService, Clock],
+    patient_phone: RecordingPhone,
+    clean: None,
+) -> None:
+    service, clock = robot
+    start = clock.now
+    ids = _book(pbx, clock.visit_day, ["19:00"])
+    patient_phone.command("answermode", "manual")
+    try:
+        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
+        _start(pbx, ari_app, robot)
+        patient_phone.wait_for_event(event_type("CALL_INCOMING"), 30, mark)
+        patient_phone.hangup()  # rejected while ringing: busy
+        assert _attempt_in(pbx, "done", 1).outcome == OUT_BUSY
+        with pbx.sessions() as s:
+            phone = s.scalars(select(VoicePhone)).one()
+            assert phone.state == "waiting" and phone.next_at is not None
+        patient_phone.command("answermode", "auto")
+        clock.now += timedelta(minutes=5)
+        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
+        _wake(ari_app, service)
+        _answered(patient_phone, pbx, 2, mark)
+        patient_phone.command("sndcode", "1")
+        assert _attempt_in(pbx, "done", 2).outcome == OUT_CONFIRMED
+        assert _appointments(pbx, ids)[0].confirmation_status == "confirmed"
+    finally:
+        patient_phone.command("answermode", "auto")
+        clock.now = start
