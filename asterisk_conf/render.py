@@ -6,6 +6,7 @@ without a database or an Asterisk. `load_input()` is the only part that reads th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -265,7 +266,7 @@ def render(
         "trunk_from_user": _clean_name(inp.outbound_callerid).replace(" ", "") or "clinic",
         "endpoint_extra": inp.endpoint_extra,
     }
-    env = make_env(template_dir, overrides)
+    env = _env(template_dir, tuple(sorted((overrides or {}).items())))
     context["config_tag"] = _config_tag(context, template_dir, overrides)
     out: dict[str, str] = {}
     for name in FILES:
@@ -282,6 +283,13 @@ def render(
             where = f"{name}.j2" + (f", строка {exc.lineno}" if getattr(exc, "lineno", None) else "")
             raise RenderError(f"Ошибка шаблона {where}: {exc}") from exc
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _env(template_dir: Path, overrides: tuple[tuple[str, str], ...]) -> jinja2.Environment:
+    """One environment per template folder and set of overrides, so compiled templates are
+    reused (Jinja checks the shipped files' mtimes on each use; an override is its own key)."""
+    return make_env(template_dir, dict(overrides))
 
 
 def _template_line(exc: BaseException) -> str:

@@ -36,6 +36,8 @@ class ParseError(ValueError):
 
 
 def _strip_comment(line: str) -> str:
+    if "\\" not in line:  # no escapes (nearly every line): the comment starts at the first ;
+        return line.split(";", 1)[0].strip()
     out = []
     i = 0
     while i < len(line):
