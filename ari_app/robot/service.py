@@ -171,7 +171,7 @@ class RobotService:
         if not self.core.ari.connected.is_set():
             return 0  # Asterisk away: nothing is claimed, the campaign waits
         now = self.clock()
-        busy = sum(1 for call in self.core.registry.calls.values() if not call.ended)
+        busy = await self._trunk_busy()
 
         def claim(session: Session) -> tuple[list[dialer.CallPlan], str]:
             dialer.sweep(session, now)
@@ -194,6 +194,18 @@ class RobotService:
                 self.calls[call.channel_id] = call
                 self._spawn(self._place(call, plan, caller_id))
         return len(plans)
+
+    async def _trunk_busy(self) -> int:
+        """Trunk channels that are not the robot's: registrars' calls, whether driven by
+        call control or dialled from their own phones. Asterisk unreadable: call control's
+        live calls stand in."""
+        try:
+            channels = await self.core.ari.channels()
+        except AriError:
+            return sum(1 for call in self.core.registry.calls.values() if not call.ended)
+        trunk = self.setup.number_endpoint.partition("@")[2] or "trunk"
+        prefix = f"PJSIP/{trunk}-"
+        return sum(1 for ch in channels if ch.name.startswith(prefix) and ch.id not in self.calls)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -18,6 +18,7 @@ from clinic.clock import clinic_zone
 from clinic.models import Appointment, JournalEntry, Patient
 from clinic.models.base import as_aware
 from clinic.models.schedule import STATUS_BOOKED
+from clinic.models.sms import MSG_SKIPPED
 from clinic.models.voice_robot import (
     ATTEMPT_DONE,
     ATTEMPT_LIVE,
@@ -271,6 +272,10 @@ def escalate(session: Session, phone: VoicePhone, now: datetime) -> None:
         )
         row, _created = ledger.queue(session, clinic, draft, now=now)
         message_id = row.id
+        if row.state == MSG_SKIPPED:  # stop-list or no consent: no SMS will come, nothing to wait for
+            phone.sms_message_id = message_id
+            phone.state, phone.next_at = PHONE_UNREACHED, None
+            return
     phone.sms_message_id = message_id
     phone.state, phone.next_at = PHONE_SMS, None
     phone.sms_deadline = now + timedelta(minutes=cfg.sms_wait_minutes)

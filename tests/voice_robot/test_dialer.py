@@ -292,3 +292,21 @@ def test_a_cancel_cancels_like_staff(sessions: sessionmaker[Session]) -> None:
         assert appt is not None and appt.status == STATUS_CANCELLED
         assert appt.cancel_reason == "Отменено пациентом (голосовой робот)"
         assert appt.extra_info.startswith("Запись отменена")
+
+
+def test_no_sms_consent_goes_to_the_unreached_list_at_once(sessions: sessionmaker[Session]) -> None:
+    seed(sessions, PHONES[:1])
+    configure(sessions, retries=0, send_sms=True)
+    with sessions() as s, s.begin():
+        from clinic.models import Patient
+
+        s.scalars(select(Patient)).one().consent_sms = False
+    clock = Clock()
+    _campaign(sessions, clock)
+    plan = _claim(sessions, clock)[0]
+    _finish(sessions, clock, plan, OUT_NO_ANSWER)
+    row = _phone(sessions, plan.phone_id)
+    assert row.state == PHONE_UNREACHED and row.sms_deadline is None  # nothing to wait for
+    with sessions() as s:
+        sms = s.scalars(select(SmsMessage)).one()
+        assert sms.state == "skipped" and "согласия" in sms.note
