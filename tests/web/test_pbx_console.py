@@ -212,3 +212,15 @@ def test_apply_records_a_revision_with_author_and_comment_and_history_shows_it(
     rev_id = int(re.search(r'data-testid="pbx-revision-row" data-id="(\d+)"', history).group(1))  # type: ignore[union-attr]
     detail = admin_web.text(f"/admin/pbx/history/{rev_id}")
     assert "Откатить к этой версии" in detail and CUSTOM in detail
+
+
+def test_without_a_pbx_the_console_says_so(
+    config: Config, sessions: sessionmaker[Session], admin_id: int
+) -> None:
+    bare = create_app(config, session_factory=sessions)  # no console injected (e.g. no Asterisk)
+    bare.config["TESTING"] = True
+    web = Web(bare.test_client())
+    assert web.login("admin", ADMIN_PASSWORD).status_code == 302
+    response = web.get("/admin/pbx")
+    assert response.status_code == 503
+    assert "АТС не подключена к веб-интерфейсу" in response.text

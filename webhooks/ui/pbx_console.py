@@ -15,10 +15,21 @@ asterisk_conf); this module never touches Asterisk or its files.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from clinic.pbx_port import PbxConsole, Problem, SaveResult
+from clinic.pbx_port import CheckResult, FileDiff, PbxConsole, Problem, SaveResult
 from webhooks.auth import current_user, require_admin
 
 bp = Blueprint("pbx_console", __name__, url_prefix="/admin/pbx")
@@ -33,7 +44,8 @@ STATUS = {"applied": "применена", "failed": "не прошла пров
 def _console() -> PbxConsole:
     console: PbxConsole | None = current_app.extensions.get("mis_pbx_console")
     if console is None:
-        abort(503, NOT_CONNECTED)
+        page = render_template("admin/pbx_message.html", title="АТС не подключена", text=NOT_CONNECTED)
+        abort(make_response(page, 503))
     return console
 
 
@@ -72,7 +84,8 @@ def index():  # type: ignore[no-untyped-def]
 
 
 def _editor(name: str, text: str | None = None, base_version: int | None = None, comment: str = "",
-            problems: tuple[Problem, ...] = (), check=None, diffs=None, status: int = 200,
+            problems: tuple[Problem, ...] = (), check: CheckResult | None = None,
+            diffs: list[FileDiff] | None = None, status: int = 200,
             message: str = "", message_kind: str = "error"):  # type: ignore[no-untyped-def]
     console = _console()
     info = console.template(name)
@@ -192,7 +205,7 @@ def _too_large(_exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
     size = (request.content_length or 0) // 1024
     text = (f"Отправлено {size} КБ — это больше, чем может быть в шаблоне (не больше {MAX_TEMPLATE_KB} КБ). "
             "Ничего не сохранено, Asterisk не изменён. Проверьте, что вставлен нужный текст.")
-    return render_template("admin/pbx_too_large.html", text=text), 413
+    return render_template("admin/pbx_message.html", title="Слишком большой шаблон", text=text), 413
 
 
 bp.register_error_handler(RequestEntityTooLarge, _too_large)
