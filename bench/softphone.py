@@ -286,6 +286,12 @@ def report(results: Results, args: argparse.Namespace, where: str) -> float:
     return worst if not any(results.failures.values()) else float("nan")
 
 
+def serve_ari(port: int) -> None:
+    """ari_app's process (bench/calls.py's), its warnings on stderr: why a call failed."""
+    logging.basicConfig(level=logging.WARNING, format="ari_app %(levelname)s %(name)s: %(message)s")
+    c2c.serve_ari(port, "sip")
+
+
 def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the web app's access log
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -306,7 +312,7 @@ def main() -> int:
         try:
             phones = start_phones(Path(tmp), per_path, args.concurrent)
             port = c2c.free_port()
-            child = multiprocessing.get_context("spawn").Process(target=c2c.serve_ari, args=(port, "sip"))
+            child = multiprocessing.get_context("spawn").Process(target=serve_ari, args=(port,))
             child.start()
             url = f"http://127.0.0.1:{port}"
             c2c.wait_healthy(url, child)
