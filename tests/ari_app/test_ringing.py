@@ -55,8 +55,9 @@ def _chan(r: Rig, role: str, endpoint: str, uid: str | None = None) -> str:
 
 
 def _originated(r: Rig, since: int = 0) -> list[str]:
-    with r.fake._cond:
-        return [str(q.params.get("endpoint")) for q in r.fake.requests[since:] if q.op == "originate"]
+    return r.fake.call(
+        lambda: [str(q.params.get("endpoint")) for q in r.fake.requests[since:] if q.op == "originate"]
+    )
 
 
 def _leg_rows(r: Rig, uid: str) -> list[tuple[str, str, bool]]:
