@@ -11,13 +11,13 @@ event loop in this process), with its production endpoint (PJSIP/{number}@trunk)
 `--channels` channels; no retries, no SMS (one round).
 
 Reported:
-- completion time (the first call placed → the last call ended) against the bound
-  calls × mean call length ÷ channels (every call's length is measured from its attempt row:
-  claimed → ended, ringing included) — target ≤ 1.2;
+- completion time (the first call claimed → the last line free) against the bound
+  calls × mean call length ÷ channels (every call's length as the robot holds its line:
+  claimed → its channel gone, ringing and the last words included) — target ≤ 1.2;
 - answers recorded: every pressed key is on its appointments and its attempt, every
   unanswered phone left untouched — target 100 %;
 - phones called twice in the round (attempt rows and the dialer's own list) — target 0;
-- the most channels in use at once (from the attempts' intervals) ≤ --channels.
+- the most lines the robot held at once (from those intervals) ≤ --channels.
 
 Asterisk is the local chroot, started for the run on a temporary database (it must not be
 running already: take /tmp/mis-pbx.lock), stopped at the end whatever happens; so are the
@@ -260,7 +260,7 @@ def main() -> int:
             time.sleep(0.02)  # the driver's poll of the robot's calls, not a synchronisation
         else:
             print("[bench] campaign did not finish in time", flush=True)
-        return report(sessions, plan, robot.placed, args.channels, cid)
+        return report(sessions, plan, robot.placed, list(robot.spans), args.channels, cid)
     finally:
         if app is not None:
             with contextlib.suppress(Exception):
@@ -270,7 +270,12 @@ def main() -> int:
 
 
 def report(
-    sessions: Any, plan: dict[str, str], placed: list[tuple[str, int]], channels: int, cid: int
+    sessions: Any,
+    plan: dict[str, str],
+    placed: list[tuple[str, int]],
+    spans: list[tuple[float, float]],
+    channels: int,
+    cid: int,
 ) -> int:
     with sessions() as s:
         attempts = list(s.scalars(select(VoiceAttempt).order_by(VoiceAttempt.id)))
@@ -278,12 +283,10 @@ def report(
         appts = {a.id: a for a in s.scalars(select(Appointment))}
         items = {p.id: [i.appointment_id for i in p.items] for p in phones.values()}
 
-    def utc(moment: datetime) -> datetime:
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-    spans = [(utc(a.started_at), utc(a.ended_at)) for a in attempts if a.ended_at]
-    lengths = [(end - start).total_seconds() for start, end in spans]
-    completion = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
+    # a call holds its line from its claim until its channel is gone (the last words after
+    # the answer included): the robot's own record of every call, not the attempt rows
+    lengths = [end - start for start, end in spans]
+    completion = max(e for _, e in spans) - min(s for s, _ in spans)
     mean = sum(lengths) / len(lengths)
     bound = len(lengths) * mean / channels
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])

@@ -111,6 +111,7 @@ class RobotCall:
     timer: asyncio.TimerHandle | None = None
     channel: Channel | None = None
     originated: bool = False  # the originate request went out (its channel may exist)
+    claimed_at: float = field(default_factory=time.monotonic)  # the line is the robot's from here
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def next_playback(self) -> str:
@@ -133,6 +134,7 @@ class RobotService:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.placed: list[tuple[str, int]] = []  # (phone, round) as dialled: tests and the benchmark
+        self.spans: list[tuple[float, float]] = []  # each outbound call: claimed → line free (monotonic)
 
     # ------------------------------------------------------------------ the dialer
 
@@ -173,9 +175,14 @@ class RobotService:
         now = self.clock()
         busy = await self._trunk_busy()
 
+        # the robot's lines: its calls until their channel is gone (an attempt row is done
+        # once the answer is written, while the last words still play)
+        own = sum(1 for c in self.calls.values() if c.kind == OUTBOUND)
+
         def claim(session: Session) -> tuple[list[dialer.CallPlan], str]:
             dialer.sweep(session, now)
-            return dialer.claim(session, now, busy_elsewhere=busy), read_settings(session).trunk_callerid
+            plans = dialer.claim(session, now, busy_elsewhere=busy, robot_live=own)
+            return plans, read_settings(session).trunk_callerid
 
         # claimed and registered as one step: a resync meanwhile would take an attempt
         # claimed but not yet known here for one an earlier process left behind
@@ -205,7 +212,8 @@ class RobotService:
             return sum(1 for call in self.core.registry.calls.values() if not call.ended)
         trunk = self.setup.number_endpoint.partition("@")[2] or "trunk"
         prefix = f"PJSIP/{trunk}-"
-        return sum(1 for ch in channels if ch.name.startswith(prefix) and ch.id not in self.calls)
+        own = {c.channel_id for c in self.calls.values() if c.kind == OUTBOUND}
+        return sum(1 for ch in channels if ch.name.startswith(prefix) and ch.id not in own)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -430,6 +438,8 @@ class RobotService:
         self._cancel_timer(call)
         call.phase = Phase.ENDED
         if self.calls.pop(call.channel_id, None) is not None:
+            if call.kind == OUTBOUND:
+                self.spans.append((call.claimed_at, time.monotonic()))
             self.wake()  # a channel is free: the next due call goes out now, not at the next tick
 
     async def on_gone(self, call: RobotCall, cause: int) -> None:

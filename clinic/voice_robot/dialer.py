@@ -115,14 +115,16 @@ def visit_of(appt: Appointment) -> prompts.Visit:
     )
 
 
-def claim(session: Session, now: datetime, *, busy_elsewhere: int = 0) -> list[CallPlan]:
+def claim(session: Session, now: datetime, *, busy_elsewhere: int = 0, robot_live: int = 0) -> list[CallPlan]:
     """Claim the calls to place now, within the channel limit; the caller commits before
-    dialling. Outside calling hours nothing is claimed."""
+    dialling. Outside calling hours nothing is claimed. `robot_live`: the robot's calls still
+    on the line as its process sees them (a call whose answer is written still holds its
+    line while the last words play)."""
     cfg = robot_settings.read(session)
     local_now = local(session, now)
     if not within_hours(cfg, local_now):
         return []
-    live = live_attempts(session)
+    live = max(live_attempts(session), robot_live)
     # the robot's own limit, and never the trunk's last free line (registrars keep one)
     free = min(cfg.robot_channels - live, cfg.trunk_channels - 1 - live - busy_elsewhere)
     if free <= 0:
