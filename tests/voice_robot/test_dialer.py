@@ -98,6 +98,10 @@ def test_never_more_calls_than_the_robots_channels_and_one_trunk_line_stays_free
     with sessions() as s:
         assert dialer.live_attempts(s) == 1
     assert _claim(sessions, clock, busy=1) == []  # 3 lines: 1 robot + 1 registrar + 1 kept free
+    # a call whose answer is written still holds its line while the last words play
+    configure(sessions, trunk_channels=6, robot_channels=2)
+    with sessions() as s, s.begin():
+        assert dialer.claim(s, clock(), robot_live=2) == []
     with sessions() as s, pytest.raises(ValidationError) as refused:
         robot_settings.save(
             s,
