@@ -290,6 +290,8 @@ def test_blind_transfer_leaves_patient_with_the_target(
         taker.close()
     lines["102"].hangup()
     lines["sse"].state(uid, "ended")
+    # the window hears of the end before the call-log process has written it
+    wait_until(lambda: _call_row(pbx, uid).state == "ended", 10, "logged as ended")
     row = _call_row(pbx, uid)
     assert (row.result, row.reason) == ("answered", "Переведён на 102; Собеседник положил трубку")
     assert row.user_id == call_users["102"]  # in the log of the registrar who took it
