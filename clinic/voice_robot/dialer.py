@@ -144,8 +144,9 @@ def claim(session: Session, now: datetime, *, busy_elsewhere: int = 0, robot_liv
     for phone in due:
         if len(plans) >= free:
             break
-        items = open_items(session, phone)
-        if not items:  # answered elsewhere, cancelled or moved out by staff: nothing to ask
+        # a visit that has begun is not asked about (a same-day reminder's retry runs late)
+        items = [(item, appt) for item, appt in open_items(session, phone) if appt.starts_at > local_now]
+        if not items:  # answered elsewhere, cancelled, moved out by staff or begun: nothing to ask
             phone.state, phone.next_at, phone.updated_at = PHONE_SETTLED, None, now
             continue
         for item, appt in items:
