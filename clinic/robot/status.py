@@ -68,13 +68,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _with_status_text(extra: str, text: str) -> str:
+def with_status_text(extra: str, text: str) -> str:
     """Replace an earlier robot phrase, keep whatever staff wrote."""
     lines = [line for line in (extra or "").splitlines() if line.strip() not in STATUS_TEXT.values()]
     return "\n".join([text, *lines]) if lines else text
 
 
-def _is_stale(seen: Seen) -> bool:
+def is_stale(seen: Seen) -> bool:
     if seen.status != STATUS_BOOKED:
         return True
     if seen.starts_at != seen.sent_starts_at:
@@ -227,12 +227,12 @@ def _apply(session: Session, seen: list[Seen], status: int, source: str) -> Stat
         if row.confirmation_status == code and row.confirmation_source in ROBOT_SOURCES:
             outcome.unchanged.append(row.appointment_id)
             continue
-        if _is_stale(row):
+        if is_stale(row):
             outcome.stale.append(row.appointment_id)
             if code == "confirmed" and _cancelled_by_robot(row):
                 _report_confirmed_after_cancel(session, row)
             continue
-        extra = _with_status_text(row.extra_info, text)
+        extra = with_status_text(row.extra_info, text)
         _update(
             session,
             _SET_CONFIRMATION,

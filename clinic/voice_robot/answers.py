@@ -19,8 +19,8 @@ from clinic.robot.status import (
     STATUS_CODE,
     STATUS_TEXT,
     Seen,
-    _is_stale,
-    _with_status_text,
+    is_stale,
+    with_status_text,
 )
 from clinic.services.schedule.appointments import cancel_appointment
 
@@ -104,13 +104,13 @@ def apply_answer(
             confirmed_at=appt.confirmed_at,
             extra_info=appt.extra_info,
         )
-        if _is_stale(seen):
+        if is_stale(seen):
             answer.stale.append(appt.id)
             continue
         appt.confirmation_status = code
         appt.confirmation_source = source
         appt.confirmed_at = now
-        appt.extra_info = _with_status_text(appt.extra_info, text)
+        appt.extra_info = with_status_text(appt.extra_info, text)
         session.flush()
         if code == "cancelled":  # the way staff cancel, with its checks and bookkeeping
             cancel_appointment(session, appt.id, {"reason": CANCEL_REASONS[source]})
