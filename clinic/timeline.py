@@ -1,6 +1,7 @@
 """One patient's history in one list by time: appointments, changes of their status
 (confirmed, cancelled: by whom), calls with their recordings, SMS with their delivery, the
-Mango robot's tasks and answers, and reminders that were stopped or not sent.
+Mango robot's tasks and answers, our own voice robot's calls and answers, and reminders
+that were stopped or not sent.
 
 Paged by a cursor (the last item's moment, kind and id), newest first: each source reads at
 most a page from the cursor back through its own index, so a patient with years of history
@@ -35,6 +36,16 @@ from clinic.models.reminders import JOB_SENT
 from clinic.models.robot import ROBOT_DELETED, ROBOT_FAILED
 from clinic.models.schedule import CONFIRMATION_STATUSES
 from clinic.models.sms import MSG_FAILED, MSG_SENT, MSG_SKIPPED, MSG_UNKNOWN
+from clinic.models.voice_robot import (
+    ATTEMPT_DONE,
+    OUT_CANCELLED,
+    OUT_CONFIRMED,
+    OUT_OPERATOR,
+    UNREACHED_OUTCOMES,
+    VoiceAttempt,
+    VoiceItem,
+    VoicePhone,
+)
 from clinic.phones import display
 
 KIND_APPOINTMENT = "appointment"
@@ -42,13 +53,15 @@ KIND_STATUS = "status"
 KIND_CALL = "call"
 KIND_SMS = "sms"
 KIND_ROBOT = "robot"
+KIND_VOICE = "voice"
 KIND_REMINDER = "reminder"
 KINDS = {
     KIND_APPOINTMENT: "Приёмы",
     KIND_STATUS: "Подтверждения и отмены",
     KIND_CALL: "Звонки",
     KIND_SMS: "СМС",
-    KIND_ROBOT: "Робот",
+    KIND_ROBOT: "Робот Mango",
+    KIND_VOICE: "Голосовой робот",
     KIND_REMINDER: "Напоминания",
 }
 PAGE = 30
@@ -59,6 +72,8 @@ SOURCE_TITLES = {
     "mango": "робот Mango",
     "mango_report": "робот Mango",
     "voice": "голосовой робот",
+    "voice_robot": "голосовой робот",
+    "voice_inbound": "пациент, позвонив в клинику",
     "inbound": "входящий звонок",
     "sms": "ответ на СМС",
     "api": "МИС",
@@ -310,6 +325,45 @@ def _robot(session: Session, patient_id: int, upto: datetime | None, n: int, zon
     return items
 
 
+def _voice(session: Session, patient_id: int, upto: datetime | None, n: int, zone: ZoneInfo) -> list[Item]:
+    """Our own robot's calls about the patient's visits: each attempt with what came of it."""
+    moment = func.coalesce(VoiceAttempt.ended_at, VoiceAttempt.started_at)
+    phones = (
+        select(VoiceItem.phone_id)
+        .join(Appointment, Appointment.id == VoiceItem.appointment_id)
+        .where(Appointment.patient_id == patient_id)
+    )
+    query = select(VoiceAttempt).where(VoiceAttempt.phone_id.in_(phones))
+    if upto is not None:
+        query = query.where(moment <= _naive_utc_param(session, upto))
+    attempts = session.scalars(query.order_by(moment.desc(), VoiceAttempt.id.desc()).limit(n)).all()
+    rows = {
+        r.id: r
+        for r in session.scalars(
+            select(VoicePhone)
+            .options(selectinload(VoicePhone.items))
+            .where(VoicePhone.id.in_({a.phone_id for a in attempts}))
+        )
+    }
+    items = []
+    for a in attempts:
+        phone = rows[a.phone_id]
+        if a.state != ATTEMPT_DONE:
+            state, tone = "Звонок идёт", ""
+        else:
+            state = a.outcome_title
+            tone = {OUT_CONFIRMED: "ok", OUT_CANCELLED: "bad", OUT_OPERATOR: ""}.get(
+                a.outcome, "warn" if a.outcome in UNREACHED_OUTCOMES else ""
+            )
+        visits = ", ".join(f"{i.starts_at:%d.%m.%Y %H:%M}" for i in phone.items)
+        parts = [display(phone.phone), f"звонок {a.round}", f"приём {visits}" if visits else "", a.note]
+        first = phone.items[0].appointment_id if phone.items else None
+        at = as_aware(a.ended_at or a.started_at)
+        detail = ", ".join(p for p in parts if p)
+        items.append(Item(KIND_VOICE, at, a.id, "Голосовой робот", detail, state, tone, first))
+    return items
+
+
 def _reminders(
     session: Session, patient_id: int, upto: datetime | None, n: int, zone: ZoneInfo
 ) -> list[Item]:
@@ -347,6 +401,7 @@ SOURCES: dict[str, Source] = {
     KIND_CALL: _calls,
     KIND_SMS: _sms,
     KIND_ROBOT: _robot,
+    KIND_VOICE: _voice,
     KIND_REMINDER: _reminders,
 }
 

@@ -130,3 +130,46 @@ def test_a_malformed_cursor_means_the_first_page(raw: str) -> None:
 
 def test_kinds_are_russian() -> None:
     assert KINDS["call"] == "Звонки" and KINDS["sms"] == "СМС"
+
+
+def test_our_own_robots_calls_and_answer_are_in_the_history(
+    sessions: sessionmaker[Session], clinic: Clinic
+) -> None:
+    from clinic.models.voice_robot import VoiceAttempt, VoiceCampaign, VoiceItem, VoicePhone
+
+    patient = clinic.patient()
+    other = clinic.patient("+79031112233")
+    appointment = clinic.appointment(patient)
+    clinic.update(
+        appointment,
+        confirmation_status="confirmed",
+        confirmation_source="voice_robot",
+        confirmed_at=T0 + timedelta(hours=1, minutes=2),
+    )
+    other_appointment = clinic.appointment(other)
+    with transaction(sessions) as s:
+        campaign = VoiceCampaign(visit_date=VISIT.date(), state="done", created_at=T0)
+        s.add(campaign)
+        s.flush()
+        parties = ((patient, appointment, "+79161234567"), (other, other_appointment, "+79031112233"))
+        for who, appt, number in parties:
+            phone = VoicePhone(campaign_id=campaign.id, phone=number, patient_id=who, state="answered",
+                               calls=2, updated_at=T0)  # fmt: skip
+            s.add(phone)
+            s.flush()
+            s.add(VoiceItem(phone_id=phone.id, appointment_id=appt, starts_at=VISIT, result="confirmed"))
+            s.add(VoiceAttempt(phone_id=phone.id, round=1, state="done", outcome="no_answer", started_at=T0,
+                               ended_at=T0 + timedelta(seconds=30)))  # fmt: skip
+            s.add(VoiceAttempt(phone_id=phone.id, round=2, state="done", outcome="confirmed", digits="1",
+                               started_at=T0 + timedelta(hours=1),
+                               ended_at=T0 + timedelta(hours=1, minutes=1)))  # fmt: skip
+    with sessions() as s:
+        page = patient_timeline(s, patient, kinds=["voice", "status"])
+    # the other patient's calls are not his; the answer and the status change both show
+    assert [(i.kind, i.state) for i in page.items][1:] == [("voice", "Подтвердил"), ("voice", "Нет ответа")]
+    assert page.items[0].kind == "status"
+    voice = [i for i in page.items if i.kind == "voice"]
+    assert voice[0].tone == "ok" and voice[1].tone == "warn"
+    assert voice[0].detail.startswith("+7 916 123-45-67, звонок 2, приём 29.05.2026 10:00")
+    assert voice[0].appointment_id == appointment
+    assert page.items[0].detail == "Источник: голосовой робот"
