@@ -101,6 +101,7 @@ class CallCore:
         timeout: int,
         originator: str | None = None,
         app_args: str | None = None,
+        variables: dict[str, str] | None = None,
     ) -> None:
         self.registry.track(call, leg)
         try:
@@ -111,6 +112,7 @@ class CallCore:
                 caller_id=caller_id,
                 timeout=timeout,
                 originator=originator,
+                variables=variables,
             )
         except AriError as exc:
             leg.gone = True

@@ -58,9 +58,11 @@ async def ring_all(
     timeout: int,
     originator: str | None = None,
     app_args: str | None = None,
+    variables: dict[str, dict[str, str]] | None = None,
 ) -> list[Leg]:
     """Originate every leg of a party at once; the legs Asterisk accepted. Raises the first
-    refusal when it accepted none. Called under the call's lock: the legs' events wait until
+    refusal when it accepted none. `variables`: channel variables per endpoint (a leg whose
+    endpoint is not named gets none). Called under the call's lock: the legs' events wait until
     every originate has been answered, so a phone's end is never taken for the party's while
     another originate is still on its way (all legs are tracked before the first request)."""
     for leg in legs:
@@ -68,7 +70,13 @@ async def ring_all(
     results = await asyncio.gather(
         *(
             core.originate(
-                call, leg, caller_id=caller_id, timeout=timeout, originator=originator, app_args=app_args
+                call,
+                leg,
+                caller_id=caller_id,
+                timeout=timeout,
+                originator=originator,
+                app_args=app_args,
+                variables=(variables or {}).get(leg.endpoint),
             )  # fmt: skip
             for leg in legs
         ),

@@ -36,10 +36,25 @@ from clinic.models.calls import (
     STATE_DIALING,
     STATE_TALKING,
 )
+from clinic.softphone import WEB_SUFFIX
 
 log = logging.getLogger(__name__)
 
 RINGBACK_AFTER = 0.4  # seconds from dialling the patient to the registrar's ringing tone
+# The registrar's own callback leg to his browser softphone is answered by the window at once
+# (he has just pressed «Звонок»: asking him for «Говорить» as well is a step no desk phone's
+# click-to-call asks). `Call-Info: <uri>;answer-after=0` is the auto-answer convention of
+# Polycom, Yealink, Wazo and others; Asterisk adds the header to the leg's INVITE
+# (res_pjsip_header_funcs). Only this leg carries it: incoming calls, transfers, conferences
+# and extension-to-extension calls ring and wait for «Говорить»; the desk phone of a «Оба»
+# user rings as before.
+AUTO_ANSWER_HEADER = "PJSIP_HEADER(add,Call-Info)"
+AUTO_ANSWER_VALUE = "<sip:mis-telephony>;answer-after=0"
+
+
+def auto_answer(endpoints: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """The originate variables of the registrar's own legs: the browser's only."""
+    return {e: {AUTO_ANSWER_HEADER: AUTO_ANSWER_VALUE} for e in endpoints if e.endswith(WEB_SUFFIX)}
 
 
 class DialingService:
@@ -119,7 +134,8 @@ class DialingService:
             async with call.lock:
                 try:
                     await ringing.ring_all(core, call, legs, caller_id=shown,
-                                           timeout=core.timeouts.ring_seconds)  # fmt: skip
+                                           timeout=core.timeouts.ring_seconds,
+                                           variables=auto_answer(own_ringing))  # fmt: skip
                     call.mark("registrar_originated")
                 except AriError as exc:
                     await self._never_started(call, own, exc)

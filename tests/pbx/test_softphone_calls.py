@@ -2,9 +2,13 @@
 Debian's chromium as the browser softphone (fake microphone: a 1000 Hz tone):
 
 - user 108 («Встроенный софтфон», no desk phone) presses «Звонок» in «Прием по телефону»
-  to the patient behind the trunk: his browser rings, he answers with «Говорить», both hear
-  each other (the browser's inbound audio energy; the patient's baresip records the
-  browser's tone, measured by sox); «Удержание» gives the patient music on hold;
+  to the patient behind the trunk: his browser answers its own callback leg by itself (ari_app
+  marks it `Call-Info: …;answer-after=0`; no ring, no «Говорить»), both hear each other (the
+  browser's inbound audio energy; the patient's baresip records the browser's tone, measured
+  by sox); «Удержание» gives the patient music on hold;
+- a patient calling 108 rings the browser until «Говорить»; a «Звонок» while the window is
+  on another call waits as a second call (not answered over it); a «Оба» user's «Звонок»
+  sends the header to the browser's leg only, the browser takes the call, the desk phone stops;
 - user 101 («Оба»: his baresip desk phone and his browser) gets an incoming call: both ring,
   the first to answer takes it, the other stops ringing;
 - a call transferred to extension 108 rings his browser, and the call becomes his.
@@ -161,18 +165,37 @@ def _call_row(pbx: Pbx, number: str) -> tuple[Call, list[str]]:
     return found  # type: ignore[no-any-return]
 
 
+# JS: every state the softphone window's call line shows, and whether it ever rang, from now on
+WATCH_STATES = """() => {
+  const el = document.querySelector('[data-testid="sp-call-state"]');
+  const ring = document.querySelector('[data-testid="sp-ring-audio"]');
+  window.__seen = [el.textContent];
+  window.__rang = false;
+  new MutationObserver(() => {
+    if (window.__seen[window.__seen.length - 1] !== el.textContent) window.__seen.push(el.textContent);
+    if (ring.dataset.ringing === '1') window.__rang = true;
+  }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def _seen(page: Any) -> tuple[list[str], bool]:
+    """The call line's states since WATCH_STATES, and whether the window rang meanwhile."""
+    return page.evaluate("() => [window.__seen, window.__rang]")  # type: ignore[no-any-return]
+
+
 def _dial_from_the_window(desk: Desk, patient: RecordingPhone, number: str = PSTN_NUMBER) -> None:
-    """«Звонок» in «Прием по телефону»: the softphone rings, «Говорить» in it, the patient's
-    phone answers (baresip auto-answers), «Разговор»."""
+    """«Звонок» in «Прием по телефону»: the softphone answers its own callback leg by itself
+    (no ring, no «Говорить»), the patient's phone answers (baresip auto-answers), «Разговор»."""
     mark = patient.ctrl.mark()
+    desk.phone.evaluate(WATCH_STATES)
     desk.main.get_by_test_id("phone-number").fill(number)
     desk.main.get_by_test_id("btn-dial").click()
-    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Входящий звонок")
-    expect(desk.phone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "1")
-    desk.phone.get_by_test_id("sp-answer").click()
     patient.wait_for_event(event_type("CALL_ESTABLISHED"), 15, mark)
     expect(desk.main.get_by_test_id("line-state")).to_have_attribute("data-state", "talking")
     expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    seen, rang = _seen(desk.phone)
+    assert "Входящий звонок" not in seen and not rang, seen  # answered at once, never rang
+    assert "Соединение…" in seen, seen  # shown as the call in progress from its first moment
 
 
 def test_click_to_call_rings_the_browser_and_both_parties_hear_each_other(
@@ -327,3 +350,92 @@ def test_a_second_computer_of_the_same_user_waits_instead_of_taking_the_registra
                    "the second computer registered")  # fmt: skip
     finally:
         other.close()
+
+
+def test_incoming_call_to_a_softphone_user_rings_and_waits_for_govorit(
+    idle: None, desk_of: Any, patient: RecordingPhone, pbx: Pbx, web_user: int
+) -> None:
+    """Only the registrar's own click-to-call leg is answered by itself: a patient calling
+    108 rings the browser until «Говорить»."""
+    desk = desk_of(f"user{WEB_EXT}", WEB_SIP)
+    m_patient = patient.ctrl.mark()
+    patient.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Входящий звонок")
+    expect(desk.phone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "1")
+    expect(desk.phone.get_by_test_id("sp-answer")).to_be_enabled()
+    established = [e for e in patient.ctrl.events[m_patient:] if e.get("type") == "CALL_ESTABLISHED"]
+    assert not established  # ringing, not answered
+    desk.phone.get_by_test_id("sp-answer").click()
+    patient.wait_for_event(event_type("CALL_ESTABLISHED"), 15, m_patient)
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    hears(desk.phone, "the browser hears the caller")
+    patient.hangup()
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    row, legs = _call_row(pbx, PSTN_NUMBER)
+    assert (row.direction, row.user_id, row.result) == ("inbound", web_user, "answered")
+
+
+def test_click_to_call_during_another_call_rings_as_call_waiting(
+    idle: None, desk_of: Any, patient: RecordingPhone, phones: dict[str, BaresipPhone], pbx: Pbx
+) -> None:
+    """The softphone already talks (to extension 102, dialled in the window): the callback
+    leg of a «Звонок» is not answered over it; it waits as a second call, and the patient is
+    not dialled."""
+    desk = desk_of(f"user{WEB_EXT}", WEB_SIP)
+    m_102, m_patient = phones["102"].ctrl.mark(), patient.ctrl.mark()
+    desk.phone.get_by_test_id("sp-number").fill("102")
+    desk.phone.get_by_test_id("sp-dial").click()
+    phones["102"].wait_for_event(event_type("CALL_ESTABLISHED"), 15, m_102)  # baresip answers
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    desk.main.get_by_test_id("phone-number").fill(PSTN_NUMBER)
+    desk.main.get_by_test_id("btn-dial").click()
+    waiting = desk.phone.get_by_test_id("sp-waiting")
+    expect(waiting).to_contain_text("Второй входящий звонок")
+    expect(desk.phone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "1")
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Разговор")  # the first call goes on
+    expect(desk.main.get_by_test_id("line-state")).not_to_have_attribute("data-state", "talking")
+    assert not [e for e in patient.ctrl.events[m_patient:] if e.get("type") == "CALL_INCOMING"]
+    desk.main.get_by_test_id("btn-hangup").click()  # the registrar gives up the «Звонок»
+    expect(waiting).to_be_hidden()
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
+    desk.phone.get_by_test_id("sp-hangup").click()
+    phones["102"].wait_for_event(event_type("CALL_CLOSED"), 10, m_102)
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+
+
+@pytest.fixture()
+def originated(ari_app: ThreadedApp) -> Iterator[list[tuple[str, dict[str, str] | None]]]:
+    """(endpoint, channel variables) of every originate ari_app sends to Asterisk meanwhile
+    (the real request goes on unchanged)."""
+    ari = ari_app.app.ari
+    sent: list[tuple[str, dict[str, str] | None]] = []
+    real = ari.originate
+
+    async def originate(endpoint: str, **kwargs: Any) -> Any:
+        sent.append((endpoint, kwargs.get("variables")))
+        return await real(endpoint, **kwargs)
+
+    ari.originate = originate  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        del ari.originate
+
+
+def test_click_to_call_of_a_both_user_auto_answers_only_in_the_browser(
+    idle: None, desk_of: Any, patient: RecordingPhone, pbx: Pbx, ring_both_101: BaresipPhone,
+    originated: list[tuple[str, dict[str, str] | None]],
+) -> None:  # fmt: skip
+    """«Оба»: the «Звонок» rings the desk phone (no auto-answer header: it rings as before) and
+    the browser, which answers by itself and so takes the call; the desk phone stops."""
+    desk = desk_of("user101", "reg101")
+    m_desk = ring_both_101.ctrl.mark()
+    _dial_from_the_window(desk, patient)
+    ring_both_101.wait_for_event(event_type("CALL_CLOSED"), 10, m_desk)
+    mine = dict(e for e in originated if e[0] in ("PJSIP/reg101", "PJSIP/reg101-web"))
+    assert mine["PJSIP/reg101"] is None, mine
+    assert "answer-after=0" in (mine["PJSIP/reg101-web"] or {}).get("PJSIP_HEADER(add,Call-Info)", ""), mine
+    desk.main.get_by_test_id("btn-hangup").click()
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    row, legs = _call_row(pbx, PSTN_NUMBER)
+    assert "PJSIP/reg101-web" in legs and row.result == "answered"

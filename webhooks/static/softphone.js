@@ -241,10 +241,26 @@
       }
       session = incoming;
       wire(incoming, who(incoming), false);
+      if (micOk && autoAnswer(e.request)) {
+        // the registrar's own click-to-call leg: he has just pressed «Звонок», so it is
+        // answered here and now, no ring and no «Говорить» (only with no other call: a
+        // second call always rings, see above)
+        showCall("answering", "Соединение…", who(incoming));
+        incoming.answer(options());
+        return;
+      }
       startRing();
       showCall("ringing", "Входящий звонок", who(incoming));
     });
     ua.start();
+  }
+
+  /* ari_app marks the registrar's own click-to-call leg with `Call-Info: <…>;answer-after=0`
+     (the auto-answer convention of desk phones). Asterisk sends no caller's header on to
+     a phone, so only that leg carries it; anything but an immediate answer rings as usual. */
+  function autoAnswer(request) {
+    var values = request && request.getHeaders ? request.getHeaders("Call-Info") : [];
+    return values.some(function (v) { return /;\s*answer-after\s*=\s*0(\s*[;,]|\s*$)/i.test(v); });
   }
 
   /* The answer (or offer) goes out once ICE has what it needs, not at the end of gathering:
