@@ -15,6 +15,7 @@ import errno
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,7 @@ HOST_USER = "mis-asterisk"  # the host's account for our Asterisk; nothing else 
 POLL = 0.05  # seconds between readiness probes
 START_DEADLINE = 60.0
 STOP_DEADLINE = 30.0
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")  # what /etc/hosts may hold as a name
 
 
 class PbxRuntimeError(RuntimeError):
@@ -265,6 +267,26 @@ def _prepare_tree(chroot: Path) -> None:
     )
     subprocess.run(["chroot", str(chroot), "sh", "-c", script], check=True)
     (chroot / "var/lib/asterisk/astdb.sqlite3").unlink(missing_ok=True)
+    write_hosts(chroot)
+
+
+def hosts_file(hostname: str) -> str:
+    """The chroot's /etc/hosts: loopback names, and the machine's own name on loopback."""
+    ok = _HOSTNAME.fullmatch(hostname) and hostname != "localhost"
+    names = f"localhost {hostname}" if ok else "localhost"
+    return f"127.0.0.1 {names}\n::1 localhost ip6-localhost ip6-loopback\n"
+
+
+def write_hosts(chroot: Path) -> None:
+    """A debootstrapped tree has no /etc/hosts, so Asterisk's lookups of the machine's own
+    name (getaddrinfo of gethostname(), made for WebRTC calls' addresses) went to DNS, which
+    is out of reach here: each stalled ~5 s before failing. With the name in the file
+    (nsswitch: `hosts: files dns`) it answers at once."""
+    path = chroot / "etc/hosts"
+    text = hosts_file(socket.gethostname())
+    if not path.exists() or path.read_text(errors="replace") != text:
+        path.write_text(text)
+        path.chmod(0o644)
 
 
 # ---------------------------------------------------------------- ports

@@ -10,8 +10,9 @@ production) and reach the same patient: a baresip phone behind the clinic's trun
 answers by itself. Only the registrar's leg differs:
 
 - browser: users with «Встроенный софтфон» (softphone_ring=web): each has his own browser
-  context logged in with the «Софтфон» window open and registered; the window answers as
-  soon as it rings (a MutationObserver clicks «Говорить», as baresip's auto-answer does);
+  context logged in with the «Софтфон» window open and registered; the window answers its
+  own click-to-call leg by itself, in the page (ari_app marks that leg `Call-Info: …;
+  answer-after=0`), as baresip auto-answers: nothing of the benchmark's in the way;
 - baresip: users with «SIP-телефон»: one baresip process with an account per user, auto-answer.
 
 Latency = from POST /calls to the call's «Разговор» (the `talking` event on the control
@@ -47,7 +48,7 @@ import calls as c2c  # bench/calls.py: the control-API client, ari_app's process
 ROOT = c2c.ROOT
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pbx.softphonekit import AUTO_ANSWER, CHROMIUM, PASSWORD, media_args, tone_file  # noqa: E402
+from pbx.softphonekit import CHROMIUM, PASSWORD, media_args, tone_file  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
@@ -136,7 +137,7 @@ async def wait_online(ari: AriClient, resources: set[str], timeout: float = 60.0
 
 
 async def open_softphones(browser: Any, web: str, per_path: int) -> list[Any]:
-    """A browser context per registrar: logged in, «Софтфон» open, registered, answering by itself."""
+    """A browser context per registrar: logged in, «Софтфон» open and registered."""
     contexts = []
     for i in range(per_path):
         context = await browser.new_context(locale="ru-RU")
@@ -147,7 +148,6 @@ async def open_softphones(browser: Any, web: str, per_path: int) -> list[Any]:
         await page.get_by_label("Пароль").fill(PASSWORD)
         await page.get_by_role("button", name="Войти").click()
         await page.wait_for_url(lambda url: "/login" not in url)
-        await page.add_init_script(AUTO_ANSWER)
         page.on("console", _console)
         await page.goto(f"{web}/phone/softphone")
         await page.get_by_text("Софтфон подключён").wait_for()
@@ -195,6 +195,7 @@ class Results:
         self.cpu: dict[str, float] = dict.fromkeys(PATHS, 0.0)
         self.first_leg: dict[str, list[float]] = {path: [] for path in PATHS}  # the registrar answered
         self.calls: dict[str, int] = dict.fromkeys(PATHS, 0)
+        self.page_answer: list[float] = []  # the windows' own INVITE → 200 OK, ms
 
 
 async def run_round(path: str, client: Any, n: int, asterisk: int, ari: AriClient, url: str,
@@ -229,7 +230,7 @@ async def measure(config: Config, url: str, web: str, ids: dict[str, list[int]],
         args_ = media_args(tone_file(folder, 600))
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args_)
         try:
-            await open_softphones(browser, web, per_path)
+            contexts = await open_softphones(browser, web, per_path)
             await wait_online(ari, {web_endpoint(c2c.sip_id(i)) for i in range(per_path)}
                               | {c2c.sip_id(i) for i in range(per_path, 2 * per_path)})  # fmt: skip
             for client in clients.values():
@@ -243,6 +244,9 @@ async def measure(config: Config, url: str, web: str, ids: dict[str, list[int]],
                 for path in PATHS:
                     n = args.concurrent
                     await run_round(path, clients[path], n, asterisk, ari, url, results, "concurrent")
+            for context in contexts:  # warm-up included
+                page = context.pages[-1]
+                results.page_answer += await page.evaluate("() => window.misSoftphoneAnswerTimes()")
         finally:
             for client in clients.values():
                 await client.close()
@@ -266,6 +270,10 @@ def report(results: Results, args: argparse.Namespace, where: str) -> float:
     legs = results.first_leg
     up = ", ".join(f"{p} {pct(legs[p], 50):.0f}/{pct(legs[p], 95):.0f}" for p in PATHS)
     print(f"the registrar's phone answered, ms from the request, p50/p95: {up}")
+    page = results.page_answer
+    worst_page = max(page, default=float("nan"))
+    print(f"the browser's own answer (INVITE → 200 OK in the page), ms p50/p95/max: "
+          f"{pct(page, 50):.0f}/{pct(page, 95):.0f}/{worst_page:.0f} ({len(page)} calls)")  # fmt: skip
     for path in PATHS:
         per_call = results.cpu[path] / max(1, results.calls[path]) * 1000
         print(f"Asterisk CPU ms per call ({path}, set-up to hang-up): {per_call:.1f}")

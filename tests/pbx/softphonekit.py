@@ -27,20 +27,6 @@ from .pbxkit import Pbx
 PASSWORD = "x" * 12  # pbxkit's users
 CHROMIUM = "/usr/bin/chromium"
 TONE_HZ = 1000  # what the browsers' fake microphone plays
-# JS: click «Говорить» in a softphone window as soon as it rings (a desk phone's auto-answer,
-# for the benchmark's browsers: baresip answers by itself too)
-AUTO_ANSWER = """
-(() => {
-  let clicked = false;  // once per ringing call: answering changes the page, which calls us again
-  new MutationObserver(() => {
-    const b = document.querySelector('[data-testid="sp-answer"]');
-    const s = document.querySelector('[data-testid="sp-call-state"]');
-    if (!b || !s) return;
-    if (s.textContent !== 'Входящий звонок') { clicked = false; return; }
-    if (!clicked && !b.disabled) { clicked = true; setTimeout(() => b.click(), 0); }
-  }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
-})();
-"""
 
 
 def media_args(tone: Path) -> list[str]:
