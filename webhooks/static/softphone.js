@@ -217,6 +217,7 @@
       showCall(session ? callStateEl.dataset.state : "idle", callStateEl.textContent);
     });
     ua.on("registered", function () {
+      learnHosts();
       if (conn !== "nomic") showConn("connected", "Софтфон подключён");
       error("");
       showCall(session ? callStateEl.dataset.state : "idle", session ? callStateEl.textContent : "Свободна");
@@ -271,19 +272,52 @@
   /* The answer (or offer) goes out once ICE has what it needs, not at the end of gathering:
      Chrome reports gathering "complete" only after every interface has been tried (≈150 ms
      on a quiet machine), and the caller waits all that time for the 200 OK. Without a STUN
-     server the host candidates are all there is: the SDP leaves ICE_SETTLE ms after the first
-     one (those of the other interfaces arrive within that); with one it waits for the first
-     server-reflexive candidate, which NAT needs. */
+     server the host candidates are all there is: the SDP leaves as soon as as many host
+     candidates as this machine gives (learnt once by a throw-away gathering, see learnHosts)
+     are in, or ICE_SETTLE ms after the first one (an interface that came up since: the timer is
+     the fallback); with one it waits for the first server-reflexive candidate, which NAT needs. */
   var ICE_SETTLE = 20;
+  var hostCandidates = 0; // UDP host candidates of one gathering here (0: not known yet)
   function earlyIce(s) {
-    var timer = null;
+    var timer = null, hosts = 0, sent = false;
+    var ready = function (e) {
+      if (sent) return;
+      sent = true;
+      if (timer) clearTimeout(timer);
+      e.ready();
+    };
     s.on("icecandidate", function (e) {
       var stun = PC_CONFIG.iceServers && PC_CONFIG.iceServers.length;
-      var type = e.candidate && e.candidate.type;
-      if (stun ? type === "srflx" : type === "host") {
-        if (!timer) timer = setTimeout(e.ready, ICE_SETTLE);
+      var c = e.candidate || {};
+      if (stun) {
+        if (c.type === "srflx" && !timer) timer = setTimeout(function () { ready(e); }, ICE_SETTLE);
+        return;
       }
+      if (c.type !== "host") return;
+      if (c.protocol === "udp") hosts++;
+      if (hostCandidates && hosts >= hostCandidates) ready(e);
+      else if (!timer) timer = setTimeout(function () { ready(e); }, ICE_SETTLE);
     });
+  }
+  /* How many UDP host candidates a gathering yields on this machine: one throw-away peer
+     connection when the window starts (and at each registration: a network change comes with
+     a reconnect). It also warms the browser's WebRTC stack up, so the first call's answer does
+     not pay for that. */
+  function learnHosts() {
+    if (!window.RTCPeerConnection || (PC_CONFIG.iceServers && PC_CONFIG.iceServers.length)) return;
+    var pc = new RTCPeerConnection(PC_CONFIG), n = 0;
+    var done = setTimeout(function () { pc.close(); }, 5000);
+    pc.onicecandidate = function (ev) {
+      if (ev.candidate) {
+        if (ev.candidate.type === "host" && ev.candidate.protocol === "udp") n++;
+        return;
+      }
+      clearTimeout(done);
+      pc.close();
+      hostCandidates = n;
+    };
+    pc.addTransceiver("audio");
+    pc.createOffer().then(function (offer) { return pc.setLocalDescription(offer); }).catch(function () { pc.close(); });
   }
 
   function wire(s, name, isWaiting) {
