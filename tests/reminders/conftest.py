@@ -8,29 +8,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sms.conftest import admin_http, make_sms, sms, sms_config  # noqa: F401  (fixtures)
-from smsru.support import API_ID
+from sms.conftest import add_clinic, admin_http, make_sms, sms, sms_config  # noqa: F401  (fixtures)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.db import transaction
 from clinic.models import (
     Appointment,
-    Cabinet,
-    ClinicSettings,
     Employee,
     Patient,
     ReminderJob,
     ReminderRule,
-    Service,
     SmsMessage,
-    SmsTemplate,
 )
 
 # 2026-05-28 09:00 UTC is 12:00 in Moscow; the visit is the next day at 10:00 Moscow time
 T0 = datetime(2026, 5, 28, 9, 0, tzinfo=UTC)
 VISIT = datetime(2026, 5, 29, 10, 0)
-BODY = "{patient_first_patronymic}, ждём вас {date} в {time}, врач {doctor}, {cabinet}. {clinic}"
 
 
 @dataclass
@@ -133,26 +127,9 @@ class Clinic:
 @pytest.fixture()
 def clinic(sessions: sessionmaker[Session]) -> Clinic:
     with transaction(sessions) as s:
-        s.add(
-            ClinicSettings(
-                name="Клиника Здоровье",
-                address="ул. Ленина, 1",
-                phone="+74951234567",
-                sms_api_key=API_ID,
-                sms_sender="Klinika",
-                timezone="Europe/Moscow",
-                sms_quiet_from=21,
-                sms_quiet_to=9,
-            )
-        )
-        doctor = Employee(
-            last_name="Смирнов", first_name="Андрей", patronymic="Викторович", specialty="Терапевт"
-        )
+        doctor, cabinet, service, tpl = add_clinic(s)
         surgeon = Employee(last_name="Хирургова", first_name="Нина", patronymic="", specialty="Хирург")
-        cabinet = Cabinet(number="12", name="Терапия")
-        service = Service(code="T1", name="Приём терапевта", duration_min=20, price=1000)
-        tpl = SmsTemplate(name="Напоминание", recipient_type="patient", is_default=True, body=BODY)
-        s.add_all([doctor, surgeon, cabinet, service, tpl])
+        s.add(surgeon)
         s.flush()
         return Clinic(sessions, doctor.id, surgeon.id, cabinet.id, service.id, tpl.id)
 

@@ -4,53 +4,38 @@ refused at save time; the patient card's history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from flask import Flask
+from sms.conftest import logged_in, staff_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web.support import Web
-from werkzeug.security import generate_password_hash
 
 from clinic.config import Config
 from clinic.db import transaction
-from clinic.models import ROLE_ADMIN, ROLE_REGISTRAR, ReminderJob, ReminderRule, SmsTemplate, User
+from clinic.models import ReminderJob, ReminderRule, SmsTemplate
 from clinic.reminders import channels
-from webhooks.app import create_app
 
 from .conftest import T0, Clinic
 
 pytestmark = pytest.mark.db
-PASSWORD = "Pa55-word-x"
 
 
 @pytest.fixture()
-def app(sessions: sessionmaker[Session], config: Config, clinic: Clinic) -> Iterator[Flask]:
-    with transaction(sessions) as s:
-        for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
-            hashed = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
-            s.add(User(login=login, full_name=login.title(), role=role, password_hash=hashed))
-    app = create_app(config, session_factory=sessions)
-    app.config["TESTING"] = True
-    yield app
-
-
-def _web(app: Flask, login: str) -> Web:
-    web = Web(app.test_client())
-    assert web.login(login, PASSWORD).status_code == 302
-    return web
+def app(sessions: sessionmaker[Session], config: Config, clinic: Clinic) -> Flask:
+    return staff_app(sessions, config)
 
 
 @pytest.fixture()
 def admin(app: Flask) -> Web:
-    return _web(app, "admin")
+    return logged_in(app, "admin")
 
 
 @pytest.fixture()
 def reg(app: Flask) -> Web:
-    return _web(app, "reg")
+    return logged_in(app, "reg")
 
 
 def form(clinic: Clinic, **values: str) -> dict[str, str]:

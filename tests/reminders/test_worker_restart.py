@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from eventskit import wait_until
+from sms.test_kill_restart import _start_worker  # the same worker process, started alike
 from smsru.support import Sms
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,23 +29,6 @@ from .conftest import Clinic
 pytestmark = pytest.mark.db
 N = 500  # 5 requests of 100; 4 in flight (held) at the kill, the 5th still queued
 WAIT = 60.0
-
-
-def _start_worker(config: Config, sms: Sms, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": config.database_url,
-        "MIS_DATA_DIR": str(config.data_dir),
-        "MIS_SMSRU_URL": sms.url,
-        "MIS_SMS_LEASE_S": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "launcher.cli", "worker"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[2],
-    )
 
 
 def _count(sessions: sessionmaker[Session], column: object) -> Counter[str]:

@@ -80,45 +80,48 @@ def sms_config(config: Config, sms: Sms) -> Config:
     return dataclasses.replace(config, smsru_url=sms.url)
 
 
+BODY = "{patient_first_patronymic}, ждём вас {date} в {time}, врач {doctor}, {cabinet}. {clinic}"
+
+
+def add_clinic(s: Session) -> tuple[Employee, Cabinet, Service, SmsTemplate]:
+    """Settings with the emulator's api_id (Moscow, quiet hours 21–9), a doctor, a cabinet, a
+    service and the default patient template, flushed (the SMS and the reminder tests share it)."""
+    s.add(
+        ClinicSettings(
+            name="Клиника Здоровье",
+            address="ул. Ленина, 1",
+            phone="+74951234567",
+            sms_api_key=API_ID,
+            sms_sender="Klinika",
+            timezone="Europe/Moscow",
+            sms_quiet_from=21,
+            sms_quiet_to=9,
+        )
+    )
+    doctor = Employee(last_name="Смирнов", first_name="Андрей", patronymic="Викторович", specialty="Терапевт")
+    cabinet = Cabinet(number="12", name="Терапия")
+    service = Service(code="T1", name="Приём терапевта", duration_min=20, price=1000)
+    tpl = SmsTemplate(name="Напоминание", recipient_type="patient", is_default=True, body=BODY)
+    s.add_all([doctor, cabinet, service, tpl])
+    s.flush()
+    return doctor, cabinet, service, tpl
+
+
 @pytest.fixture()
 def clinic(sessions: sessionmaker[Session]) -> dict[str, int]:
-    """Settings with the emulator's api_id, a doctor, a cabinet, a service, two patients, a
-    default patient template and one appointment tomorrow at 10:00 (clinic time)."""
+    """add_clinic, two patients and one appointment tomorrow at 10:00 (clinic time)."""
     with transaction(sessions) as s:
-        s.add(
-            ClinicSettings(
-                name="Клиника Здоровье",
-                address="ул. Ленина, 1",
-                phone="+74951234567",
-                sms_api_key=API_ID,
-                sms_sender="Klinika",
-                timezone="Europe/Moscow",
-                sms_quiet_from=21,
-                sms_quiet_to=9,
-            )
-        )
-        doctor = Employee(
-            last_name="Смирнов", first_name="Андрей", patronymic="Викторович", specialty="Терапевт"
-        )
-        cabinet = Cabinet(number="12", name="Терапия")
-        service = Service(code="T1", name="Приём терапевта", duration_min=20, price=1000)
+        doctor, cabinet, service, tpl = add_clinic(s)
         p1 = Patient(last_name="Иванова", first_name="Мария", patronymic="Петровна", phone="+79161234567")
         p2 = Patient(last_name="Петров", first_name="Олег", patronymic="", phone=None)
-        tpl = SmsTemplate(
-            name="Напоминание",
-            recipient_type="patient",
-            is_default=True,
-            body="{patient_first_patronymic}, ждём вас {date} в {time}, врач {doctor}, {cabinet}. {clinic}",
-        )
-        s.add_all([doctor, cabinet, service, p1, p2, tpl])
+        s.add_all([p1, p2])
         s.flush()
-        starts = TOMORROW_10
         a1 = Appointment(
             patient_id=p1.id,
             doctor_id=doctor.id,
             cabinet_id=cabinet.id,
             service_id=service.id,
-            starts_at=starts,
+            starts_at=TOMORROW_10,
         )
         s.add(a1)
         s.flush()
@@ -181,29 +184,33 @@ def day(sessions: sessionmaker[Session], clinic: dict[str, int]) -> date:
     return tomorrow
 
 
-@pytest.fixture()
-def app(sessions: sessionmaker[Session], sms_config: Config, day: date) -> Iterator[Flask]:
-    """The web app with an admin and a registrar (password PASSWORD)."""
+def staff_app(sessions: sessionmaker[Session], config: Config) -> Flask:
+    """The web app with an admin and a registrar (password PASSWORD); shared with the reminder tests."""
     with transaction(sessions) as s:
         for login, role in (("admin", ROLE_ADMIN), ("reg", ROLE_REGISTRAR)):
             password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
             s.add(User(login=login, full_name=login.title(), password_hash=password_hash, role=role))
-    app = create_web_app(sms_config, session_factory=sessions)
+    app = create_web_app(config, session_factory=sessions)
     app.config["TESTING"] = True
-    yield app
+    return app
 
 
-def _web(app: Flask, login: str) -> Web:
+def logged_in(app: Flask, login: str) -> Web:
     web = Web(app.test_client())
     assert web.login(login, PASSWORD).status_code == 302
     return web
 
 
 @pytest.fixture()
+def app(sessions: sessionmaker[Session], sms_config: Config, day: date) -> Flask:
+    return staff_app(sessions, sms_config)
+
+
+@pytest.fixture()
 def admin(app: Flask) -> Web:
-    return _web(app, "admin")
+    return logged_in(app, "admin")
 
 
 @pytest.fixture()
 def reg(app: Flask) -> Web:
-    return _web(app, "reg")
+    return logged_in(app, "reg")
