@@ -5,7 +5,7 @@ confirmation elsewhere deletes the pending task at Mango."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -85,9 +85,18 @@ def tomorrow_at(sessions: sessionmaker[Session], clinic: Clinic) -> Any:
     return lambda hour: datetime.combine(day, time(hour, 0))
 
 
-def run(sessions: sessionmaker[Session], config: Config, mango_clock: ManualClock) -> object:
-    options = {"mango": ClientOptions(clock=mango_clock, read_timeout=10.0)}
-    return tick(sessions, config, clock=RealClock(), options=options)
+def mango_options(emu: RunningEmulator) -> ClientOptions:
+    return ClientOptions(clock=emu.clock, read_timeout=10.0)
+
+
+def run(
+    sessions: sessionmaker[Session],
+    config: Config,
+    emu: RunningEmulator,
+    clock: Callable[[], datetime] | None = None,
+) -> object:
+    """One worker tick (on the real clock unless given one), the Mango client on the emulator's."""
+    return tick(sessions, config, clock=clock or RealClock(), options={"mango": mango_options(emu)})
 
 
 def tasks_by_phone(emu: RunningEmulator) -> dict[str, dict[str, Any]]:
@@ -100,13 +109,12 @@ def test_confirmation_elsewhere_deletes_the_pending_mango_task(
     clinic: Clinic,
     emu: RunningEmulator,
     system_id: int,
-    mango_clock: ManualClock,
     tomorrow_at: Any,
 ) -> None:
     confirmed = clinic.appointment(clinic.patient("+79161234567"), at=tomorrow_at(10))
     answered = clinic.appointment(clinic.patient("+79031112233"), at=tomorrow_at(11))
     clinic.rule(channel="mango", template_id=None, offset_value=3, offset_unit="days")
-    run(sessions, config, mango_clock)
+    run(sessions, config, emu)
     tasks = tasks_by_phone(emu)
     assert set(tasks) == {"79161234567", "79031112233"}
     jobs = {j.appointment_id: j for j in clinic.jobs()}
@@ -115,7 +123,7 @@ def test_confirmation_elsewhere_deletes_the_pending_mango_task(
     with transaction(sessions) as s:  # the registrar confirms on the scheduler
         confirm_appointment(s, confirmed, source="registrar")
     admin(emu, "call", {"task_id": tasks["79031112233"]["task_id"], "digit": "1"})  # the other answers
-    run(sessions, config, mango_clock)
+    run(sessions, config, emu)
 
     tasks = tasks_by_phone(emu)
     assert tasks["79161234567"]["status"] == DELETED
@@ -137,23 +145,21 @@ def test_one_call_per_appointment_whoever_sends_and_a_move_sends_anew(
     clinic: Clinic,
     emu: RunningEmulator,
     system_id: int,
-    mango_clock: ManualClock,
     tomorrow_at: Any,
 ) -> None:
     by_export = clinic.appointment(clinic.patient("+79161234567"), at=tomorrow_at(9))
     by_rule = clinic.appointment(clinic.patient("+79031112233"), at=tomorrow_at(12))
-    options = ClientOptions(clock=mango_clock, read_timeout=10.0)
-    export_day(sessions, system_id, tomorrow_at(9).date(), options=options)
+    export_day(sessions, system_id, tomorrow_at(9).date(), options=mango_options(emu))
     assert set(tasks_by_phone(emu)) == {"79161234567", "79031112233"}
     clinic.rule(channel="mango", template_id=None, offset_value=3, offset_unit="days")
-    run(sessions, config, mango_clock)
+    run(sessions, config, emu)
     assert len(emulator_tasks(emu)) == 2  # the rule added no second call
     assert {j.state for j in clinic.jobs()} == {"skipped"}
 
     # moved: the export's pending task is deleted, and the rule sends the new time
     with transaction(sessions) as s:
         update_appointment(s, by_rule, {"starts_at": tomorrow_at(15).isoformat()})
-    run(sessions, config, mango_clock)
+    run(sessions, config, emu)
     tasks = [t for t in emulator_tasks(emu) if t["fields"]["number"] == "79031112233"]
     assert sorted(t["status"] == DELETED for t in tasks) == [False, True]
     fresh = next(t for t in tasks if t["status"] != DELETED)
@@ -168,21 +174,19 @@ def test_the_robots_answer_stops_the_sms_reminder_still_to_come(
     clinic: Clinic,
     emu: RunningEmulator,
     system_id: int,
-    mango_clock: ManualClock,
     tomorrow_at: Any,
 ) -> None:
     appointment = clinic.appointment(clinic.patient("+79161234567"), at=tomorrow_at(10))
     clinic.rule(name="Робот", channel="mango", template_id=None, offset_value=3, offset_unit="days")
     clinic.rule(name="СМС за 2 часа", offset_value=2, stop_before_min=30)
-    run(sessions, sms_config, mango_clock)
+    run(sessions, sms_config, emu)
     [task] = emulator_tasks(emu)
     admin(emu, "call", {"task_id": task["task_id"], "digit": "1"})  # the patient confirms to the robot
     assert clinic.jobs()[0].state == "sent"
 
     with sessions() as s:
         visit_utc = tomorrow_at(10).replace(tzinfo=clinic_zone(s)).astimezone(UTC)
-    options = {"mango": ClientOptions(clock=mango_clock, read_timeout=10.0)}
-    tick(sessions, sms_config, clock=lambda: visit_utc - timedelta(hours=2), options=options)
+    run(sessions, sms_config, emu, clock=lambda: visit_utc - timedelta(hours=2))
     assert [j.rule.name for j in _jobs_with_rules(sessions)] == ["Робот"]  # the SMS one never planned
     assert sms.messages() == []
     with sessions() as s:
