@@ -29,7 +29,7 @@ from clinic.models.voice_robot import (
 from clinic.services import ValidationError
 from clinic.voice_robot import campaigns, dialer
 from clinic.voice_robot import settings as robot_settings
-from clinic.voice_robot.answers import SOURCE_OUTBOUND, apply_answer
+from clinic.voice_robot.answers import SOURCE_OUTBOUND, Answer, apply_answer
 
 from .support import T0, VISIT_DAY, Clock, configure, seed
 
@@ -41,6 +41,27 @@ PHONES = ["+79160000001", "+79160000002", "+79160000003", "+79160000004", "+7916
 def _campaign(sessions: sessionmaker[Session], clock: Clock) -> int:
     with sessions() as s, s.begin():
         return campaigns.create(s, VISIT_DAY, None, clock()).id
+
+
+def _started(sessions: sessionmaker[Session], clock: Clock | None = None) -> Clock:
+    """The day's campaign created at the clock's time (T0 unless given); the clock."""
+    clock = clock or Clock()
+    _campaign(sessions, clock)
+    return clock
+
+
+def _answer(s: Session, plan: dialer.CallPlan, digit: int, clock: Clock) -> Answer:
+    """The patient's key on the outbound call `plan`, by the robot's rules."""
+    return apply_answer(
+        s,
+        list(plan.asked),
+        digit,
+        source=SOURCE_OUTBOUND,
+        asked_at=plan.started_at,
+        now=clock(),
+        phone=plan.phone,
+        ref="t",
+    )
 
 
 def _claim(sessions: sessionmaker[Session], clock: Clock, busy: int = 0) -> list[dialer.CallPlan]:
@@ -85,8 +106,7 @@ def test_never_more_calls_than_the_robots_channels_and_one_trunk_line_stays_free
 ) -> None:
     seed(sessions, PHONES)
     configure(sessions, trunk_channels=4, robot_channels=2)
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     first = _claim(sessions, clock)
     assert len(first) == 2
     assert _claim(sessions, clock) == []  # both channels busy
@@ -119,8 +139,7 @@ def test_never_more_calls_than_the_robots_channels_and_one_trunk_line_stays_free
 def test_unreached_retries_then_one_sms_then_the_unreached_list(sessions: sessionmaker[Session]) -> None:
     ids = seed(sessions, PHONES[:1])
     configure(sessions, retries=2, retry_minutes=30, sms_wait_minutes=120, robot_channels=2)
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     plan = _claim(sessions, clock)[0]
     assert plan.round == 1
     _finish(sessions, clock, plan, OUT_NO_ANSWER)
@@ -169,8 +188,7 @@ def test_unreached_retries_then_one_sms_then_the_unreached_list(sessions: sessio
 def test_a_retry_past_the_calling_hours_escalates_at_once(sessions: sessionmaker[Session]) -> None:
     seed(sessions, PHONES[:1])
     configure(sessions, retries=3, retry_minutes=30, hours_from="09:00", hours_to="20:00", send_sms=False)
-    clock = Clock(T0 + timedelta(hours=7, minutes=50))  # 19:50 in Moscow
-    _campaign(sessions, clock)
+    clock = _started(sessions, Clock(T0 + timedelta(hours=7, minutes=50)))  # 19:50 in Moscow
     plan = _claim(sessions, clock)[0]
     _finish(sessions, clock, plan, OUT_NO_ANSWER)
     assert _phone(sessions, plan.phone_id).state == PHONE_UNREACHED  # no SMS configured: the list at once
@@ -184,8 +202,7 @@ def test_a_retry_past_the_calling_hours_escalates_at_once(sessions: sessionmaker
 
 def test_a_phone_answered_elsewhere_is_not_called(sessions: sessionmaker[Session]) -> None:
     ids = seed(sessions, PHONES[:1])
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     with sessions() as s, s.begin():
         appt = s.get(Appointment, ids[0])
         assert appt is not None
@@ -199,8 +216,7 @@ def test_a_phone_answered_elsewhere_is_not_called(sessions: sessionmaker[Session
 def test_restart_mid_campaign_never_calls_a_phone_twice_in_a_round(sessions: sessionmaker[Session]) -> None:
     seed(sessions, PHONES[:3])
     configure(sessions, robot_channels=3, trunk_channels=5, retry_minutes=10)
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     placed = _claim(sessions, clock)
     assert len(placed) == 3
     # the process dies: every live attempt is settled as interrupted on the next start
@@ -217,34 +233,15 @@ def test_restart_mid_campaign_never_calls_a_phone_twice_in_a_round(sessions: ses
 
 def test_answers_follow_the_robots_rules(sessions: sessionmaker[Session]) -> None:
     ids = seed(sessions, PHONES[:2], per_phone=1)
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     plans = {p.phone: p for p in _claim(sessions, clock)}
     one, two = plans[PHONES[0]], plans[PHONES[1]]
     with sessions() as s, s.begin():
-        ans = apply_answer(
-            s,
-            list(one.asked),
-            1,
-            source=SOURCE_OUTBOUND,
-            asked_at=one.started_at,
-            now=clock(),
-            phone=one.phone,
-            ref="t",
-        )
+        ans = _answer(s, one, 1, clock)
         dialer.finish(s, one.attempt_id, OUT_CONFIRMED, clock(), digits="1", answer=ans)
         assert ans.changed == [ids[0]]
     with sessions() as s, s.begin():  # the same answer again changes nothing
-        again = apply_answer(
-            s,
-            list(one.asked),
-            1,
-            source=SOURCE_OUTBOUND,
-            asked_at=one.started_at,
-            now=clock(),
-            phone=one.phone,
-            ref="t",
-        )
+        again = _answer(s, one, 1, clock)
         assert again.unchanged == [ids[0]] and not again.changed
     # the second appointment is cancelled by staff while its call rings: the answer is stale
     with sessions() as s, s.begin():
@@ -252,16 +249,7 @@ def test_answers_follow_the_robots_rules(sessions: sessionmaker[Session]) -> Non
         assert appt is not None
         appt.status = STATUS_CANCELLED
     with sessions() as s, s.begin():
-        stale = apply_answer(
-            s,
-            list(two.asked),
-            1,
-            source=SOURCE_OUTBOUND,
-            asked_at=two.started_at,
-            now=clock(),
-            phone=two.phone,
-            ref="t",
-        )
+        stale = _answer(s, two, 1, clock)
         assert stale.all_stale
     with sessions() as s:
         first = s.get(Appointment, ids[0])
@@ -276,20 +264,10 @@ def test_answers_follow_the_robots_rules(sessions: sessionmaker[Session]) -> Non
 
 def test_a_cancel_cancels_like_staff(sessions: sessionmaker[Session]) -> None:
     ids = seed(sessions, PHONES[:1])
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     plan = _claim(sessions, clock)[0]
     with sessions() as s, s.begin():
-        ans = apply_answer(
-            s,
-            list(plan.asked),
-            2,
-            source=SOURCE_OUTBOUND,
-            asked_at=plan.started_at,
-            now=clock(),
-            phone=plan.phone,
-            ref="t",
-        )
+        ans = _answer(s, plan, 2, clock)
         assert ans.changed == ids
     with sessions() as s:
         appt = s.get(Appointment, ids[0])
@@ -305,8 +283,7 @@ def test_no_sms_consent_goes_to_the_unreached_list_at_once(sessions: sessionmake
         from clinic.models import Patient
 
         s.scalars(select(Patient)).one().consent_sms = False
-    clock = Clock()
-    _campaign(sessions, clock)
+    clock = _started(sessions)
     plan = _claim(sessions, clock)[0]
     _finish(sessions, clock, plan, OUT_NO_ANSWER)
     row = _phone(sessions, plan.phone_id)
