@@ -14,10 +14,11 @@ from sqlalchemy import select
 from clinic.models import CallLeg, User
 from clinic.softphone import RING_BOTH, RING_SIP, RING_WEB
 
-from .harness import CLINIC_NUMBER, PATIENT_NUMBER, Rig, _module_rig, _r  # noqa: F401 - fixtures
+from .harness import CLINIC_NUMBER, PATIENT_NUMBER, Rig, Stream, _module_rig, _r  # noqa: F401 - fixtures
 
 SIP101, WEB101 = "PJSIP/reg101", "PJSIP/reg101-web"
 SIP102, WEB102 = "PJSIP/reg102", "PJSIP/reg102-web"
+TRUNK_PATIENT = f"PJSIP/{PATIENT_NUMBER}@trunk"
 
 
 def _set_ring(r: Rig, ext: str, ring: str) -> None:
@@ -60,6 +61,26 @@ def _originated(r: Rig, since: int = 0) -> list[str]:
     )
 
 
+def _ring_both_101(r: Rig, dial: bool) -> tuple[Stream, str, str, str]:
+    """101 rings on both phones: he clicks-to-call the patient (dial) or the patient calls
+    his extension; his events, the call's uid, and his desk and browser phones' channels."""
+    _set_ring(r, "101", RING_BOTH)
+    events = r.stream("101")
+    if dial:
+        uid = r.ok(r.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
+        role = "registrar"
+    else:
+        r.fake.incoming("101", PATIENT_NUMBER)
+        uid = events.wait_for(lambda k, d: k == "incoming")["uid"]
+        role = "agent"
+    return events, uid, _chan(r, role, SIP101, uid), _chan(r, role, WEB101, uid)
+
+
+def _remote(r: Rig, uid: str) -> str:
+    """The patient's leg of click-to-call `uid`, dialled on the trunk."""
+    return _chan(r, "remote", TRUNK_PATIENT, uid)
+
+
 def _leg_rows(r: Rig, uid: str) -> list[tuple[str, str, bool]]:
     from clinic.models import Call
 
@@ -76,11 +97,11 @@ def test_ring_web_rings_only_the_softphone_and_the_call_is_his(rig: Rig) -> None
     events = rig.stream("101")
     uid = rig.ok(rig.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
     rig.fake.answer(_chan(rig, "registrar", WEB101, uid))
-    rig.fake.answer(_chan(rig, "remote", f"PJSIP/{PATIENT_NUMBER}@trunk", uid))
+    rig.fake.answer(_remote(rig, uid))
     talking = events.state(uid, "talking")
     assert talking["user_id"] == rig.users["101"]
     assert [p["role"] for p in talking["parties"]] == ["registrar", "remote"]
-    assert _originated(rig) == [WEB101, f"PJSIP/{PATIENT_NUMBER}@trunk"]  # never his desk phone
+    assert _originated(rig) == [WEB101, TRUNK_PATIENT]  # never his desk phone
     # hold and unhold work on the softphone's call as on any other
     assert rig.ok(rig.users["101"], f"/calls/{uid}/hold")["state"] == "held"
     assert rig.ok(rig.users["101"], f"/calls/{uid}/unhold")["state"] == "talking"
@@ -92,15 +113,12 @@ def test_ring_web_rings_only_the_softphone_and_the_call_is_his(rig: Rig) -> None
 
 
 def test_ring_both_the_first_phone_to_answer_keeps_the_call(rig: Rig) -> None:
-    _set_ring(rig, "101", RING_BOTH)
-    events = rig.stream("101")
-    uid = rig.ok(rig.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
-    sip, web = _chan(rig, "registrar", SIP101, uid), _chan(rig, "registrar", WEB101, uid)
+    events, uid, sip, web = _ring_both_101(rig, dial=True)
     dialing = rig.get(rig.users["101"], f"/calls/{uid}").json()
     assert [p["role"] for p in dialing["parties"]] == ["registrar"]  # one party, two phones
     rig.fake.answer(web)
     rig.fake.wait(lambda: sip not in rig.fake.channels, 5, "the desk phone stops ringing")
-    rig.fake.answer(_chan(rig, "remote", f"PJSIP/{PATIENT_NUMBER}@trunk", uid))
+    rig.fake.answer(_remote(rig, uid))
     events.state(uid, "talking")
     assert sorted(rig.fake.call(lambda: rig.fake.bridges[f"c-{uid}"].channels)) == sorted(
         [web, rig.fake.channel_of("remote", uid)]
@@ -115,15 +133,12 @@ def test_ring_both_the_first_phone_to_answer_keeps_the_call(rig: Rig) -> None:
 
 
 def test_ring_both_both_phones_answer_at_once(rig: Rig) -> None:
-    _set_ring(rig, "101", RING_BOTH)
-    events = rig.stream("101")
-    uid = rig.ok(rig.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
-    sip, web = _chan(rig, "registrar", SIP101, uid), _chan(rig, "registrar", WEB101, uid)
+    events, uid, sip, web = _ring_both_101(rig, dial=True)
     rig.fake.call(lambda: (rig.fake.answer_now(sip), rig.fake.answer_now(web)))
     rig.fake.wait(lambda: len([c for c in (sip, web) if c in rig.fake.channels]) == 1, 5,
                   "one of the two answered phones hung up")  # fmt: skip
     kept = sip if sip in rig.fake.live_channels() else web
-    remote = _chan(rig, "remote", f"PJSIP/{PATIENT_NUMBER}@trunk", uid)
+    remote = _remote(rig, uid)
     assert len([e for e in _originated(rig) if "@trunk" in e]) == 1  # the patient is called once
     rig.fake.answer(remote)
     events.state(uid, "talking")
@@ -134,16 +149,13 @@ def test_ring_both_both_phones_answer_at_once(rig: Rig) -> None:
 
 
 def test_ring_both_one_phone_rejects_the_other_still_rings_and_answers(rig: Rig) -> None:
-    _set_ring(rig, "101", RING_BOTH)
-    events = rig.stream("101")
-    uid = rig.ok(rig.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
-    sip, web = _chan(rig, "registrar", SIP101, uid), _chan(rig, "registrar", WEB101, uid)
+    events, uid, sip, web = _ring_both_101(rig, dial=True)
     rig.fake.far_hangup(web, cause=21)  # «Отклонить» in the browser
     rig.fake.wait(lambda: rig.fake.sent and rig.fake.sent[-1].get("type") == "ChannelDestroyed", 5, "sent")
     assert rig.get(rig.users["101"], f"/calls/{uid}").json()["state"] == "dialing"  # the desk phone rings on
     assert sip in rig.fake.live_channels()
     rig.fake.answer(sip)
-    rig.fake.answer(_chan(rig, "remote", f"PJSIP/{PATIENT_NUMBER}@trunk", uid))
+    rig.fake.answer(_remote(rig, uid))
     events.state(uid, "talking")
     assert "ended" not in [d.get("state") for k, d in events.events if d.get("uid") == uid]
     rig.ok(rig.users["101"], f"/calls/{uid}/hangup")
@@ -151,10 +163,7 @@ def test_ring_both_one_phone_rejects_the_other_still_rings_and_answers(rig: Rig)
 
 
 def test_ring_both_busy_on_one_no_answer_on_the_other_ends_as_busy(rig: Rig) -> None:
-    _set_ring(rig, "101", RING_BOTH)
-    events = rig.stream("101")
-    uid = rig.ok(rig.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
-    sip, web = _chan(rig, "registrar", SIP101, uid), _chan(rig, "registrar", WEB101, uid)
+    events, uid, sip, web = _ring_both_101(rig, dial=True)
     rig.fake.far_hangup(sip, cause=17)
     rig.fake.far_hangup(web, cause=19)
     ended = events.state(uid, "ended")
@@ -257,11 +266,7 @@ def test_incoming_rings_every_chosen_phone_of_every_registrar(rig: Rig) -> None:
 
 
 def test_incoming_both_phones_of_one_registrar_answer_at_once(rig: Rig) -> None:
-    _set_ring(rig, "101", RING_BOTH)
-    s101 = rig.stream("101")
-    rig.fake.incoming("101", PATIENT_NUMBER)
-    uid = s101.wait_for(lambda k, d: k == "incoming")["uid"]
-    sip, web = _chan(rig, "agent", SIP101, uid), _chan(rig, "agent", WEB101, uid)
+    s101, uid, sip, web = _ring_both_101(rig, dial=False)
     rig.fake.call(lambda: (rig.fake.answer_now(sip), rig.fake.answer_now(web)))
     s101.state(uid, "talking")
     rig.fake.wait(lambda: len([c for c in (sip, web) if c in rig.fake.channels]) == 1, 5, "one phone left")
@@ -274,11 +279,7 @@ def test_incoming_both_phones_of_one_registrar_answer_at_once(rig: Rig) -> None:
 
 
 def test_incoming_nobody_answers_either_phone_is_missed_once(rig: Rig) -> None:
-    _set_ring(rig, "101", RING_BOTH)
-    s101 = rig.stream("101")
-    rig.fake.incoming("101", PATIENT_NUMBER)
-    uid = s101.wait_for(lambda k, d: k == "incoming")["uid"]
-    sip, web = _chan(rig, "agent", SIP101, uid), _chan(rig, "agent", WEB101, uid)
+    s101, uid, sip, web = _ring_both_101(rig, dial=False)
     rig.fake.far_hangup(sip, cause=19)
     rig.fake.wait(lambda: sip not in rig.fake.channels, 5, "timed out")
     assert rig.get(rig.users["admin"], f"/calls/{uid}").json()["state"] == "calling"  # still ringing
