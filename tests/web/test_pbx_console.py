@@ -20,6 +20,7 @@ from asterisk_conf.render import TEMPLATE_DIR
 from clinic.config import Config
 from clinic.models import ROLE_ADMIN
 from clinic.models.pbx import PbxTemplate, PbxTemplateVersion
+from clinic.pbx_port import PbxApplier
 from webhooks.app import create_app
 
 from .support import ADMIN_PASSWORD, RecordingApplier, Web
@@ -36,11 +37,18 @@ def conf_dir(tmp_path: Path) -> Path:
     return path
 
 
+def console_app(
+    config: Config, sessions: sessionmaker[Session], applier: PbxApplier, conf_dir: Path
+) -> Flask:
+    """The web app with the real console writing into `conf_dir` (the browser tests serve it too)."""
+    own = dataclasses.replace(config, pbx=dataclasses.replace(config.pbx, conf_dir=conf_dir))
+    return create_app(own, pbx_apply=applier, pbx_console=make_console(own, sessions),
+                      session_factory=sessions)  # fmt: skip
+
+
 @pytest.fixture()
 def app(config: Config, sessions: sessionmaker[Session], applier: RecordingApplier, conf_dir: Path) -> Flask:
-    own = dataclasses.replace(config, pbx=dataclasses.replace(config.pbx, conf_dir=conf_dir))
-    app = create_app(own, pbx_apply=applier, pbx_console=make_console(own, sessions),
-                     session_factory=sessions)
+    app = console_app(config, sessions, applier, conf_dir)
     app.config["TESTING"] = True
     return app
 
