@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sms.conftest import add_clinic, admin_http, make_sms, sms, sms_config  # noqa: F401  (fixtures)
+from sms.conftest import add_clinic, admin_http, make_sms, sms, sms_config  # noqa: F401  (all but add_clinic: fixtures)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
