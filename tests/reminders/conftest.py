@@ -1,5 +1,6 @@
 """Fixtures for the reminder rules: the sms.ru emulator (from the SMS tests), a clinic in
-Moscow with quiet hours 21–9, rules built directly, and a clock the tests move by hand."""
+Moscow with quiet hours 21–9, rules built directly, and a clock the tests move by hand.
+The `admin`/`reg` fixtures log in to the `app` the test module defines (test_web.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sms.conftest import add_clinic, admin_http, make_sms, sms, sms_config  # noqa: F401  (all but add_clinic: fixtures)
+from sms.conftest import add_clinic, admin, admin_http, make_sms, reg, sms, sms_config  # noqa: F401  (fixtures)
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 

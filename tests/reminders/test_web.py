@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sms.conftest import logged_in, staff_app
+from sms.conftest import staff_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web.support import Web
@@ -26,16 +26,6 @@ pytestmark = pytest.mark.db
 @pytest.fixture()
 def app(sessions: sessionmaker[Session], config: Config, clinic: Clinic) -> Flask:
     return staff_app(sessions, config)
-
-
-@pytest.fixture()
-def admin(app: Flask) -> Web:
-    return logged_in(app, "admin")
-
-
-@pytest.fixture()
-def reg(app: Flask) -> Web:
-    return logged_in(app, "reg")
 
 
 def form(clinic: Clinic, **values: str) -> dict[str, str]:
