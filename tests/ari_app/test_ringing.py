@@ -76,6 +76,16 @@ def _ring_both_101(r: Rig, dial: bool) -> tuple[Stream, str, str, str]:
     return events, uid, _chan(r, role, SIP101, uid), _chan(r, role, WEB101, uid)
 
 
+def _102_rung_from_101s_call(r: Rig, action: str, body: dict[str, str]) -> tuple[str, Stream, str, str]:
+    """101 talks to the patient and asks (transfer/conference) for 102, who rings on both phones:
+    the call's uid, 101's events, 102's desk and browser phones' channels."""
+    _set_ring(r, "102", RING_BOTH)
+    uid, events = r.talking("101")
+    r.ok(r.users["101"], f"/calls/{uid}/{action}", {"target": "102", **body})
+    role = "third" if action == "conference" else "transfer"
+    return uid, events, _chan(r, role, SIP102, uid), _chan(r, role, WEB102, uid)
+
+
 def _remote(r: Rig, uid: str) -> str:
     """The patient's leg of click-to-call `uid`, dialled on the trunk."""
     return _chan(r, "remote", TRUNK_PATIENT, uid)
@@ -316,10 +326,7 @@ def _consulting(call: dict[str, object]) -> bool:
 
 
 def test_attended_transfer_to_both_phones_one_rejects_the_other_completes(rig: Rig) -> None:
-    _set_ring(rig, "102", RING_BOTH)
-    uid, events = rig.talking("101")
-    rig.ok(rig.users["101"], f"/calls/{uid}/transfer", {"target": "102", "mode": "attended"})
-    sip, web = _chan(rig, "transfer", SIP102, uid), _chan(rig, "transfer", WEB102, uid)
+    uid, events, sip, web = _102_rung_from_101s_call(rig, "transfer", {"mode": "attended"})
     rig.fake.far_hangup(sip, cause=21)
     rig.fake.answer(web)
     events.wait_for(lambda k, d: k == "call" and d["uid"] == uid and _consulting(d))
@@ -334,10 +341,7 @@ def test_attended_transfer_to_both_phones_one_rejects_the_other_completes(rig: R
 
 
 def test_attended_transfer_cancelled_stops_every_phone_of_the_target(rig: Rig) -> None:
-    _set_ring(rig, "102", RING_BOTH)
-    uid, _events = rig.talking("101")
-    rig.ok(rig.users["101"], f"/calls/{uid}/transfer", {"target": "102", "mode": "attended"})
-    sip, web = _chan(rig, "transfer", SIP102, uid), _chan(rig, "transfer", WEB102, uid)
+    uid, _events, sip, web = _102_rung_from_101s_call(rig, "transfer", {"mode": "attended"})
     back = rig.ok(rig.users["101"], f"/calls/{uid}/transfer/cancel")
     assert (back["state"], back["transfer"]) == ("talking", None)
     rig.fake.wait(lambda: sip not in rig.fake.channels and web not in rig.fake.channels, 5, "both stopped")
@@ -346,10 +350,7 @@ def test_attended_transfer_cancelled_stops_every_phone_of_the_target(rig: Rig) -
 
 
 def test_blind_transfer_nobody_answers_on_either_phone(rig: Rig) -> None:
-    _set_ring(rig, "102", RING_BOTH)
-    uid, _events = rig.talking("101")
-    rig.ok(rig.users["101"], f"/calls/{uid}/transfer", {"target": "102", "mode": "blind"})
-    sip, web = _chan(rig, "transfer", SIP102, uid), _chan(rig, "transfer", WEB102, uid)
+    uid, _events, sip, web = _102_rung_from_101s_call(rig, "transfer", {"mode": "blind"})
     rig.fake.far_hangup(sip, cause=21)
     rig.fake.wait(lambda: sip not in rig.fake.channels, 5, "rejected")
     assert rig.get(rig.users["admin"], f"/calls/{uid}").json()["state"] != "ended"  # the softphone rings on
@@ -359,10 +360,7 @@ def test_blind_transfer_nobody_answers_on_either_phone(rig: Rig) -> None:
 
 
 def test_conference_rings_every_chosen_phone_of_the_added_party(rig: Rig) -> None:
-    _set_ring(rig, "102", RING_BOTH)
-    uid, events = rig.talking("101")
-    rig.ok(rig.users["101"], f"/calls/{uid}/conference", {"target": "102"})
-    sip, web = _chan(rig, "third", SIP102, uid), _chan(rig, "third", WEB102, uid)
+    uid, events, sip, web = _102_rung_from_101s_call(rig, "conference", {})
     rig.fake.answer(sip)
     joined = "Участник 102 в конференции"
     events.wait_for(lambda k, d: k == "call" and d["uid"] == uid and d.get("message") == joined)
