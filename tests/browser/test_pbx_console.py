@@ -6,21 +6,19 @@ render) writing into the test's own config folder. Screenshots go to /tmp/mis-sh
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from smsru.support import ServerThread
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
+from web.test_pbx_console import conf_dir as _conf_dir
+from web.test_pbx_console import console_app
 
-from asterisk_conf.console import make_console
 from clinic.config import Config
-from webhooks.app import create_app
 
 from .conftest import ADMIN_PASSWORD, RecordingApplier
 from .test_web_shell import log_in
@@ -31,27 +29,18 @@ SHOTS = Path("/tmp/mis-shots")
 GOOD = "[clinic-custom]\nexten => 555,1,Answer()\n same => n,Playback(hello-world)\n same => n,Hangup()\n"
 
 
-@pytest.fixture()
-def conf_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "asterisk-etc"
-    path.mkdir()
-    return path
+conf_dir = _conf_dir  # the web tests' fixture: a config folder of the test's own
 
 
 @pytest.fixture()
-def live_url(config: Config, sessions: sessionmaker[Session], applier: RecordingApplier,
-             conf_dir: Path) -> Iterator[str]:
-    own = dataclasses.replace(config, pbx=dataclasses.replace(config.pbx, conf_dir=conf_dir))
-    app = create_app(own, pbx_apply=applier, pbx_console=make_console(own, sessions),
-                     session_factory=sessions)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
-    thread.start()
+def live_url(
+    config: Config, sessions: sessionmaker[Session], applier: RecordingApplier, conf_dir: Path
+) -> Iterator[str]:
+    server = ServerThread(console_app(config, sessions, applier, conf_dir)).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield server.url
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        server.stop()
 
 
 def test_editor_diff_apply_and_history_pages(page: Any, live_url: str, users: Any, conf_dir: Path) -> None:
