@@ -104,6 +104,14 @@ def _user_row(page: Any, login: str) -> Any:
     return page.locator(f'[data-testid="user-row"][data-login="{login}"]').get_by_test_id("presence")
 
 
+def _shown_everywhere(window: Any, own: Any, users: Any, text: str, timeout: float | None = LIVE) -> None:
+    """106's state as shown in another registrar's directory, on 106's own line and in the
+    admin's users list (within `timeout` ms; None: Playwright's default)."""
+    expect(_row(window, EXT).get_by_test_id("presence")).to_have_text(text, timeout=timeout)
+    expect(own.get_by_test_id("own-presence")).to_have_text(text, timeout=timeout)
+    expect(_user_row(users, "user106")).to_have_text(text, timeout=timeout)
+
+
 def _unregister(phone: BaresipPhone) -> None:
     """The phone's account is removed: baresip sends REGISTER with Expires: 0."""
     phone.command("uadel", f"sip:{phone.spec.sip_id}@{phone.spec.registrar}")
@@ -122,22 +130,16 @@ def test_registering_and_unregistering_shows_in_the_window_and_the_users_list_wi
     window = browser_of("user102", "/phone")
     own = browser_of("user106", "/phone")
     users = browser_of("calladmin", "/admin/users")
-    expect(_row(window, EXT).get_by_test_id("presence")).to_have_text("зарегистрирован")
+    _shown_everywhere(window, own, users, "зарегистрирован", timeout=None)
     expect(_row(window, EXT)).to_contain_text("Регистратор 106")
-    expect(own.get_by_test_id("own-presence")).to_have_text("зарегистрирован")
-    expect(_user_row(users, "user106")).to_have_text("зарегистрирован")
     expect(_row(own, EXT)).to_have_count(0)  # his own phone is on his line, not in his directory
     try:
         _unregister(phone106)
-        expect(_row(window, EXT).get_by_test_id("presence")).to_have_text("не зарегистрирован", timeout=LIVE)
-        expect(own.get_by_test_id("own-presence")).to_have_text("не зарегистрирован", timeout=LIVE)
-        expect(_user_row(users, "user106")).to_have_text("не зарегистрирован", timeout=LIVE)
+        _shown_everywhere(window, own, users, "не зарегистрирован")
         expect(_row(window, EXT).get_by_test_id("presence")).to_have_attribute("data-state", "offline")
     finally:
         _register(phone106)
-    expect(_row(window, EXT).get_by_test_id("presence")).to_have_text("зарегистрирован", timeout=LIVE)
-    expect(own.get_by_test_id("own-presence")).to_have_text("зарегистрирован", timeout=LIVE)
-    expect(_user_row(users, "user106")).to_have_text("зарегистрирован", timeout=LIVE)
+    _shown_everywhere(window, own, users, "зарегистрирован")
 
 
 def test_a_call_shows_ringing_then_busy_then_registered_again(
