@@ -218,6 +218,34 @@ def _answered(phone: RecordingPhone, pbx: Pbx, n: int, mark: int) -> VoiceAttemp
     return _attempt_in(pbx, "talking", n)
 
 
+def _called_and_answered(
+    pbx: Pbx, ari_app: ThreadedApp, robot: tuple[RobotService, Clock], phone: RecordingPhone, n: int = 1
+) -> int:
+    """Round n of the call: the campaign started (n=1) or the robot woken for the retry, the
+    patient's phone answered and the attempt talking; the phone's event mark from before."""
+    mark = phone.ctrl.mark()  # type: ignore[union-attr]
+    if n == 1:
+        _start(pbx, ari_app, robot)
+    else:
+        _wake(ari_app, robot[0])
+    _answered(phone, pbx, n, mark)
+    return mark
+
+
+def _inbound_at_the_menu(phone: RecordingPhone, service: RobotService) -> int:
+    """The patient calls the clinic's number, the robot answers and reads the menu; the mark."""
+    mark = phone.ctrl.mark()  # type: ignore[union-attr]
+    phone.dial("sip:+74950000000@127.0.0.1:5060")
+    phone.wait_for_event(event_type("CALL_ESTABLISHED"), 20, mark)  # the robot answers
+    wait_until(lambda: any(c.phase.value == "menu" for c in list(service.calls.values())), 20, "menu")
+    return mark
+
+
+def _inbound_confirm(pbx: Pbx, on: bool) -> None:
+    with pbx.sessions() as s, s.begin():
+        s.scalars(select(VoiceRobotSettings)).one().inbound_confirm = on
+
+
 def _appointments(pbx: Pbx, ids: list[int]) -> list[Appointment]:
     with pbx.sessions() as s:
         rows = [s.get(Appointment, i) for i in ids]
@@ -273,9 +301,7 @@ def test_pressing_1_confirms_every_visit_read_and_the_patient_hears_speech(
     clean: None,
 ) -> None:
     ids = _book(pbx, robot[1].visit_day, ["10:30", "11:00"])
-    mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-    _start(pbx, ari_app, robot)
-    _answered(patient_phone, pbx, 1, mark)
+    mark = _called_and_answered(pbx, ari_app, robot, patient_phone)
     heard_before = set(patient_phone.heard())
     patient_phone.command("sndcode", "1")
     done = _attempt_in(pbx, "done", 1)
@@ -303,9 +329,7 @@ def test_pressing_2_cancels_as_staff_do(
     clean: None,
 ) -> None:
     ids = _book(pbx, robot[1].visit_day, ["12:00"])
-    mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-    _start(pbx, ari_app, robot)
-    _answered(patient_phone, pbx, 1, mark)
+    mark = _called_and_answered(pbx, ari_app, robot, patient_phone)
     patient_phone.command("sndcode", "2")
     assert _attempt_in(pbx, "done", 1).outcome == OUT_CANCELLED
     (appt,) = _appointments(pbx, ids)
@@ -323,9 +347,7 @@ def test_an_appointment_cancelled_during_the_call_ignores_the_answer(
     clean: None,
 ) -> None:
     ids = _book(pbx, robot[1].visit_day, ["13:00"])
-    mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-    _start(pbx, ari_app, robot)
-    _answered(patient_phone, pbx, 1, mark)
+    _called_and_answered(pbx, ari_app, robot, patient_phone)
     with pbx.sessions() as s, s.begin():  # staff cancel it while the robot speaks
         appt = s.get(Appointment, ids[0])
         assert appt is not None
@@ -351,9 +373,7 @@ def test_pressing_0_rings_the_registrars_with_the_patients_card(
     sse = SseReader(control, call_users["101"])
     everyone = SseReader(control, "all")  # 101 or 102 answers first: the talking event is on either
     try:
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _start(pbx, ari_app, robot)
-        _answered(patient_phone, pbx, 1, mark)
+        _called_and_answered(pbx, ari_app, robot, patient_phone)
         patient_phone.command("sndcode", "0")
         pop = sse.wait_for(lambda k, d: k == "incoming", 20)
         assert pop["number"] == PSTN_NUMBER and pop["patient"]["name"] == "Звонков Пётр Ильич"
@@ -376,24 +396,20 @@ def test_silence_wrong_keys_and_hang_up_are_retried_then_one_sms_then_the_unreac
     start = clock.now
     ids = _book(pbx, clock.visit_day, ["15:00"])
     try:
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _start(pbx, ari_app, robot)
-        _answered(patient_phone, pbx, 1, mark)  # round 1: no key at all (a voicemail)
+        # round 1: no key at all (a voicemail)
+        _called_and_answered(pbx, ari_app, robot, patient_phone)
         assert _attempt_in(pbx, "done", 1, 60).outcome == OUT_NO_DTMF
         clock.now += timedelta(minutes=4)
         _wake(ari_app, service)
         assert len(_attempts(pbx)) == 1  # not before the retry is due (checked again below)
         clock.now += timedelta(minutes=1)
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _wake(ari_app, service)
-        _answered(patient_phone, pbx, 2, mark)  # round 2: keys that are not in the menu
+        _called_and_answered(pbx, ari_app, robot, patient_phone, 2)  # round 2: keys that are not in the menu
         for _ in range(3):
             patient_phone.command("sndcode", "7")
         assert _attempt_in(pbx, "done", 2, 60).outcome == OUT_NO_DTMF
         clock.now += timedelta(minutes=5)
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _wake(ari_app, service)
-        _answered(patient_phone, pbx, 3, mark)  # round 3: hangs up in the middle of the prompt
+        # round 3: hangs up in the middle of the prompt
+        _called_and_answered(pbx, ari_app, robot, patient_phone, 3)
         patient_phone.hangup()
         rounds = _attempts(pbx)
         assert _attempt_in(pbx, "done", 3).outcome == OUT_HANGUP
@@ -430,9 +446,7 @@ def test_tts_failing_plays_the_generic_prompt(
     service.tts.engines = [Espeak(binary="/nonexistent/espeak-ng")]
     try:
         ids = _book(pbx, robot[1].visit_day, ["16:40"])  # a new text: not in the cache
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _start(pbx, ari_app, robot)
-        _answered(patient_phone, pbx, 1, mark)
+        _called_and_answered(pbx, ari_app, robot, patient_phone)
         patient_phone.command("sndcode", "1")
         done = _attempt_in(pbx, "done", 1)
         assert (done.outcome, done.prompt) == (OUT_CONFIRMED, "generic")
@@ -451,21 +465,16 @@ def test_inbound_caller_confirms_before_the_queue(
     clean: None,
 ) -> None:
     ids = _book(pbx, robot[1].visit_day, ["17:20"])
-    with pbx.sessions() as s, s.begin():
-        s.scalars(select(VoiceRobotSettings)).one().inbound_confirm = True
+    _inbound_confirm(pbx, True)
     try:
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        patient_phone.dial("sip:+74950000000@127.0.0.1:5060")
-        patient_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 20, mark)  # the robot answers
-        wait_until(lambda: any(c.phase.value == "menu" for c in list(robot[0].calls.values())), 20, "menu")
+        mark = _inbound_at_the_menu(patient_phone, robot[0])
         patient_phone.command("sndcode", "1")
         wait_until(lambda: _appointments(pbx, ids)[0].confirmation_status == "confirmed", 20, "confirmed")
         (appt,) = _appointments(pbx, ids)
         assert appt.confirmation_source == "voice_inbound" and appt.status == STATUS_BOOKED
         patient_phone.wait_for_event(event_type("CALL_CLOSED"), 30, mark)
     finally:
-        with pbx.sessions() as s, s.begin():
-            s.scalars(select(VoiceRobotSettings)).one().inbound_confirm = False
+        _inbound_confirm(pbx, False)
 
 
 def test_asterisk_restart_mid_call_does_not_call_the_round_again(
@@ -476,14 +485,12 @@ def test_asterisk_restart_mid_call_does_not_call_the_round_again(
     phones: dict[str, BaresipPhone],
     clean: None,
 ) -> None:
-    service, clock = robot
+    clock = robot[1]
     start = clock.now
     ids = _book(pbx, clock.visit_day, ["18:00"])
     app = ari_app.app
     try:
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _start(pbx, ari_app, robot)
-        _answered(patient_phone, pbx, 1, mark)
+        _called_and_answered(pbx, ari_app, robot, patient_phone)
         pid = runtime.running_pid(pbx.config.pbx, pbx.config.data_dir)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)  # a crash: no events, no hang-ups
@@ -496,9 +503,7 @@ def test_asterisk_restart_mid_call_does_not_call_the_round_again(
         assert _attempt_in(pbx, "done", 1).outcome == OUT_INTERRUPTED
         assert len(_attempts(pbx)) == 1  # the round is not called again
         clock.now += timedelta(minutes=5)
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _wake(ari_app, service)
-        _answered(patient_phone, pbx, 2, mark)  # the campaign resumes: round 2
+        _called_and_answered(pbx, ari_app, robot, patient_phone, 2)  # the campaign resumes: round 2
         patient_phone.command("sndcode", "1")
         assert _attempt_in(pbx, "done", 2).outcome == OUT_CONFIRMED
         assert [a.round for a in _attempts(pbx)] == [1, 2]
@@ -523,15 +528,11 @@ def test_inbound_caller_pressing_0_goes_to_the_registrars(
 ) -> None:
     wait_registered(pbx.config, {"reg101", "reg102"})
     ids = _book(pbx, robot[1].visit_day, ["17:40"])
-    with pbx.sessions() as s, s.begin():
-        s.scalars(select(VoiceRobotSettings)).one().inbound_confirm = True
+    _inbound_confirm(pbx, True)
     sse = SseReader(control, call_users["101"])
     everyone = SseReader(control, "all")  # 101 or 102 answers first: the talking event is on either
     try:
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        patient_phone.dial("sip:+74950000000@127.0.0.1:5060")
-        patient_phone.wait_for_event(event_type("CALL_ESTABLISHED"), 20, mark)
-        wait_until(lambda: any(c.phase.value == "menu" for c in list(robot[0].calls.values())), 20, "menu")
+        _inbound_at_the_menu(patient_phone, robot[0])
         patient_phone.command("sndcode", "0")
         pop = sse.wait_for(lambda k, d: k == "incoming", 20)
         assert pop["number"] == PSTN_NUMBER and pop["patient"]["name"] == "Звонков Пётр Ильич"
@@ -540,8 +541,7 @@ def test_inbound_caller_pressing_0_goes_to_the_registrars(
     finally:
         sse.close()
         everyone.close()
-        with pbx.sessions() as s, s.begin():
-            s.scalars(select(VoiceRobotSettings)).one().inbound_confirm = False
+        _inbound_confirm(pbx, False)
 
 
 def test_a_busy_patient_is_called_again_after_the_pause(
@@ -551,7 +551,7 @@ def test_a_busy_patient_is_called_again_after_the_pause(
     patient_phone: RecordingPhone,
     clean: None,
 ) -> None:
-    service, clock = robot
+    clock = robot[1]
     start = clock.now
     ids = _book(pbx, clock.visit_day, ["19:00"])
     patient_phone.command("answermode", "manual")
@@ -566,9 +566,7 @@ def test_a_busy_patient_is_called_again_after_the_pause(
             assert phone.state == "waiting" and phone.next_at is not None
         patient_phone.command("answermode", "auto")
         clock.now += timedelta(minutes=5)
-        mark = patient_phone.ctrl.mark()  # type: ignore[union-attr]
-        _wake(ari_app, service)
-        _answered(patient_phone, pbx, 2, mark)
+        _called_and_answered(pbx, ari_app, robot, patient_phone, 2)
         patient_phone.command("sndcode", "1")
         assert _attempt_in(pbx, "done", 2).outcome == OUT_CONFIRMED
         assert _appointments(pbx, ids)[0].confirmation_status == "confirmed"
