@@ -3,7 +3,10 @@
     [clinic-inbound] ... AGI(${AGI_URL}/patient_lookup,${CALLERID(num)})
 
 `patient_lookup` matches the caller on the last 10 digits of the number and sets
-CALLERID(name) to the patient's name and PATIENT_ID to the id, for the ARI app's screen pop.
+CALLERID(name) to the patient's name and PATIENT_ID to the id, for the ARI app's screen pop;
+and ROBOT_ASK=1 when our own voice robot's inbound confirmation is switched on and the
+patient has upcoming visits to confirm: only then does the dialplan hand the call to the
+robot first, so every other caller reaches the registrars without the extra hop.
 The lookup has a time budget (default 0.5 s): when the database is slow or down, or the
 number is unknown, the channel gets AGI_LOOKUP=timeout|error|none and the call goes on.
 
@@ -57,6 +60,20 @@ def short_name(full: str) -> str:
 class Found:
     patient_id: int
     name: str
+    robot_asks: bool = False  # the own robot's inbound confirmation has visits to read him
+
+
+def _robot_asks(session: Session, number: str) -> bool:
+    """Whether the own robot would read this caller his upcoming visits (its setting is on and
+    he has some booked and unanswered); the robot checks again when the call reaches it."""
+    from clinic.clock import clinic_zone
+    from clinic.voice_robot import settings as robot_settings
+    from clinic.voice_robot.answers import upcoming_for_caller
+
+    if not robot_settings.read(session).inbound_confirm:
+        return False
+    now_local = datetime.now(UTC).astimezone(clinic_zone(session)).replace(tzinfo=None)
+    return bool(upcoming_for_caller(session, number, now_local, limit=1))
 
 
 class PatientLookup:
@@ -70,7 +87,7 @@ class PatientLookup:
             found = calls_svc.find_patients_by_number(session, number, limit=2)
             if len(found) != 1:  # unknown, or several patients share the phone: no guess
                 return None
-            return Found(found[0].id, short_name(found[0].full_name))
+            return Found(found[0].id, short_name(found[0].full_name), _robot_asks(session, number))
 
     async def __call__(self, request: Request) -> None:
         number = request.headers.get("agi_arg_1") or request.headers.get("agi_callerid", "")
@@ -92,6 +109,8 @@ class PatientLookup:
         if found is not None:
             await request.send_command(f"SET VARIABLE CALLERID(name) {_quote(found.name)}")
             await request.send_command(f"SET VARIABLE PATIENT_ID {found.patient_id}")
+            if found.robot_asks:
+                await request.send_command("SET VARIABLE ROBOT_ASK 1")
         await request.send_command(f"SET VARIABLE AGI_LOOKUP {outcome}")
 
     def close(self) -> None:

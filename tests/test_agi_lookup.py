@@ -190,3 +190,48 @@ def test_only_a_caller_with_the_dialplans_key_is_served(sessions: sessionmaker[S
     assert wrong == ["GET VARIABLE MIS_AGI_KEY"]  # asked, refused, nothing revealed
     assert silent == ["GET VARIABLE MIS_AGI_KEY"]
     assert refused == 2
+
+
+def test_lookup_asks_the_robot_first_only_for_visits_to_confirm_with_the_setting_on(
+    sessions: sessionmaker[Session],
+) -> None:
+    """ROBOT_ASK=1 sends the caller to our own robot before the registrars: only when its
+    inbound confirmation is on and he has a booked, unanswered visit ahead."""
+    from datetime import datetime, timedelta
+
+    from clinic.models import Appointment, Employee
+    from clinic.models.voice_robot import VoiceRobotSettings
+
+    with transaction(sessions) as s:
+        p = Patient(last_name="Иванов", first_name="Пётр", patronymic="", phone="+79161234567")
+        doctor = Employee(last_name="Смирнов", first_name="Андрей", patronymic="", specialty="Терапевт")
+        s.add_all([p, doctor])
+        s.flush()
+        ahead = datetime.now() + timedelta(days=2)  # in any zone: two days ahead
+        visit = Appointment(patient_id=p.id, doctor_id=doctor.id, starts_at=ahead)
+        s.add(visit)
+        s.flush()
+        visit_id = visit.id
+
+    async def ask() -> list[str]:
+        lookup = PatientLookup(sessions, budget=2.0)
+        server = FastAgiServer({"patient_lookup": lookup})
+        port = await server.start("127.0.0.1", 0)
+        try:
+            return await _agi_call(port, "patient_lookup", "89161234567")
+        finally:
+            await server.stop()
+            lookup.close()
+
+    off = aiorun.run(ask)  # the setting is off by default
+    with transaction(sessions) as s:
+        s.add(VoiceRobotSettings(inbound_confirm=True))
+    on = aiorun.run(ask)
+    with transaction(sessions) as s:
+        row = s.get(Appointment, visit_id)
+        assert row is not None
+        row.confirmation_status = "confirmed"
+    confirmed = aiorun.run(ask)
+    assert "SET VARIABLE ROBOT_ASK 1" not in off
+    assert on[-2:] == ["SET VARIABLE ROBOT_ASK 1", "SET VARIABLE AGI_LOOKUP found"]
+    assert "SET VARIABLE ROBOT_ASK 1" not in confirmed and confirmed[-1] == "SET VARIABLE AGI_LOOKUP found"
