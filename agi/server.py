@@ -175,7 +175,9 @@ class CallLog:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-KEY_VARIABLE = "MIS_AGI_KEY"  # the dialplan global holding the secret (extensions.conf.j2)
+# the secret, from Asterisk's environment (runtime.start puts it there): as a dialplan global
+# it was printed into Asterisk's log at every reload
+KEY_VARIABLE = "ENV(MIS_AGI_KEY)"
 
 
 class FastAgiServer:

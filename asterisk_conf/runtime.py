@@ -404,10 +404,13 @@ def start(pbx: PbxConfig, data_dir: Path) -> StepResult:
     with open(log, "wb") as out:
         # `chroot` execs asterisk and -f keeps it in the foreground, so Popen's pid is
         # Asterisk's own; start_new_session is setsid(): our Ctrl-C does not reach it.
+        # the FastAGI key lives in Asterisk's environment, where the dialplan reads it
+        # (${ENV(MIS_AGI_KEY)}): never in a config file Asterisk would echo into its log
+        env = {**os.environ, "MIS_AGI_KEY": pbx.agi_secret}
         proc = subprocess.Popen(
             ["chroot", str(pbx.chroot), "/usr/sbin/asterisk", "-U", "asterisk", "-G", "asterisk",
              "-f", "-n", "-vvv"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
         )
     pid_path(data_dir).write_text(f"{proc.pid}\n")
     try:

@@ -149,7 +149,7 @@ def test_call_log_route_writes_one_row_and_ignores_bad_arguments(sessions: sessi
 
 
 async def _agi_call_with_key(port: int, script: str, arg: str, key: str | None) -> list[str]:
-    """Act as Asterisk whose dialplan global MIS_AGI_KEY is `key` (None: a prober that
+    """Act as Asterisk whose environment's MIS_AGI_KEY is `key` (None: a prober that
     does not know the protocol and answers nothing useful)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"agi_network: yes\nagi_network_script: {script}\nagi_arg_1: {arg}\n\n".encode())
@@ -157,7 +157,7 @@ async def _agi_call_with_key(port: int, script: str, arg: str, key: str | None) 
     while line := await reader.readline():
         command = line.decode().strip()
         commands.append(command)
-        if command == "GET VARIABLE MIS_AGI_KEY":
+        if command == "GET VARIABLE ENV(MIS_AGI_KEY)":
             writer.write(b"200 result=0\n" if key is None else f"200 result=1 ({key})\n".encode())
         else:
             writer.write(b"200 result=1\n")
@@ -185,10 +185,10 @@ def test_only_a_caller_with_the_dialplans_key_is_served(sessions: sessionmaker[S
             lookup.close()
 
     ours, wrong, silent, refused = aiorun.run(go)
-    assert ours[0] == "GET VARIABLE MIS_AGI_KEY"
+    assert ours[0] == "GET VARIABLE ENV(MIS_AGI_KEY)"
     assert ours[1] == 'SET VARIABLE CALLERID(name) "Иванов П."'
-    assert wrong == ["GET VARIABLE MIS_AGI_KEY"]  # asked, refused, nothing revealed
-    assert silent == ["GET VARIABLE MIS_AGI_KEY"]
+    assert wrong == ["GET VARIABLE ENV(MIS_AGI_KEY)"]  # asked, refused, nothing revealed
+    assert silent == ["GET VARIABLE ENV(MIS_AGI_KEY)"]
     assert refused == 2
 
 

@@ -55,3 +55,24 @@ def test_ami_still_does_what_our_code_uses(pbx: Pbx) -> None:
 
     endpoints, version = ami.run(pbx.config.pbx, work)
     assert endpoints and any("Asterisk 22" in line for line in version)
+
+
+def test_asterisks_log_holds_no_secret_after_a_reload(pbx: Pbx) -> None:
+    """Asterisk prints every dialplan global it sets, at start and at each reload: the
+    FastAGI key lives in its environment instead (${ENV(MIS_AGI_KEY)}), and the AGI server
+    still gets it from there."""
+    secrets = [pbx.config.pbx.agi_secret, pbx.config.pbx.ari_password, pbx.config.pbx.ami_secret]
+    assert all(len(s) >= 16 for s in secrets)  # real generated secrets: the check means something
+
+    async def work(client: ami.AmiClient) -> list[str]:
+        await client.command("dialplan reload")
+        return await client.command("dialplan show globals")
+
+    shown = "\n".join(ami.run(pbx.config.pbx, work))
+    assert "ARI_APP" in shown and "MIS_AGI_KEY" not in shown  # the globals were read; no key among them
+    text = runtime.log_path(pbx.config.data_dir).read_text(errors="replace")
+    assert "Setting global variable 'ARI_APP'" in text  # the reload was logged, as the key would be
+    assert not [s for s in secrets if s in text]
+    pid = runtime.running_pid(pbx.config.pbx, pbx.config.data_dir)
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"MIS_AGI_KEY={pbx.config.pbx.agi_secret}".encode() in environ
