@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -109,3 +112,29 @@ def wait_registered(config: Config, sip_ids: set[str], timeout: float = 10.0) ->
     missing = sip_ids - set(contacts)
     assert not missing, f"not registered within {timeout} s: {sorted(missing)}; contacts: {list(contacts)}"
     return contacts
+
+
+@contextlib.contextmanager
+def serve_web(pbx: Pbx, ari_app: Any) -> Iterator[str]:
+    """The web app on a free port, talking to the real ari_app (`ari_app.app.ThreadedApp`),
+    its origin allowed to open the events stream; yields the origin."""
+    import dataclasses
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from webhooks.app import create_app
+
+    pbx_cfg = dataclasses.replace(pbx.config.pbx, control_url=ari_app.url)
+    config = dataclasses.replace(pbx.config, pbx=pbx_cfg, events_port=ari_app.app.events_port)
+    server = make_server("127.0.0.1", 0, create_app(config, session_factory=pbx.sessions), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{server.server_port}"
+    ari_app.app.gateway.origins.add(origin)  # the pages' origin may open the events stream
+    try:
+        yield origin
+    finally:
+        ari_app.app.gateway.origins.discard(origin)
+        server.shutdown()
+        thread.join(timeout=10)

@@ -4,10 +4,8 @@ in the ringing registrar's browser; the «Прием по телефону» win
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +13,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from sip_phone import BaresipPhone, event_type
-from werkzeug.serving import make_server
 
 from ari_app.app import ThreadedApp
-from webhooks.app import create_app
 
 from .callkit import Control, wait_idle, wait_until
-from .pbxkit import PSTN_NUMBER, Pbx, ensure_offline_user, ensure_patient, wait_registered
+from .pbxkit import PSTN_NUMBER, Pbx, ensure_offline_user, ensure_patient, serve_web, wait_registered
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 PASSWORD = "x" * 12  # pbxkit's users
@@ -30,20 +26,8 @@ SHOTS = Path(tempfile.gettempdir()) / "phone-window-shots"  # screenshots of the
 
 @pytest.fixture(scope="module")
 def web(pbx: Pbx, ari_app: ThreadedApp, agi_server: Any) -> Iterator[str]:
-    pbx_cfg = dataclasses.replace(pbx.config.pbx, control_url=ari_app.url)
-    config = dataclasses.replace(pbx.config, pbx=pbx_cfg, events_port=ari_app.app.events_port)
-    app = create_app(config, session_factory=pbx.sessions)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{server.server_port}"
-    ari_app.app.gateway.origins.add(origin)  # the pages' origin may open the events stream
-    try:
+    with serve_web(pbx, ari_app) as origin:
         yield origin
-    finally:
-        ari_app.app.gateway.origins.discard(origin)
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture()

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import json
 import re
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,15 +19,13 @@ import pytest
 from playwright.sync_api import expect
 from sip_phone import BaresipPhone, PhoneSpec, account_line, event_type
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from ari_app.app import ThreadedApp
 from asterisk_conf import apply
 from clinic.models import User
-from webhooks.app import create_app
 
 from .callkit import wait_idle, wait_until
-from .pbxkit import Pbx, add_phone_user, wait_registered
+from .pbxkit import Pbx, add_phone_user, serve_web, wait_registered
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 PASSWORD = "x" * 12  # pbxkit's users
@@ -58,19 +54,8 @@ def phone106(pbx: Pbx, pbx_dir: Path, tone: Path) -> Iterator[BaresipPhone]:
 
 @pytest.fixture(scope="module")
 def web(pbx: Pbx, ari_app: ThreadedApp) -> Iterator[str]:
-    pbx_cfg = dataclasses.replace(pbx.config.pbx, control_url=ari_app.url)
-    config = dataclasses.replace(pbx.config, pbx=pbx_cfg, events_port=ari_app.app.events_port)
-    server = make_server("127.0.0.1", 0, create_app(config, session_factory=pbx.sessions), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{server.server_port}"
-    ari_app.app.gateway.origins.add(origin)
-    try:
+    with serve_web(pbx, ari_app) as origin:
         yield origin
-    finally:
-        ari_app.app.gateway.origins.discard(origin)
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,16 +25,14 @@ import pytest
 from playwright.sync_api import expect
 from sip_phone import BaresipPhone, event_type
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from ari_app.app import ThreadedApp
 from clinic import ami
 from clinic.models import Call, CallLeg, User
 from clinic.softphone import RING_BOTH, RING_SIP, RING_WEB
-from webhooks.app import create_app
 
 from .callkit import AmiEvents, Control, wait_idle, wait_until
-from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, ensure_patient, wait_registered
+from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, ensure_patient, serve_web, wait_registered
 from .softphonekit import (
     TONE_HZ,
     RecordingPhone,
@@ -75,20 +72,8 @@ def _refresh(ari_app: ThreadedApp) -> None:
 @pytest.fixture(scope="module")
 def web(pbx: Pbx, ari_app: ThreadedApp, agi_server: Any) -> Iterator[str]:
     """The web app talking to the real ari_app (as tests/pbx/test_phone_browser.py has it)."""
-    pbx_cfg = dataclasses.replace(pbx.config.pbx, control_url=ari_app.url)
-    config = dataclasses.replace(pbx.config, pbx=pbx_cfg, events_port=ari_app.app.events_port)
-    app = create_app(config, session_factory=pbx.sessions)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
-    thread.start()
-    origin = f"http://127.0.0.1:{server.server_port}"
-    ari_app.app.gateway.origins.add(origin)
-    try:
+    with serve_web(pbx, ari_app) as origin:
         yield origin
-    finally:
-        ari_app.app.gateway.origins.discard(origin)
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
