@@ -11,6 +11,7 @@ http: its routes; notifier where it tells the browsers something of its own):
     transfers/   «Перевод», blind and attended, with its state machine
     takeover/    calls from the registrar's own phone taken under control
     robot/       the own voice robot: confirmation calls and the inbound confirmation step
+    standby/     browser softphones' standby lines: the registrar's leg up before «Звонок»
     presence/    every registrar's phone: registered, busy, ringing (device states)
 """
 
@@ -48,6 +49,8 @@ from ari_app.presence.notifier import PresenceNotifier
 from ari_app.presence.service import PresenceService
 from ari_app.robot.service import RobotService, RobotSetup
 from ari_app.robot.stasis import RobotStasis
+from ari_app.standby.service import StandbyService
+from ari_app.standby.stasis import StandbyStasis
 from ari_app.takeover import stasis as takeover_stasis
 from ari_app.takeover.service import Redirect, TakeoverService
 from ari_app.transfers import stasis as transfers_stasis
@@ -75,7 +78,9 @@ class CallControl:
             ari, store, CallNotifier(bus), self.registry, self.directory, timeouts or Timeouts()
         )
         self.lifecycle = CallsService(self.core)
-        self.dialing = DialingService(self.core)
+        # browser softphones' standby lines: presence hears of each change
+        self.standby = StandbyService(ari, lambda endpoint: self.presence.refresh(endpoint))
+        self.dialing = DialingService(self.core, self.standby)
         self.incoming = IncomingService(self.core, PopNotifier(bus), self.dialing.answered, clinic_now)
         self.hold = HoldService(self.core)
         self.conference = ConferenceService(self.core)
@@ -89,14 +94,18 @@ class CallControl:
         takeover_stasis.register(routes, self.takeover)
         # a party with several phones (SIP phone + browser softphone) is one party to them all
         ringing.install(routes, self.core, self.lifecycle.leg_gone)
-        self.stasis: calls_stasis.CallsStasis | RobotStasis = calls_stasis.CallsStasis(
+        self.stasis: calls_stasis.CallsStasis | RobotStasis | StandbyStasis = calls_stasis.CallsStasis(
             self.core, self.lifecycle, routes
         )
         # the robot's channels are its own; their events are taken before call control's
         self.robot = RobotService(self.core, self.incoming, robot) if robot is not None else None
         if self.robot is not None:
             self.stasis = RobotStasis(self.robot, self.stasis)
-        self.presence = PresenceService(ari, store, PresenceNotifier(bus))
+        # standby lines are not calls: their events are taken first
+        self.stasis = StandbyStasis(self.standby, self.stasis)
+        self.presence = PresenceService(
+            ari, store, PresenceNotifier(bus), only_standby=self.standby.only_standby
+        )
         self.presence_stasis = presence_stasis.PresenceStasis(self.presence)
 
     async def handle(self, event: Event) -> None:
@@ -116,7 +125,9 @@ class CallControl:
         return self.lifecycle.resyncs
 
     async def resync(self) -> list[str]:
-        return await self.lifecycle.resync()
+        closed = await self.lifecycle.resync()
+        await self.standby.resync(self.registry.knows_channel)
+        return closed
 
     async def hello(self, user_id: int) -> list[dict[str, Any]]:
         """The calls a user's window shows when his event stream opens."""

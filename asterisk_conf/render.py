@@ -23,7 +23,15 @@ from clinic.config import Config
 from clinic.hosts import is_host
 from clinic.models import ClinicSettings, User
 from clinic.security import SIP_REALM, sip_md5_cred
-from clinic.softphone import DEFAULT_RING, RING_MODES, dial_targets, stun_server, web_endpoint, web_password
+from clinic.softphone import (
+    DEFAULT_RING,
+    RING_MODES,
+    STANDBY_EXTEN,
+    dial_targets,
+    stun_server,
+    web_endpoint,
+    web_password,
+)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # The files we own in Asterisk's config folder, in the order they are written.
@@ -253,6 +261,7 @@ def render(
         "users": users,
         "dial_all": "&".join(u.dial for u in users),
         "webrtc": webrtc,
+        "standby_exten": STANDBY_EXTEN,
         "dtls_cert_file": inp.dtls_cert_file,
         "dtls_key_file": inp.dtls_key_file,
         "stun_server": inp.stun_server,
@@ -419,6 +428,7 @@ VARIABLES: dict[str, str] = {
              "web_id, dial (строка для Dial())",
     "dial_all": "строка Dial() для всех абонентов сразу",
     "webrtc": "истина, если есть сертификат DTLS и браузерные софтфоны",
+    "standby_exten": "добавочный дежурной линии браузерного софтфона (ari_app/standby)",
     "dtls_cert_file": "путь к сертификату DTLS",
     "dtls_key_file": "путь к ключу DTLS",
     "stun_server": "STUN-сервер (host[:port]) или пусто",

@@ -25,6 +25,8 @@ RING_MODES = {RING_WEB: "Встроенный софтфон", RING_SIP: "SIP-т
 DEFAULT_RING = RING_SIP  # existing users keep the desk phone they have
 
 WEB_SUFFIX = "-web"
+# the extension an idle softphone window calls to keep its standby line (ari_app/standby)
+STANDBY_EXTEN = "mis-standby"
 DEVICE_MAX = 200  # a browser's device label ("Headset (Jabra EVOLVE 20) (0b0e:0300)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 

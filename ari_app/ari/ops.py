@@ -116,7 +116,9 @@ Recorder = Callable[[str, str, dict[str, Any]], None]  # (op name, method, param
 # and a bridge move waits for the channel's own thread to carry it out; over HTTP (a thread
 # per connection) it holds up nothing else (bench/calls.py: answered → bridged 38 → 13 ms
 # at 50 concurrent calls).
-HTTP_ONLY = frozenset({"stored_file", "bridge_add", "bridge_remove"})
+# So is a channel variable's write: it waits for the channel's thread too (a standby line's
+# connected line, sent as the patient is dialled: ari_app/standby).
+HTTP_ONLY = frozenset({"stored_file", "bridge_add", "bridge_remove", "set_var"})
 
 
 def query_value(value: Any) -> str:

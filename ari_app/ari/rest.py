@@ -275,8 +275,11 @@ class AriRest:
         )
         return Bridge.from_json(data)
 
-    async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
-        await self.call("bridge_add", bridgeId=bridge_id, channel=",".join(channel_ids))
+    async def add_to_bridge(self, bridge_id: str, *channel_ids: str, keep_identities: bool = False) -> None:
+        """`keep_identities`: the joining channels are not presented to each other (no
+        connected-line update from the bridge: ours stands)."""
+        extra = {"inhibitConnectedLineUpdates": True} if keep_identities else {}
+        await self.call("bridge_add", bridgeId=bridge_id, channel=",".join(channel_ids), **extra)
 
     async def remove_from_bridge(self, bridge_id: str, *channel_ids: str) -> None:
         await self.call("bridge_remove", bridgeId=bridge_id, channel=",".join(channel_ids))

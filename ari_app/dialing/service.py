@@ -2,8 +2,9 @@
 against the directory, the call row is queued for the log, «Набор» goes out, and the
 registrar's phone is originated (`c2c,<uid>,registrar`), nothing else in front of it (his
 chosen phones: SIP phone, browser softphone or both, one leg each, the first to answer
-keeps the call: core/ringing.py) → on
-its StasisStart the patient's leg is originated and the `mixing,dtmf_events` bridge is made
+keeps the call: core/ringing.py), or, when his browser softphone keeps a standby line
+(ari_app/standby), that line is his leg, up already → on its StasisStart (at once for a
+standby line) the patient's leg is originated and the `mixing,dtmf_events` bridge is made
 beside it; if the patient has not answered within RINGBACK_AFTER the registrar hears
 ringback → on the patient's StasisStart both join the bridge in one request: «Разговор»."""
 
@@ -28,6 +29,7 @@ from ari_app.core.machine import CallEvent, CallState
 from ari_app.directory import reach
 from ari_app.directory.service import Target
 from ari_app.events import Channel
+from ari_app.standby.service import Line, StandbyService
 from clinic.models import utcnow
 from clinic.models.calls import (
     DIRECTION_OUTBOUND,
@@ -58,8 +60,9 @@ def auto_answer(endpoints: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 
 class DialingService:
-    def __init__(self, core: CallCore) -> None:
+    def __init__(self, core: CallCore, standby: StandbyService | None = None) -> None:
         self.core = core
+        self.standby = standby
 
     async def dial(
         self,
@@ -123,6 +126,9 @@ class DialingService:
         core.registry.add(call)
         if callback_of:
             core.store.submit(q.mark_called_back, callback_of, uid)
+        # the browser softphone's standby line, when its window keeps one: his leg is up already
+        # (a «Оба» user's desk phone is not rung then: the softphone would take the call first)
+        line = self.standby.claim(own_ringing) if self.standby is not None else None
         legs = ringing.legs_for(call, c.REGISTRAR, own_ringing, actor.extension, user_id=actor.id)
         call.mark("checked")
         core.changed(call)  # «Набор»: before anything happens in Asterisk
@@ -132,6 +138,9 @@ class DialingService:
             # runs one events socket's requests in turn, and nothing else may delay this one).
             # Under the call's lock: the legs' events wait for every originate's answer
             async with call.lock:
+                if line is not None:
+                    await self._on_standby(call, line, actor.extension, name or tgt.label, tgt.label)
+                    return call.snapshot()
                 try:
                     await ringing.ring_all(core, call, legs, caller_id=shown,
                                            timeout=core.timeouts.ring_seconds,
@@ -143,6 +152,22 @@ class DialingService:
             if lookup is not None:
                 lookup.add_done_callback(lambda done: self._found(call, done))
         return call.snapshot()
+
+    async def _on_standby(self, call: LiveCall, line: Line, extension: str, name: str, number: str) -> None:
+        """The registrar's leg is his softphone's standby line: answered long ago, so the
+        patient is dialled now, and then the window is told whom it talks to. Under the
+        call's lock."""
+        leg = Leg(line.channel_id, c.REGISTRAR, line.endpoint, extension, user_id=call.user_id)
+        self.core.registry.track(call, leg)
+        leg.answered, leg.answered_at = True, utcnow()
+        call.mark("registrar_originated")
+        call.mark("registrar_answered")
+        call.mark("standby")
+        assert self.standby is not None
+        await self.registrar_answered(call, leg, Channel(line.channel_id, name=line.endpoint))
+        # the patient first; this request waits for the line's channel thread, over HTTP so
+        # that it holds no other request up (ari/ops.py HTTP_ONLY)
+        await self.standby.show_peer(line, name, number)
 
     async def _never_started(self, call: LiveCall, own: reach.Phones, exc: AriError) -> None:
         """Asterisk refused to ring the registrar's phone(s): nothing rang, so the call leaves
@@ -221,7 +246,9 @@ class DialingService:
         registrar = call.live(c.REGISTRAR)
         joining = [registrar.channel_id, channel.id] if registrar is not None else [channel.id]
         try:
-            await core.ari.add_to_bridge(call.bridge_id, *joining)
+            # a standby line was told whom it talks to (standby.show_peer); the bridge would
+            # tell it the patient leg's caller ID instead, which is the registrar's own number
+            await core.ari.add_to_bridge(call.bridge_id, *joining, keep_identities="standby" in call.marks)
         except AriNotFound:
             # a party hung up as the patient answered: nobody talked; its ChannelDestroyed,
             # next on this call's chain, ends the call by its cause

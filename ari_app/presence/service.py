@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from ari_app.calls.store import CallStore, StoreError
@@ -74,10 +74,14 @@ class PresenceService:
         notifier: PresenceNotifier,
         *,
         users_every: float = USERS_EVERY,
+        only_standby: Callable[[str], bool] | None = None,
     ) -> None:
         self.ari = ari
         self.store = store
         self.notifier = notifier
+        # a browser softphone's standby line (ari_app/standby) makes its device INUSE, but
+        # the registrar is free: such a device counts as NOT_INUSE
+        self.only_standby = only_standby or (lambda _device: False)
         self.users_every = users_every
         self.epoch = secrets.token_hex(4)  # this process: a page seeing another starts over
         self.devices: dict[str, str] = {}  # "PJSIP/reg101" -> Asterisk's device state
@@ -145,7 +149,20 @@ class PresenceService:
         person = self.people.get(user_id)
         if person is None or not self.synced:
             return PresenceState.UNKNOWN
-        return combine(self.devices.get(d) for d in person.devices)
+        return combine(self._state(d) for d in person.devices)
+
+    def _state(self, device: str) -> str | None:
+        state = self.devices.get(device)
+        if state == "INUSE" and self.only_standby(device):
+            return "NOT_INUSE"
+        return state
+
+    def refresh(self, device: str) -> None:
+        """Something beside Asterisk's device state changed for `device` (its standby line
+        came, went or was taken by a call): tell the browsers if its users' state did."""
+        users = self._by_device.get(device)
+        if users:
+            self._recompute(users)
 
     def registered(self, device: str) -> bool | None:
         """Whether a phone ("PJSIP/reg101") is registered, from the events (no request to

@@ -1,8 +1,8 @@
 """Helpers shared by the browser-softphone tests and bench/softphone.py: Debian's chromium
 with fake media (its microphone plays a 1000 Hz tone made by sox), logging a registrar in,
 opening his softphone window, reading the window's WebRTC stats, a baresip phone that records
-what it hears (sndfile) and sox's measure of it, Asterisk's channel count, and a user's ring
-choice («Какой телефон звонит»)."""
+what it hears (sndfile) and sox's measure of it, Asterisk's channels (the windows' standby
+lines), and a user's ring choice («Какой телефон звонит»)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from asterisk_conf import apply
 from clinic import ami
 from clinic.models import User
+from clinic.softphone import STANDBY_EXTEN
 
 from .callkit import wait_until
 from .pbxkit import Pbx
@@ -79,6 +80,7 @@ def open_softphone(main: Any) -> Any:
         main.get_by_test_id("btn-open-softphone").click()
     phone = popup.value
     expect(phone.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")
+    standby_ready(phone)  # as a registrar's idle window is: its standby line up
     # the main window learns the softphone's state over the BroadcastChannel
     expect(main.get_by_test_id("softphone-status")).to_contain_text("Софтфон подключён")
     return phone
@@ -161,6 +163,33 @@ def channels(pbx: Pbx) -> int:
 
 def no_channels(pbx: Pbx) -> None:
     wait_until(lambda: channels(pbx) == 0, 10, "no channel left in Asterisk")
+
+
+def standby_ready(page: Any, timeout: float = 15) -> None:
+    """The softphone window's standby line is up, its media path connected (ari_app/standby)."""
+    ready = "() => window.misSoftphoneStandby()"
+    wait_until(lambda: page.evaluate(ready), timeout, "the window's standby line")
+
+
+def standby_lines(pbx: Pbx) -> list[tuple[str, str, str, str]]:
+    """Every channel in Asterisk as (name, extension, state, application)."""
+    lines = ami.run(pbx.config.pbx, lambda c: c.command("core show channels concise"))
+    rows = [line.split("!") for line in lines if line.count("!") > 6]
+    return [(r[0], r[2], r[4], r[5]) for r in rows]
+
+
+def only_standby_lines(pbx: Pbx, windows: int) -> None:
+    """No call left in Asterisk: only the `windows` open softphone windows' standby lines,
+    each answered, in Stasis and alone (a call's channel would be another one)."""
+
+    def settled() -> bool:
+        found = standby_lines(pbx)
+        return len(found) == windows and all(
+            ext == STANDBY_EXTEN and state == "Up" and app == "Stasis" and "-web-" in name
+            for name, ext, state, app in found
+        )
+
+    wait_until(settled, 15, f"only {windows} standby line(s) left in Asterisk")
 
 
 def set_ring(pbx: Pbx, sip_id: str, ring: str) -> bool:

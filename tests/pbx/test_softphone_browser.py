@@ -20,6 +20,7 @@ from sip_phone import BaresipPhone, PhoneSpec, event_type, make_tone_wav
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from ari_app.app import ThreadedApp
 from asterisk_conf import apply, runtime
 from clinic import ami
 from clinic.models import Call, User
@@ -35,6 +36,7 @@ from .softphonekit import (
     login,
     media_browser,
     no_channels,
+    only_standby_lines,
     open_softphone,
     set_ring,
     sox_stat,
@@ -115,9 +117,11 @@ def _set_devices(pbx: Pbx, mic: str, speaker: str = "") -> None:
 
 
 @pytest.fixture()
-def windows(browser: Any, web: str, pbx: Pbx, far_phone: RecordingPhone) -> Iterator[Windows]:
+def windows(
+    browser: Any, web: str, pbx: Pbx, far_phone: RecordingPhone, ari_app: ThreadedApp
+) -> Iterator[Windows]:
     """user106 logged in, the «Прием по телефону» window open, the softphone window opened
-    from it and registered."""
+    from it, registered, and its standby line up (ari_app answers it, as in production)."""
     context = browser.new_context(locale="ru-RU", timezone_id="Europe/Moscow")
     context.set_default_timeout(15_000)
     page = login(context, web, f"user{WEB_EXT}")
@@ -167,7 +171,7 @@ def test_browser_calls_a_sip_phone_which_hears_the_browsers_tone(
     softphone.get_by_test_id("sp-hangup").click()
     far_phone.wait_for_event(event_type("CALL_CLOSED"), 10, mark)
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    no_channels(pbx)
+    only_standby_lines(pbx, 1)  # the window's standby line, nothing of the call
     seconds_before_mute = (muted_at - 44) / 16000
     talk = sox_stat(recording, "trim", "0", f"{seconds_before_mute:.2f}")
     assert abs(talk["Rough   frequency"] - 1000) < 60, talk  # the browser's microphone, 1000 Hz
@@ -225,7 +229,7 @@ def test_sip_phone_calls_the_softphone_and_the_browser_answers_with_govorit(
     assert far_phone.command("listcalls").get("data", "").count("Active calls (1)") == 1
     far_phone.hangup()
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    no_channels(pbx)
+    only_standby_lines(pbx, 1)  # the window's standby line, nothing of the call
     _ring(pbx, RING_WEB)
 
 
@@ -254,7 +258,7 @@ def test_call_waiting_holds_the_first_call_and_returns_to_it(
     wait_until(lambda: stats(softphone)["inPackets"] > before + 50, 10, "the first call's audio is back")
     far_phone.hangup()
     expect(softphone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    no_channels(pbx)
+    only_standby_lines(pbx, 1)  # the window's standby line, nothing of the call
 
 
 def test_saved_devices_missing_fall_back_to_default_then_a_choice_is_saved(
@@ -279,8 +283,14 @@ def test_saved_devices_missing_fall_back_to_default_then_a_choice_is_saved(
             "используется устройство по умолчанию")
         expect(page.get_by_test_id("softphone-state")).to_have_text("Софтфон подключён")  # on the default mic
         # the microphone level meter moves with the fake microphone's tone
-        wait_until(lambda: float(page.get_by_test_id("mic-level").get_attribute("data-rms") or 0) > 0.05, 10,
-                   "microphone level shown")
+        level = page.get_by_test_id("mic-level")
+        wait_until(lambda: float(level.get_attribute("data-rms") or 0) > 0.05, 10, "microphone level shown")
+        # folded away, the meter stops (its audio graph sleeps); unfolded, it runs again
+        page.get_by_text("Настройки звука").click()
+        expect(level).to_have_attribute("data-rms", "0")
+        assert page.evaluate("() => document.querySelector('[data-testid=\"mic-level\"]').value") == 0
+        page.get_by_text("Настройки звука").click()
+        wait_until(lambda: float(level.get_attribute("data-rms") or 0) > 0.05, 10, "microphone level again")
         mic = page.get_by_test_id("sp-mic")
         labels = [o for o in mic.locator("option").all_inner_texts() if o != "По умолчанию"]
         assert labels, "the browser lists its (fake) microphones by label"
@@ -381,4 +391,4 @@ def test_asterisk_restart_mid_call_is_said_and_the_softphone_registers_again(
     for phone in (far_phone, *phones.values()):
         phone.reregister()
     wait_registered(pbx.config, {FAR_SIP, "reg101", "reg102"})
-    no_channels(pbx)
+    only_standby_lines(pbx, 1)  # the window's standby line, nothing of the call

@@ -2,10 +2,15 @@
 Debian's chromium as the browser softphone (fake microphone: a 1000 Hz tone):
 
 - user 108 («Встроенный софтфон», no desk phone) presses «Звонок» in «Прием по телефону»
-  to the patient behind the trunk: his browser answers its own callback leg by itself (ari_app
-  marks it `Call-Info: …;answer-after=0`; no ring, no «Говорить»), both hear each other (the
-  browser's inbound audio energy; the patient's baresip records the browser's tone, measured
-  by sox); «Удержание» gives the patient music on hold;
+  to the patient behind the trunk: his idle window's standby line (ari_app/standby) is his
+  leg, up already (nothing rings, nothing is originated to the browser; the window learns
+  whom it talks to from the connected line), both hear each other (the browser's inbound
+  audio energy; the patient's baresip records the browser's tone, measured by sox), and the
+  window opens a new line after the call; while the line waits, his presence is
+  «зарегистрирован». Without a line (the window just had a call, or it is switched off) the
+  browser answers its own callback leg by itself (ari_app marks it `Call-Info:
+  …;answer-after=0`; no ring, no «Говорить»); «Удержание» gives the patient music on hold;
+  a desk phone calling the standby extension is hung up;
 - a patient calling 108 rings the browser until «Говорить»; a «Звонок» while the window is
   on another call waits as a second call (not answered over it); a «Оба» user's «Звонок»
   sends the header to the browser's leg only, the browser takes the call, the desk phone stops;
@@ -29,7 +34,7 @@ from sqlalchemy import select
 from ari_app.app import ThreadedApp
 from clinic import ami
 from clinic.models import Call, CallLeg, User
-from clinic.softphone import RING_BOTH, RING_SIP, RING_WEB
+from clinic.softphone import RING_BOTH, RING_SIP, RING_WEB, STANDBY_EXTEN
 
 from .callkit import AmiEvents, Control, wait_idle, wait_until
 from .pbxkit import PSTN_NUMBER, Pbx, add_phone_user, ensure_patient, serve_web, wait_registered
@@ -41,9 +46,12 @@ from .softphonekit import (
     login,
     media_browser,
     no_channels,
+    only_standby_lines,
     open_softphone,
     recording_instead,
     set_ring,
+    standby_lines,
+    standby_ready,
     stats,
 )
 
@@ -168,9 +176,12 @@ def _seen(page: Any) -> tuple[list[str], bool]:
     return page.evaluate("() => [window.__seen, window.__rang]")  # type: ignore[no-any-return]
 
 
-def _dial_from_the_window(desk: Desk, patient: RecordingPhone, number: str = PSTN_NUMBER) -> None:
-    """«Звонок» in «Прием по телефону»: the softphone answers its own callback leg by itself
-    (no ring, no «Говорить»), the patient's phone answers (baresip auto-answers), «Разговор»."""
+def _dial_from_the_window(
+    desk: Desk, patient: RecordingPhone, number: str = PSTN_NUMBER, *, standby: bool = True
+) -> None:
+    """«Звонок» in «Прием по телефону»: the window's standby line is his leg (`standby`), or
+    the softphone answers its own callback leg by itself; either way no ring and no
+    «Говорить»; the patient's phone answers (baresip auto-answers), «Разговор»."""
     mark = patient.ctrl.mark()
     desk.phone.evaluate(WATCH_STATES)
     desk.main.get_by_test_id("phone-number").fill(number)
@@ -180,27 +191,78 @@ def _dial_from_the_window(desk: Desk, patient: RecordingPhone, number: str = PST
     expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Разговор")
     seen, rang = _seen(desk.phone)
     assert "Входящий звонок" not in seen and not rang, seen  # answered at once, never rang
-    assert "Соединение…" in seen, seen  # shown as the call in progress from its first moment
+    if standby:
+        assert seen == ["Свободна", "Разговор"], seen  # his leg was up before he pressed
+        # whom the line talks to: Asterisk's connected line (UPDATE, P-Asserted-Identity)
+        expect(desk.phone.get_by_test_id("sp-peer")).to_have_text(number)
+    else:
+        assert "Соединение…" in seen, seen  # shown as the call in progress from its first moment
 
 
-def test_click_to_call_rings_the_browser_and_both_parties_hear_each_other(
-    idle: None, desk_of: Any, patient: RecordingPhone, pbx: Pbx, web_user: int
-) -> None:
+def _standby(desk: Desk, on: bool) -> None:
+    desk.phone.evaluate("on => window.misSoftphoneUseStandby(on)", on)
+    if on:
+        standby_ready(desk.phone)
+
+
+def test_click_to_call_takes_the_windows_standby_line_and_both_parties_hear_each_other(
+    idle: None, desk_of: Any, patient: RecordingPhone, pbx: Pbx, web_user: int, ari_app: ThreadedApp,
+    originated: list[tuple[str, dict[str, str] | None]],
+) -> None:  # fmt: skip
     desk = desk_of(f"user{WEB_EXT}", WEB_SIP)
+    only_standby_lines(pbx, 1)  # the idle window's line waits in Asterisk
+    own = desk.main.get_by_test_id("own-presence")
+    expect(own).to_have_text("зарегистрирован")  # a waiting line is not a call
+    claimed = ari_app.app.service.standby.claimed
     _dial_from_the_window(desk, patient)
+    assert ari_app.app.service.standby.claimed == claimed + 1
+    assert f"PJSIP/{WEB_SIP}-web" not in [endpoint for endpoint, _ in originated]  # nothing rang
+    expect(own).to_have_text("занят")
     hears(desk.phone, "the browser hears the patient")
     wait_until(lambda: (stats(desk.phone).get("outPackets") or 0) > 200, 15, "four seconds of audio sent")
     recording = patient.last_recording()
     wait_until(lambda: recording.stat().st_size > 44 + 16000 * 3, 10, "three seconds recorded by the patient")
     desk.main.get_by_test_id("btn-hangup").click()
     expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
-    no_channels(pbx)
+    only_standby_lines(pbx, 1)  # the call's channels gone, the window's next line up
+    standby_ready(desk.phone)
+    expect(own).to_have_text("зарегистрирован")
     heard = heard_tone(recording)
     assert abs(heard["Rough   frequency"] - TONE_HZ) < 60, heard  # the browser's microphone
     assert heard["RMS     amplitude"] > 0.05, heard
     row, legs = _call_row(pbx, PSTN_NUMBER)
     assert (row.user_id, row.result, row.direction) == (web_user, "answered", "outbound")
     assert f"PJSIP/{WEB_SIP}-web" in legs and f"PJSIP/{WEB_SIP}" not in legs
+
+
+def test_click_to_call_without_a_standby_line_rings_the_window_which_answers_by_itself(
+    idle: None, desk_of: Any, patient: RecordingPhone, pbx: Pbx,
+    originated: list[tuple[str, dict[str, str] | None]],
+) -> None:  # fmt: skip
+    desk = desk_of(f"user{WEB_EXT}", WEB_SIP)
+    _standby(desk, False)
+    only_standby_lines(pbx, 0)  # the window hung its line up
+    _dial_from_the_window(desk, patient, standby=False)
+    mine = dict(e for e in originated if e[0] == f"PJSIP/{WEB_SIP}-web")
+    assert "answer-after=0" in (mine[f"PJSIP/{WEB_SIP}-web"] or {}).get("PJSIP_HEADER(add,Call-Info)", "")
+    hears(desk.phone, "the browser hears the patient")
+    desk.main.get_by_test_id("btn-hangup").click()
+    expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    only_standby_lines(pbx, 0)  # switched off, the window opens no line after the call
+    _standby(desk, True)
+
+
+def test_a_desk_phone_calling_the_standby_extension_is_hung_up(
+    idle: None, phones: dict[str, BaresipPhone], pbx: Pbx, ari_app: ThreadedApp
+) -> None:
+    """Only a browser softphone may keep a standby line: anything else dialling it is hung up
+    (and never becomes a registrar's leg)."""
+    phone = phones["102"]
+    mark = phone.ctrl.mark()
+    phone.dial(f"sip:{STANDBY_EXTEN}@127.0.0.1:5060")
+    phone.wait_for_event(event_type("CALL_CLOSED"), 10, mark)
+    assert not ari_app.app.service.standby.lines
+    no_channels(pbx)
 
 
 def test_hold_from_the_window_plays_music_to_the_patient(
@@ -347,6 +409,9 @@ def test_incoming_call_to_a_softphone_user_rings_and_waits_for_govorit(
     patient.dial(f"sip:{WEB_EXT}@127.0.0.1:5060")
     expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text("Входящий звонок")
     expect(desk.phone.get_by_test_id("sp-ring-audio")).to_have_attribute("data-ringing", "1")
+    # a call rings the window: its standby line is hung up (the phone is in use)
+    wait_until(lambda: not any(ext == STANDBY_EXTEN for _, ext, _, _ in standby_lines(pbx)), 10,
+               "the standby line hung up")  # fmt: skip
     expect(desk.phone.get_by_test_id("sp-answer")).to_be_enabled()
     established = [e for e in patient.ctrl.events[m_patient:] if e.get("type") == "CALL_ESTABLISHED"]
     assert not established  # ringing, not answered
@@ -356,6 +421,7 @@ def test_incoming_call_to_a_softphone_user_rings_and_waits_for_govorit(
     hears(desk.phone, "the browser hears the caller")
     patient.hangup()
     expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
+    only_standby_lines(pbx, 1)  # idle again: a new line
     row, legs = _call_row(pbx, PSTN_NUMBER)
     assert (row.direction, row.user_id, row.result) == ("inbound", web_user, "answered")
 
@@ -407,19 +473,29 @@ def originated(ari_app: ThreadedApp) -> Iterator[list[tuple[str, dict[str, str] 
         del ari.originate
 
 
+@pytest.mark.parametrize("standby", [True, False], ids=["standby line", "no standby line"])
 def test_click_to_call_of_a_both_user_auto_answers_only_in_the_browser(
     idle: None, desk_of: Any, patient: RecordingPhone, pbx: Pbx, ring_both_101: BaresipPhone,
-    originated: list[tuple[str, dict[str, str] | None]],
+    originated: list[tuple[str, dict[str, str] | None]], standby: bool,
 ) -> None:  # fmt: skip
-    """«Оба»: the «Звонок» rings the desk phone (no auto-answer header: it rings as before) and
-    the browser, which answers by itself and so takes the call; the desk phone stops."""
+    """«Оба»: with the window's standby line, the «Звонок» takes it and the desk phone does
+    not ring at all; without one, it rings the desk phone (no auto-answer header: it rings as
+    before) and the browser, which answers by itself and so takes the call; the desk phone
+    stops."""
     desk = desk_of("user101", "reg101")
+    if not standby:
+        _standby(desk, False)
     m_desk = ring_both_101.ctrl.mark()
-    _dial_from_the_window(desk, patient)
-    ring_both_101.wait_for_event(event_type("CALL_CLOSED"), 10, m_desk)
+    _dial_from_the_window(desk, patient, standby=standby)
     mine = dict(e for e in originated if e[0] in ("PJSIP/reg101", "PJSIP/reg101-web"))
-    assert mine["PJSIP/reg101"] is None, mine
-    assert "answer-after=0" in (mine["PJSIP/reg101-web"] or {}).get("PJSIP_HEADER(add,Call-Info)", ""), mine
+    if standby:
+        assert mine == {}, mine
+        assert not [e for e in ring_both_101.ctrl.events[m_desk:] if e.get("type") == "CALL_INCOMING"]
+    else:
+        ring_both_101.wait_for_event(event_type("CALL_CLOSED"), 10, m_desk)
+        assert mine["PJSIP/reg101"] is None, mine
+        header = (mine["PJSIP/reg101-web"] or {}).get("PJSIP_HEADER(add,Call-Info)", "")
+        assert "answer-after=0" in header, mine
     desk.main.get_by_test_id("btn-hangup").click()
     expect(desk.phone.get_by_test_id("sp-call-state")).to_have_text(re.compile("^Свободна"))
     row, legs = _call_row(pbx, PSTN_NUMBER)

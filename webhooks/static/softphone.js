@@ -22,7 +22,7 @@
   // held: the first call, on hold while the registrar talks on the second
   var account = null, ua = null, session = null, waiting = null, held = null;
   var localStream = null, micOk = false, muted = false;
-  var audioCtx = null, meterTimer = null, ringTimer = null;
+  var audioCtx = null, meterTimer = null, ringTimer = null, toneUntil = 0;
   var channel = window.BroadcastChannel ? new BroadcastChannel("mis-softphone") : null;
   // host candidates, plus the clinic's STUN server when Asterisk is behind NAT (account)
   var PC_CONFIG = { iceServers: [] };
@@ -151,13 +151,19 @@
 
   function context() {
     if (!audioCtx) audioCtx = new (window.AudioContext || window.webkitAudioContext)();
+    if (audioCtx.state === "suspended") audioCtx.resume().catch(function () {});
     return audioCtx;
   }
+  /* The microphone level meter runs only while «Настройки звука» is open in a visible window:
+     an audio graph left running keeps the computer's audio service busy all day. */
+  var settingsEl = q("sp-settings"), meterSource = null;
   function meter(stream) {
-    if (meterTimer) clearInterval(meterTimer);
+    stopMeter();
+    if (!settingsEl.open || document.visibilityState === "hidden" || !stream) return;
     var analyser = context().createAnalyser();
     analyser.fftSize = 1024;
-    context().createMediaStreamSource(stream).connect(analyser);
+    meterSource = context().createMediaStreamSource(stream);
+    meterSource.connect(analyser);
     var data = new Float32Array(analyser.fftSize);
     meterTimer = setInterval(function () {
       analyser.getFloatTimeDomainData(data);
@@ -168,6 +174,22 @@
       levelEl.dataset.rms = rms.toFixed(4);
     }, 100);
   }
+  function stopMeter() {
+    if (meterTimer) clearInterval(meterTimer);
+    meterTimer = null;
+    if (meterSource) { meterSource.disconnect(); meterSource = null; }
+    levelEl.value = 0;
+    levelEl.dataset.rms = "0";
+    quietAudio();
+  }
+  /* Nothing to play or measure: the audio graph sleeps (it wakes with the next tone or meter). */
+  function quietAudio() {
+    if (audioCtx && audioCtx.state === "running" && !meterTimer && !ringTimer && !toneUntil) {
+      audioCtx.suspend().catch(function () {});
+    }
+  }
+  settingsEl.addEventListener("toggle", function () { meter(localStream); });
+  document.addEventListener("visibilitychange", function () { meter(localStream); });
 
   /* A tone through an <audio> element, so it goes to the chosen playback device (setSinkId). */
   function tone(audio, freq, seconds) {
@@ -181,6 +203,8 @@
     audio.srcObject = dest.stream;
     osc.start();
     osc.stop(ctx.currentTime + seconds);
+    toneUntil = Date.now() + seconds * 1000;
+    osc.onended = function () { toneUntil = 0; quietAudio(); };
     return applySink(audio).then(function () { return audio.play(); }).catch(function () {});
   }
   function startRing() {
@@ -196,6 +220,7 @@
     ringAudio.pause();
     ringAudio.srcObject = null;
     ringAudio.dataset.ringing = "";
+    quietAudio();
   }
 
   /* ---------------------------------------------------------------- SIP */
@@ -218,6 +243,7 @@
     });
     ua.on("registered", function () {
       learnHosts();
+      ensureStandby(0);
       if (conn !== "nomic") showConn("connected", "Софтфон подключён");
       error("");
       showCall(session ? callStateEl.dataset.state : "idle", session ? callStateEl.textContent : "Свободна");
@@ -229,6 +255,7 @@
     ua.on("newRTCSession", function (e) {
       if (e.originator !== "remote") return;
       var incoming = e.session;
+      dropStandby(); // a call rings here: the line is in use (presence shows it busy)
       if (session && (waiting || held)) {
         incoming.terminate({ status_code: 486, reason_phrase: "Busy Here" }); // two lines at most
         return;
@@ -320,6 +347,101 @@
     pc.createOffer().then(function (offer) { return pc.setLocalDescription(offer); }).catch(function () { pc.close(); });
   }
 
+  /* ---------------------------------------------------------------- standby line
+     An idle window keeps one call of its own open to Asterisk (account.standby_uri): ari_app
+     answers and holds it (ari_app/standby), so its WebRTC session (ICE, DTLS) is built before
+     anyone needs it, and no audio goes either way. The registrar's «Звонок» takes the line as
+     his leg, already up, so the patient is dialled at once instead of after this browser's
+     WebRTC set-up. Asterisk then sends the connected line (an UPDATE with
+     P-Asserted-Identity): the line becomes this window's call and the microphone goes on.
+     The line is hung up when another call rings here or is dialled from here, and opened
+     again once the window is idle; a refused line is asked for again later and later. */
+  var standby = null, standbyTimer = null, standbyFailures = 0, standbyOn = true;
+  function idle() { return !session && !waiting && !held; }
+  function ensureStandby(delay) {
+    if (standbyTimer || standby || !standbyOn || !account || !account.standby_uri) return;
+    standbyTimer = setTimeout(function () {
+      standbyTimer = null;
+      if (standby || !idle() || !micOk || !ua || !ua.isRegistered()) return;
+      openStandby();
+    }, delay);
+  }
+  function openStandby() {
+    var s;
+    try {
+      s = ua.call(account.standby_uri, options());
+    } catch (e) {
+      standbyFailures++;
+      ensureStandby(retryDelay());
+      return;
+    }
+    standby = s;
+    var upAt = 0; // its remote audio is played only once it is taken (playRemote)
+    s.on("confirmed", function () {
+      upAt = Date.now();
+      if (s === standby) sendAudio(s, false);
+    });
+    s.on("update", function (e) { taken(s, e.request); });
+    s.on("reinvite", function (e) { taken(s, e.request); });
+    var gone = function () {
+      if (s !== standby) return; // taken by a call: the call's own handlers end it
+      standby = null;
+      // a line refused, or hung up soon after it came, is asked for again later and later
+      standbyFailures = upAt && Date.now() - upAt > STANDBY_STEADY ? 0 : standbyFailures + 1;
+      ensureStandby(retryDelay());
+    };
+    s.on("ended", gone);
+    s.on("failed", gone);
+  }
+  var STANDBY_STEADY = 1000; // ms a line must have lasted for its end not to count as a failure
+  function retryDelay() { return standbyFailures ? Math.min(30000, 1000 * Math.pow(2, standbyFailures - 1)) : 0; }
+  function dropStandby() {
+    if (standbyTimer) { clearTimeout(standbyTimer); standbyTimer = null; }
+    var s = standby;
+    standby = null;
+    if (s) { try { s.terminate(); } catch (e) { /* ended meanwhile */ } }
+  }
+  /* An UPDATE (or re-INVITE) carrying the connected line: on the standby line, «Звонок» has
+     taken it; on the call in progress, the party changed (a transfer). */
+  function taken(s, request) {
+    var peer = identity(request);
+    if (!peer) return;
+    if (s === standby) {
+      standby = null;
+      if (!idle()) { s.terminate(); return; }
+      session = s;
+      wire(s, peer, false);
+      sendAudio(s, true);
+      playRemote(s.connection);
+      showCall("talking", "Разговор", peer);
+    } else if (s === session) {
+      peerEl.textContent = peer;
+      broadcast();
+    }
+  }
+  function identity(request) {
+    var raw = request ? request.getHeader("P-Asserted-Identity") || request.getHeader("Remote-Party-ID") : "";
+    if (!raw) return "";
+    var parsed = JsSIP.NameAddrHeader.parse(raw);
+    if (!parsed) return "";
+    return parsed.display_name || (parsed.uri && parsed.uri.user) || "";
+  }
+  /* The microphone on a line's sender, or nothing at all (no packets: not silence). */
+  function sendAudio(s, on) {
+    var pc = s.connection;
+    if (!pc) return;
+    var track = on && localStream ? localStream.getAudioTracks()[0] || null : null;
+    pc.getSenders().forEach(function (sender) {
+      if (sender.track !== track) sender.replaceTrack(track).catch(function () {});
+    });
+  }
+  function playRemote(pc) {
+    var receiver = pc && pc.getReceivers()[0];
+    if (!receiver || !receiver.track) return;
+    remoteAudio.srcObject = new MediaStream([receiver.track]);
+    applySink(remoteAudio).then(function () { return remoteAudio.play(); }).catch(function () {});
+  }
+
   function wire(s, name, isWaiting) {
     earlyIce(s);
     s.on("peerconnection", function (e) { attachRemote(e.peerconnection); });
@@ -363,6 +485,7 @@
         return;
       }
       showCall("idle", "Свободна" + cause, "");
+      ensureStandby(0);
     };
     s.on("ended", end);
     s.on("failed", end);
@@ -425,6 +548,7 @@
     if (!micOk) { error("Микрофон недоступен: позвонить нельзя"); return; }
     if (!ua || !ua.isRegistered()) { error("Софтфон не подключён к АТС"); return; }
     var host = account.uri.split("@")[1];
+    dropStandby(); // this call uses the line (presence shows it busy)
     var s = ua.call("sip:" + target + "@" + host, options());
     session = s;
     wire(s, target, false);
@@ -498,6 +622,18 @@
      share of a click-to-call's set-up, for support and bench/softphone.py. */
   var answerTimes = [];
   window.misSoftphoneAnswerTimes = function () { return answerTimes.slice(); };
+  /* Whether the standby line is up and waiting, its media path (ICE, DTLS) connected
+     (support and tests). */
+  window.misSoftphoneStandby = function () {
+    return !!(standby && standby.isEstablished() && standby.connection
+      && standby.connection.connectionState === "connected");
+  };
+  /* Support: this window without (false) or with its standby line again (true): every
+     «Звонок» then rings the window's own leg, answered by itself. */
+  window.misSoftphoneUseStandby = function (on) {
+    standbyOn = !!on;
+    if (standbyOn) ensureStandby(0); else dropStandby();
+  };
 
   /* Media counters of the call in progress (WebRTC getStats), for a support check and the
      tests: audio energy received and packets each way; null without a call. */

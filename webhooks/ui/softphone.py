@@ -27,6 +27,7 @@ from clinic.softphone import (
     RING_BOTH,
     RING_MODES,
     RING_WEB,
+    STANDBY_EXTEN,
     clean_device,
     stun_server,
     web_endpoint,
@@ -86,9 +87,12 @@ def account():  # type: ignore[no-untyped-def]
         return _error(NO_PHONE, 409)
     config = _config()
     endpoint = web_endpoint(user.sip_id)
+    host = _sip_host()
     return jsonify({
         "ws_url": ws_url(config.pbx.http_port),
-        "uri": f"sip:{endpoint}@{_sip_host()}",
+        "uri": f"sip:{endpoint}@{host}",
+        # the idle window's standby line (ari_app/standby): «Звонок» finds his leg up already
+        "standby_uri": f"sip:{STANDBY_EXTEN}@{host}",
         "user": endpoint,
         "password": web_password(config.secret_key, user.sip_id),
         "display_name": user.full_name or user.login,
