@@ -327,19 +327,22 @@ class Direct:
             self.reader.cancel()
 
 
+async def unsaved_rows(url: str) -> int:
+    """Call-log rows ari_app has not written yet (its /health)."""
+    async with aiohttp.ClientSession() as http, http.get(url + "/health") as resp:
+        return int((await resp.json())["call_log_unsaved"])
+
+
 async def wait_quiet(ari: AriClient, url: str, timeout: float = 20.0) -> None:
     """Until the previous round has left no channel in Asterisk and no unwritten row in the
     call log, so neither path's round pays for the other's tail."""
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while True:
-            async with http.get(url + "/health") as resp:
-                unsaved = (await resp.json())["call_log_unsaved"]
-            if not unsaved and not await ari.channels():
-                return
-            if time.monotonic() > deadline:
-                raise SystemExit("the previous round did not end (channels or call-log writes left)")
-            await asyncio.sleep(0.05)  # poll with a deadline
+    while True:
+        if not await unsaved_rows(url) and not await ari.channels():
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit("the previous round did not end (channels or call-log writes left)")
+        await asyncio.sleep(0.05)  # poll with a deadline
 
 
 def free_port() -> int:

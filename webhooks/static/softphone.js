@@ -379,7 +379,22 @@
     var upAt = 0; // its remote audio is played only once it is taken (playRemote)
     s.on("confirmed", function () {
       upAt = Date.now();
-      if (s === standby) sendAudio(s, false);
+      if (s !== standby) return;
+      sendAudio(s, false);
+      // a line whose media path does not come up (or breaks) is no line: «Звонок» would take
+      // a leg nobody can hear on; hang it up and open another
+      var pc = s.connection;
+      var broken = function () {
+        if (s !== standby) return;
+        if (pc.connectionState === "connected") { standbyFailures = 0; return; }
+        if (pc.connectionState === "failed" || pc.connectionState === "closed" || Date.now() - upAt >= MEDIA_WAIT) {
+          dropStandby();
+          standbyFailures++;
+          ensureStandby(retryDelay());
+        }
+      };
+      pc.addEventListener("connectionstatechange", broken);
+      setTimeout(broken, MEDIA_WAIT);
     });
     s.on("update", function (e) { taken(s, e.request); });
     s.on("reinvite", function (e) { taken(s, e.request); });
@@ -394,6 +409,7 @@
     s.on("failed", gone);
   }
   var STANDBY_STEADY = 1000; // ms a line must have lasted for its end not to count as a failure
+  var MEDIA_WAIT = 10000; // ms an answered line's media path (ICE, DTLS) may take to connect
   function retryDelay() { return standbyFailures ? Math.min(30000, 1000 * Math.pow(2, standbyFailures - 1)) : 0; }
   function dropStandby() {
     if (standbyTimer) { clearTimeout(standbyTimer); standbyTimer = null; }
@@ -627,6 +643,12 @@
   window.misSoftphoneStandby = function () {
     return !!(standby && standby.isEstablished() && standby.connection
       && standby.connection.connectionState === "connected");
+  };
+  window.misSoftphoneStandbyState = function () {
+    if (!standby) return standbyTimer ? "waiting (" + standbyFailures + " failures)" : "none";
+    var pc = standby.connection;
+    return (standby.isEstablished() ? "established" : "setting up") + ", media "
+      + (pc ? pc.connectionState + "/" + pc.iceConnectionState : "none");
   };
   /* Support: this window without (false) or with its standby line again (true): every
      «Звонок» then rings the window's own leg, answered by itself. */
