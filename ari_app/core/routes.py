@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ari_app.core.call import Leg, LiveCall
-from ari_app.events import Channel
+from ari_app.events import Channel, Event
 
 Answered = Callable[[LiveCall, Leg, Channel], Awaitable[None]]
 Gone = Callable[[LiveCall, Leg, "int | None"], Awaitable[None]]
 Starts = Callable[[Channel, list[str]], Awaitable[None]]
 RecordingDone = Callable[[str, bool, "int | None"], Awaitable[None]]
+
+
+class EventHandler(Protocol):
+    """What takes every ARI event: call control's router, or a feature that takes its own
+    channels' events first and passes the rest on (robot/, standby/)."""
+
+    async def handle(self, event: Event) -> None: ...
 
 
 @dataclass

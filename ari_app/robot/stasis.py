@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any
 
+from ari_app.core.routes import EventHandler
 from ari_app.events import ChannelDestroyed, ChannelDtmfReceived, Event, StasisEnd, StasisStart
 from ari_app.robot.service import INBOUND, OUTBOUND, RobotCall, RobotService
 
@@ -17,12 +18,8 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = ("PlaybackFinished",)  # beside call control's (calls/stasis.py EVENT_TYPES)
 
 
-class Handler(Protocol):
-    async def handle(self, event: Event) -> None: ...
-
-
 class RobotStasis:
-    def __init__(self, robot: RobotService, then: Handler) -> None:
+    def __init__(self, robot: RobotService, then: EventHandler) -> None:
         self.robot = robot
         self.then = then
         self._tasks: set[asyncio.Task[None]] = set()

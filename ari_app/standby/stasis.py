@@ -5,18 +5,14 @@ then tracked by its call) goes on to the next handler untouched."""
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
 
+from ari_app.core.routes import EventHandler
 from ari_app.events import ChannelDestroyed, Event, StasisEnd, StasisStart
 from ari_app.standby.service import STASIS_ARG, StandbyService
 
 
-class Handler(Protocol):
-    async def handle(self, event: Event) -> None: ...
-
-
 class StandbyStasis:
-    def __init__(self, standby: StandbyService, then: Handler) -> None:
+    def __init__(self, standby: StandbyService, then: EventHandler) -> None:
         self.standby = standby
         self.then = then
         self._tasks: set[asyncio.Task[None]] = set()

@@ -47,7 +47,7 @@
     broadcast();
   }
   function error(text) { errorEl.textContent = text || ""; }
-  function who(s) { return s.remote_identity.display_name || s.remote_identity.uri.user; }
+  function who(s) { return s.misPeer || s.remote_identity.display_name || s.remote_identity.uri.user; }
   function showSecond() {
     var text = "";
     if (waiting) {
@@ -422,6 +422,7 @@
   function taken(s, request) {
     var peer = identity(request);
     if (!peer) return;
+    s.misPeer = peer; // a standby line's own far end is «mis-standby»: the party is this
     if (s === standby) {
       standby = null;
       if (!idle()) { s.terminate(); return; }
