@@ -219,6 +219,13 @@ class FakeAri(AriModel):
         the dialplan sends it (`Stasis(clinic,inbound,<DID>)`); returns its channel id."""
         return self.call(lambda: self._incoming(did, number, name, patient_id))
 
+    def standby(self, endpoint: str, *, earlier_app: bool = False) -> str:
+        """A browser softphone (`endpoint`, "PJSIP/reg101-web") opens its standby line: its call
+        to the dialplan's `mis-standby` enters Stasis with args ["standby"], unanswered; returns
+        its channel id. `earlier_app`: a line an earlier ari_app answered, which this one never
+        heard of (no event is sent)."""
+        return self.call(lambda: self._standby(endpoint, earlier_app))
+
     def send(self, event: Json) -> None:
         """Send a hand-made (or hand-changed recorded) event to ari_app."""
         self.call(lambda: self._emit(event))
@@ -263,6 +270,9 @@ class FakeAri(AriModel):
 
     def incoming_now(self, did: str, number: str, name: str = "", patient_id: int | None = None) -> str:
         return self._incoming(did, number, name, patient_id)
+
+    def standby_now(self, endpoint: str) -> str:
+        return self._standby(endpoint, False)
 
     def _emit(self, event: Json) -> None:
         with self._cond:

@@ -12,6 +12,8 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
+from clinic.softphone import STANDBY_EXTEN
+
 from .fake_ari_model import (
     ERRORS,
     ROUTES,
@@ -103,7 +105,7 @@ class AriModel:
         snapshot = self._channel_json(ch)
         if ch.in_stasis:
             self._emit(self._event("StasisEnd", snapshot))
-        if ch.role == "inbound":
+        if ch.role in ("inbound", "standby"):
             # a channel the app did not originate is no longer reported to it once it has left
             # Stasis: Asterisk 22 sends it no ChannelDestroyed (recorded: incoming_*.json)
             self._changed()
@@ -125,6 +127,25 @@ class AriModel:
         ch.in_stasis = True
         self.channels[cid] = ch
         self._emit(self._event("StasisStart", self._channel_json(ch), args=list(ch.args)))
+        self._changed()
+        return cid
+
+    def _standby(self, endpoint: str, earlier_app: bool) -> str:
+        """A browser softphone's standby call (ari_app/standby): the phone `endpoint` dials the
+        dialplan's `mis-standby`, `Stasis(clinic,standby)`, unanswered (state Ring). With
+        `earlier_app` it was answered by an ari_app before this one: up, in Stasis, and no
+        event about it is sent (this ari_app never heard of it)."""
+        cid = f"{int(time.time())}.{next(self._seq)}"
+        ch = FakeChannel(cid, f"{endpoint}-{next(self._seq):08x}", "standby", endpoint,
+                         state="Up" if earlier_app else "Ring")  # fmt: skip
+        ch.caller = {"name": "", "number": endpoint.partition("/")[2]}
+        ch.dialplan = {"context": "clinic-internal", "exten": STANDBY_EXTEN, "priority": 1,
+                       "app_name": "Stasis", "app_data": f"{self._app},standby"}  # fmt: skip
+        ch.args = ["standby"]
+        ch.in_stasis = True
+        self.channels[cid] = ch
+        if not earlier_app:
+            self._emit(self._event("StasisStart", self._channel_json(ch), args=list(ch.args)))
         self._changed()
         return cid
 
