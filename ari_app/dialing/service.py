@@ -63,6 +63,7 @@ class DialingService:
     def __init__(self, core: CallCore, standby: StandbyService | None = None) -> None:
         self.core = core
         self.standby = standby
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def dial(
         self,
@@ -167,7 +168,7 @@ class DialingService:
         await self.registrar_answered(call, leg, Channel(line.channel_id, name=line.endpoint))
         # the patient first; this request waits for the line's channel thread, over HTTP so
         # that it holds no other request up (ari/ops.py HTTP_ONLY)
-        await self.standby.show_peer(line, name, number)
+        await self.standby.show_peer(line.channel_id, name, number)
 
     async def _never_started(self, call: LiveCall, own: reach.Phones, exc: AriError) -> None:
         """Asterisk refused to ring the registrar's phone(s): nothing rang, so the call leaves
@@ -200,6 +201,13 @@ class DialingService:
         if found_id is not None and call.patient_id is None:
             call.patient_id, call.caller_name = found_id, found_name
             self.core.changed(call)
+            registrar = call.live(c.REGISTRAR)
+            if "standby" in call.marks and registrar is not None and self.standby is not None:
+                # the window was told the number; now it learns whose it is
+                shown = self.standby.show_peer(registrar.channel_id, found_name, call.number)
+                task = asyncio.create_task(shown)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ ARI events
 

@@ -116,11 +116,11 @@ class StandbyService:
         return None
 
     def only_standby(self, device: str) -> bool:
-        """Whether `device` ("PJSIP/reg101-web") is in use by nothing but its ready line."""
-        line = self.lines.get(device)
-        return line is not None and line.ready
+        """Whether `device` ("PJSIP/reg101-web") is in use by nothing but its line (ready, or
+        still being answered: Asterisk counts the new channel INUSE from its first moment)."""
+        return device in self.lines
 
-    async def show_peer(self, line: Line, name: str, number: str) -> None:
+    async def show_peer(self, channel_id: str, name: str, number: str) -> None:
         """Tell the window whom the line now talks to: Asterisk sends the connected line
         (an UPDATE with P-Asserted-Identity), which is also the window's signal that its
         line is in a call. A failure is logged: the call goes on."""
@@ -128,10 +128,10 @@ class StandbyService:
         value = f'"{shown}" <{number}>' if shown else f"<{number}>"
         try:
             await self.ari.call(
-                "set_var", channelId=line.channel_id, variable="CONNECTEDLINE(all)", value=value
+                "set_var", channelId=channel_id, variable="CONNECTEDLINE(all)", value=value
             )
         except AriError as exc:
-            log.warning("standby: connected line of %s not sent: %s", line.channel_id, exc)
+            log.warning("standby: connected line of %s not sent: %s", channel_id, exc)
 
     # ------------------------------------------------------------------ reconnection
 

@@ -246,6 +246,30 @@ def test_click_to_call_takes_the_ready_line_as_the_registrars_leg(r: Rig) -> Non
     r.assert_clean()
 
 
+def test_a_dialled_number_shows_its_patients_name_once_the_log_has_found_it(r: Rig) -> None:
+    """«Звонок» to a number (no patient chosen): the window is told the number at once, and
+    the patient's name when the call log's lookup has found whose number it is; the bridge
+    join does not tell the line the patient leg's caller ID (the registrar's own number)."""
+    _set_ring(r, "101", RING_WEB)
+    line = _open_line(r, WEB101)
+    since = r.fake.mark()
+    uid = r.ok(r.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
+    remote = _remote(r, uid)
+
+    def told() -> list[str]:
+        return [str(q.params["value"]) for q in _requests(r, "set_var", since, channelId=line)]
+
+    wait_until(lambda: len(told()) == 2, 10, "the number, then the name", step=0.01)
+    assert told() == [f'"{PATIENT_NUMBER}" <{PATIENT_NUMBER}>', f'"Звонков Пётр Ильич" <{PATIENT_NUMBER}>']
+    events = r.stream("101")
+    r.fake.answer(remote)
+    events.state(uid, "talking")
+    joined = _requests(r, "bridge_add", since, bridgeId=f"c-{uid}")
+    assert [str(q.params.get("inhibitConnectedLineUpdates")).lower() for q in joined] == ["true"]
+    r.ok(r.users["101"], f"/calls/{uid}/hangup")
+    r.ended_row(uid)
+
+
 def test_the_softphone_hanging_up_its_taken_line_ends_the_call(r: Rig) -> None:
     """A line's end reaches ari_app as a StasisEnd alone (it came from the dialplan): once the
     call has it, that is the registrar hanging up."""
