@@ -140,7 +140,8 @@ class DialingService:
             # Under the call's lock: the legs' events wait for every originate's answer
             async with call.lock:
                 if line is not None:
-                    await self._on_standby(call, line, actor.extension, name or tgt.label, tgt.label)
+                    shown_as = name or call.number_display
+                    await self._on_standby(call, line, actor.extension, shown_as, tgt.label)
                     return call.snapshot()
                 try:
                     await ringing.ring_all(core, call, legs, caller_id=shown,

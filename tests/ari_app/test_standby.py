@@ -22,6 +22,7 @@ import pytest
 from eventskit import wait_until
 from sqlalchemy import Engine, select, update
 
+from ari_app.core.call import show_number
 from clinic.config import Config
 from clinic.db import make_session_factory
 from clinic.models import Base, Call, CallLeg, Patient, User
@@ -260,7 +261,8 @@ def test_a_dialled_number_shows_its_patients_name_once_the_log_has_found_it(r: R
         return [str(q.params["value"]) for q in _requests(r, "set_var", since, channelId=line)]
 
     wait_until(lambda: len(told()) == 2, 10, "the number, then the name", step=0.01)
-    assert told() == [f'"{PATIENT_NUMBER}" <{PATIENT_NUMBER}>', f'"Звонков Пётр Ильич" <{PATIENT_NUMBER}>']
+    shown = show_number(PATIENT_NUMBER)  # as the windows show it: «+7 916 123-45-67»
+    assert told() == [f'"{shown}" <{PATIENT_NUMBER}>', f'"Звонков Пётр Ильич" <{PATIENT_NUMBER}>']
     events = r.stream("101")
     r.fake.answer(remote)
     events.state(uid, "talking")

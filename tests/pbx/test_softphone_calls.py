@@ -57,6 +57,7 @@ from .softphonekit import (
 
 pytestmark = [pytest.mark.pbx, pytest.mark.browser]
 WEB_EXT, WEB_SIP = "108", "reg108"  # a registrar with only a headset and a browser
+PATIENT_NAME = "Звонков Пётр Ильич"  # pbxkit.ensure_patient's, behind PSTN_NUMBER
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +194,9 @@ def _dial_from_the_window(
     assert "Входящий звонок" not in seen and not rang, seen  # answered at once, never rang
     if standby:
         assert seen == ["Свободна", "Разговор"], seen  # his leg was up before he pressed
-        # whom the line talks to: Asterisk's connected line (UPDATE, P-Asserted-Identity)
-        expect(desk.phone.get_by_test_id("sp-peer")).to_have_text(number)
+        # whom the line talks to: Asterisk's connected line (UPDATE, P-Asserted-Identity): the
+        # number, then whose it is once the call log has looked it up
+        expect(desk.phone.get_by_test_id("sp-peer")).to_have_text(PATIENT_NAME)
     else:
         assert "Соединение…" in seen, seen  # shown as the call in progress from its first moment
 
