@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from clinic.clock import clinic_zone
@@ -174,16 +174,26 @@ def claim(session: Session, now: datetime, *, busy_elsewhere: int = 0, robot_liv
     return plans
 
 
+# Each of these two is one conditional UPDATE, not read-then-write: a patient answering at once
+# sends the StasisStart (answered) while the originate's reply (ringing) is still on its way,
+# and the two run in separate transactions; a read-then-write «ringing» committed last wrote
+# over «talking».
+
+
 def ringing(session: Session, attempt_id: int) -> None:
-    attempt = session.get(VoiceAttempt, attempt_id)
-    if attempt is not None and attempt.state == ATTEMPT_PLACING:
-        attempt.state = ATTEMPT_RINGING
+    session.execute(
+        update(VoiceAttempt)
+        .where(VoiceAttempt.id == attempt_id, VoiceAttempt.state == ATTEMPT_PLACING)
+        .values(state=ATTEMPT_RINGING)
+    )
 
 
 def answered(session: Session, attempt_id: int, now: datetime, prompt: str) -> None:
-    attempt = session.get(VoiceAttempt, attempt_id)
-    if attempt is not None and attempt.state in (ATTEMPT_PLACING, ATTEMPT_RINGING):
-        attempt.state, attempt.answered_at, attempt.prompt = ATTEMPT_TALKING, now, prompt
+    session.execute(
+        update(VoiceAttempt)
+        .where(VoiceAttempt.id == attempt_id, VoiceAttempt.state.in_((ATTEMPT_PLACING, ATTEMPT_RINGING)))
+        .values(state=ATTEMPT_TALKING, answered_at=now, prompt=prompt)
+    )
 
 
 def finish(

@@ -12,6 +12,7 @@ two registrars with phones (101, 102), an administrator, and a trunk.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,10 +43,11 @@ CLINIC_NUMBER = "74950000000"  # the main number: every registrar's phone rings
 class Rig:
     """ari_app + the fake ARI + the seeded database. `users` maps "101", "102", "admin" to ids."""
 
-    def __init__(self, config: Config, sessions: sessionmaker[Session], *, ring_seconds: int = 30) -> None:
+    def __init__(self, config: Config, sessions: sessionmaker[Session], *, ring_seconds: int = 30,
+                 fake: type[FakeAri] = FakeAri) -> None:  # fmt: skip
         self.sessions = sessions
         self.users = _seed(sessions)
-        self.fake = FakeAri().start()
+        self.fake = fake().start()
         self.fake.endpoints.update({"PJSIP/reg101": "online", "PJSIP/reg102": "online"})
         pbx = dataclasses.replace(
             config.pbx,
@@ -182,9 +184,12 @@ def _seed(sessions: sessionmaker[Session]) -> dict[str, int]:
     return {"101": ids["user101"], "102": ids["user102"], "admin": ids["calladmin"]}
 
 
-@pytest.fixture(scope="module", name="module_rig")
-def _module_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
-    """One ari_app and fake ARI for a test module, over freshly emptied and seeded tables."""
+@contextlib.contextmanager
+def module_rig(
+    engine: Engine, data_dir: Path, database_url: str, fake: type[FakeAri] = FakeAri
+) -> Iterator[Rig]:
+    """One ari_app and fake ARI (`fake`: one with device states for presence) for a test
+    module, over freshly emptied and seeded tables."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MIS_DATA_DIR", str(data_dir))
         mp.setenv("DATABASE_URL", database_url)
@@ -192,11 +197,17 @@ def _module_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[R
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-    one = Rig(config, make_session_factory(engine))
+    one = Rig(config, make_session_factory(engine), fake=fake)
     try:
         yield one
     finally:
         one.close()
+
+
+@pytest.fixture(scope="module", name="module_rig")
+def _module_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
+    with module_rig(engine, data_dir, database_url) as one:
+        yield one
 
 
 @pytest.fixture(name="r")

@@ -16,9 +16,7 @@ from web.support import Web
 
 from ari_app.presence.service import combine
 from clinic.call_control import PresenceState
-from clinic.config import Config
-from clinic.db import make_session_factory
-from clinic.models import Base, User
+from clinic.models import User
 from webhooks.app import create_app
 
 from . import harness
@@ -31,19 +29,8 @@ Msg = dict[str, Any]
 @pytest.fixture(scope="module", name="module_rig")
 def _presence_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
     """The harness's rig (real ari_app, seeded database) over the fake ARI with device states."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIS_DATA_DIR", str(data_dir))
-        mp.setenv("DATABASE_URL", database_url)
-        config = Config.from_env()
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        mp.setattr(harness, "FakeAri", PresenceFakeAri)
-        one = Rig(config, make_session_factory(engine))
-    try:
+    with harness.module_rig(engine, data_dir, database_url, PresenceFakeAri) as one:
         yield one
-    finally:
-        one.close()
 
 
 @pytest.fixture(name="r")

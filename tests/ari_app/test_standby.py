@@ -23,9 +23,7 @@ from eventskit import wait_until
 from sqlalchemy import Engine, select, update
 
 from ari_app.core.call import show_number
-from clinic.config import Config
-from clinic.db import make_session_factory
-from clinic.models import Base, Call, CallLeg, Patient, User
+from clinic.models import Call, CallLeg, Patient, User
 from clinic.softphone import RING_BOTH, RING_SIP, RING_WEB
 
 from . import harness
@@ -44,19 +42,8 @@ CONNECTED_LINE = "CONNECTEDLINE(all)"
 @pytest.fixture(scope="module", name="module_rig")
 def _standby_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
     """The harness's rig (real ari_app, seeded database) over the fake ARI with device states."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MIS_DATA_DIR", str(data_dir))
-        mp.setenv("DATABASE_URL", database_url)
-        config = Config.from_env()
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-        mp.setattr(harness, "FakeAri", PresenceFakeAri)
-        one = Rig(config, make_session_factory(engine))
-    try:
+    with harness.module_rig(engine, data_dir, database_url, PresenceFakeAri) as one:
         yield one
-    finally:
-        one.close()
 
 
 @pytest.fixture(name="r")

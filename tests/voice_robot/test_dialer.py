@@ -4,6 +4,7 @@ deadline, recovery after a restart (no round called twice), answers by the robot
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -291,3 +292,31 @@ def test_no_sms_consent_goes_to_the_unreached_list_at_once(sessions: sessionmake
     with sessions() as s:
         sms = s.scalars(select(SmsMessage)).one()
         assert sms.state == "skipped" and "согласия" in sms.note
+
+
+def test_the_originates_late_reply_never_writes_over_the_patients_answer(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A patient answering at once: the robot marks the attempt «talking» (StasisStart) while
+    the originate's reply, which marks it «ringing», is still on its way, in another
+    transaction that had read the attempt before the answer was committed. «talking» stays."""
+    seed(sessions, PHONES[:1])
+    configure(sessions, robot_channels=1, trunk_channels=5)
+    clock = _started(sessions)
+    plan = _claim(sessions, clock)[0]
+
+    def answer() -> None:  # the StasisStart's handler, on its own thread as in ari_app
+        with sessions() as answering, answering.begin():
+            dialer.answered(answering, plan.attempt_id, clock(), "tts")
+
+    with sessions() as late, late.begin():
+        read = late.get(VoiceAttempt, plan.attempt_id)  # read before the answer (and kept)
+        assert read is not None and read.state == "placing"
+        answering = threading.Thread(target=answer)
+        answering.start()
+        answering.join(10)
+        assert not answering.is_alive(), "the answer was not written beside the open transaction"
+        dialer.ringing(late, plan.attempt_id)
+    with sessions() as s:
+        attempt = s.get(VoiceAttempt, plan.attempt_id)
+        assert attempt is not None and (attempt.state, attempt.prompt) == ("talking", "tts")
