@@ -375,6 +375,13 @@ def ari_ready(pbx: PbxConfig, timeout: float = 1.0, client: httpx.Client | None 
     return resp.status_code == 200
 
 
+PORTS_GRACE = 5.0  # seconds start() waits for a dying Asterisk's ports to be released
+
+
+def _busy_ports(pbx: PbxConfig) -> list[str]:
+    return [f"{proto}/{port}" for proto, port in _listen_ports(pbx.conf_dir, pbx) if port_in_use(proto, port)]
+
+
 def start(pbx: PbxConfig, data_dir: Path) -> StepResult:
     """Start Asterisk in the chroot and wait until it is ready (log line + ARI answers).
 
@@ -388,7 +395,13 @@ def start(pbx: PbxConfig, data_dir: Path) -> StepResult:
     pid = running_pid(pbx, data_dir)
     if pid is not None:
         return StepResult(True, f"Asterisk already running (pid {pid})", 0.0, pid)
-    busy = [f"{proto}/{port}" for proto, port in _listen_ports(pbx.conf_dir, pbx) if port_in_use(proto, port)]
+    busy = _busy_ports(pbx)
+    deadline = time.monotonic() + PORTS_GRACE
+    while busy and time.monotonic() < deadline:
+        # an Asterisk killed a moment ago may still be exiting (no longer "ours" by its
+        # /proc root, its sockets not closed yet): poll until they are, within the grace
+        time.sleep(0.1)
+        busy = _busy_ports(pbx)
     if busy:
         raise PbxRuntimeError(
             "cannot start the local Asterisk: port(s) "
