@@ -22,7 +22,7 @@ import httpx
 import pytest
 from eventskit import wait_until
 from pbx.callkit import SseReader
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ari_app.app import Options, ThreadedApp
@@ -32,6 +32,7 @@ from clinic.models import ROLE_ADMIN, Base, Call, CallLeg, ClinicSettings, Patie
 from clinic.security import hash_password, sip_md5_cred
 
 from .fake_ari import FakeAri
+from .fake_ari_presence import PresenceFakeAri
 
 Stream = SseReader  # one user's call events from the control API, read in a thread
 
@@ -97,6 +98,25 @@ class Rig:
 
     def get(self, actor: int, path: str) -> httpx.Response:
         return self.http.get(path, headers={"X-Actor-Id": str(actor)})
+
+    def set_ring(self, ext: str, ring: str) -> None:
+        """User `ext`'s ring choice, as the admin form saves it; call control and presence
+        read it now."""
+        with self.sessions() as s:
+            s.execute(update(User).where(User.id == self.users[ext]).values(softphone_ring=ring))
+            s.commit()
+        self.app.run(self.app.app.service.refresh_directory())
+        assert self.app.run(self.app.app.service.presence.reload_users())
+
+    def presence(self) -> Msg:
+        """Every colleague's phone state (GET /presence, as the administrator)."""
+        resp = self.get(self.users["admin"], "/presence")
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    def presence_states(self) -> dict[str, str]:
+        """Extension → presence state ("idle", "busy" …)."""
+        return {u["extension"]: u["state"] for u in self.presence()["users"]}
 
     def ok(self, actor: int, path: str, body: Msg | None = None) -> Msg:
         resp = self.post(actor, path, body)
@@ -207,6 +227,14 @@ def module_rig(
 @pytest.fixture(scope="module", name="module_rig")
 def _module_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
     with module_rig(engine, data_dir, database_url) as one:
+        yield one
+
+
+@pytest.fixture(scope="module", name="module_rig")
+def _presence_module_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
+    """The rig over the fake ARI with device states (presence); a module takes it instead
+    of `_module_rig` with `from .harness import _presence_module_rig, _r  # noqa: F401`."""
+    with module_rig(engine, data_dir, database_url, PresenceFakeAri) as one:
         yield one
 
 

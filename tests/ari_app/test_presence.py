@@ -6,31 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from eventskit import wait_until
-from sqlalchemy import Engine, update
 from web.support import Web
 
 from ari_app.presence.service import combine
 from clinic.call_control import PresenceState
-from clinic.models import User
 from webhooks.app import create_app
 
 from . import harness
 from .fake_ari_presence import PresenceFakeAri
-from .harness import PATIENT_NUMBER, Rig
+from .harness import PATIENT_NUMBER, Rig, _presence_module_rig  # noqa: F401 - the fixture
 
 Msg = dict[str, Any]
-
-
-@pytest.fixture(scope="module", name="module_rig")
-def _presence_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
-    """The harness's rig (real ari_app, seeded database) over the fake ARI with device states."""
-    with harness.module_rig(engine, data_dir, database_url, PresenceFakeAri) as one:
-        yield one
 
 
 @pytest.fixture(name="r")
@@ -39,8 +29,9 @@ def _r(module_rig: Rig) -> Iterator[Rig]:
     fake = _fake(module_rig)
     fake.register("PJSIP/reg101")
     fake.register("PJSIP/reg102")
-    _set_ring(module_rig, "101", "sip")
-    wait_until(lambda: _states(module_rig) == {"101": "idle", "102": "idle"}, 10, "both phones registered")
+    module_rig.set_ring("101", "sip")
+    idle = {"101": "idle", "102": "idle"}
+    wait_until(lambda: module_rig.presence_states() == idle, 10, "both phones registered")
     yield module_rig
 
 
@@ -49,21 +40,6 @@ def _fake(r: Rig) -> PresenceFakeAri:
     return r.fake
 
 
-def _snapshot(r: Rig) -> Msg:
-    resp = r.get(r.users["admin"], "/presence")
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
-
-
-def _states(r: Rig) -> dict[str, str]:
-    return {u["extension"]: u["state"] for u in _snapshot(r)["users"]}
-
-
-def _set_ring(r: Rig, ext: str, ring: str) -> None:
-    with r.sessions() as s:
-        s.execute(update(User).where(User.id == r.users[ext]).values(softphone_ring=ring))
-        s.commit()
-    assert r.app.run(r.app.app.service.presence.reload_users())
 
 
 def _told(stream: harness.Stream, ext: str, state: str, since: int) -> Msg:
@@ -93,7 +69,7 @@ def test_a_user_is_registered_if_any_phone_he_rings_is_and_busy_or_ringing_if_an
 
 
 def test_snapshot_then_live_registration_with_russian_words_and_growing_seq(r: Rig) -> None:
-    first = _snapshot(r)
+    first = r.presence()
     assert first["available"] is True and first["epoch"]
     by_ext = {u["extension"]: u for u in first["users"]}
     assert set(by_ext) == {"101", "102"}  # the admin has no phone: not in the directory
@@ -106,7 +82,7 @@ def test_snapshot_then_live_registration_with_russian_words_and_growing_seq(r: R
     entry = next(u for u in told["users"] if u["extension"] == "102")
     assert entry["title"] == "не зарегистрирован" and entry["seq"] > by_ext["102"]["seq"]
     assert told["epoch"] == first["epoch"] and told["available"] is True
-    assert _states(r)["102"] == "offline"
+    assert r.presence_states()["102"] == "offline"
     mark = stream.mark()
     _fake(r).register("PJSIP/reg102")
     _told(stream, "102", "idle", mark)
@@ -135,16 +111,16 @@ def test_a_call_shows_ringing_then_busy_then_registered(r: Rig) -> None:
 def test_the_ring_choice_decides_which_phones_count(r: Rig) -> None:
     fake = _fake(r)
     fake.register("PJSIP/reg101", False)
-    wait_until(lambda: _states(r)["101"] == "offline", 10, "101 offline")
+    wait_until(lambda: r.presence_states()["101"] == "offline", 10, "101 offline")
     fake.register("PJSIP/reg101-web")  # his browser softphone is open, but it does not ring for him
-    _set_ring(r, "101", "sip")
-    assert _states(r)["101"] == "offline"
-    _set_ring(r, "101", "both")
-    wait_until(lambda: _states(r)["101"] == "idle", 10, "the softphone counts once it rings too")
-    _set_ring(r, "101", "web")
-    assert _states(r)["101"] == "idle"
+    r.set_ring("101", "sip")
+    assert r.presence_states()["101"] == "offline"
+    r.set_ring("101", "both")
+    wait_until(lambda: r.presence_states()["101"] == "idle", 10, "the softphone counts once it rings too")
+    r.set_ring("101", "web")
+    assert r.presence_states()["101"] == "idle"
     fake.register("PJSIP/reg101-web", False)
-    wait_until(lambda: _states(r)["101"] == "offline", 10, "softphone closed")
+    wait_until(lambda: r.presence_states()["101"] == "offline", 10, "softphone closed")
 
 
 def test_reconnection_says_unknown_then_reads_the_snapshot_again(r: Rig) -> None:
@@ -155,14 +131,14 @@ def test_reconnection_says_unknown_then_reads_the_snapshot_again(r: Rig) -> None
     gone = stream.wait_for(lambda k, d: k == "presence" and d["available"] is False, 10, mark)
     assert {u["state"] for u in gone["users"]} == {"unknown"}
     assert {u["title"] for u in gone["users"]} == {"нет данных"}
-    assert set(_states(r).values()) == {"unknown"}
+    assert set(r.presence_states().values()) == {"unknown"}
     fake.register("PJSIP/reg102", False)  # while ari_app cannot hear it: no event reaches it
     subscribed = fake.mark()
     mark = stream.mark()
     fake.accept()
     back = stream.wait_for(lambda k, d: k == "presence" and d["available"] is True, 10, mark)
     assert {u["extension"]: u["state"] for u in back["users"]} == {"101": "idle", "102": "offline"}
-    assert _states(r) == {"101": "idle", "102": "offline"}
+    assert r.presence_states() == {"101": "idle", "102": "offline"}
     fake.wait_request("app_subscribe", since=subscribed, eventSource="deviceState:")  # subscribed anew
 
 
@@ -181,7 +157,7 @@ def test_an_event_that_arrives_while_the_snapshot_is_read_wins_over_it(r: Rig) -
     mark = stream.mark()
     fake.accept()
     stream.wait_for(lambda k, d: k == "presence" and d["available"] is True, 10, mark)
-    assert _states(r)["101"] == "ringing"
+    assert r.presence_states()["101"] == "ringing"
     mark = stream.mark()
     fake.set_device("PJSIP/reg101", "RINGING", announce=False)
     fake.set_device("PJSIP/reg101", "NOT_INUSE")
@@ -190,12 +166,12 @@ def test_an_event_that_arrives_while_the_snapshot_is_read_wins_over_it(r: Rig) -
 
 def test_the_web_app_gives_the_pages_ari_apps_states_with_the_colleagues_from_the_database(r: Rig) -> None:
     _fake(r).register("PJSIP/reg102", False)
-    wait_until(lambda: _states(r)["102"] == "offline", 10, "102 offline")
+    wait_until(lambda: r.presence_states()["102"] == "offline", 10, "102 offline")
     config = dataclasses.replace(r.config, pbx=dataclasses.replace(r.config.pbx, control_url=r.app.url))
     web = Web(create_app(config, session_factory=r.sessions).test_client())
     assert web.login("user101", "x" * 12).status_code == 302
     data = web.get("/phone/api/presence").get_json()
-    assert data["available"] is True and data["epoch"] == _snapshot(r)["epoch"]
+    assert data["available"] is True and data["epoch"] == r.presence()["epoch"]
     shown = {u["extension"]: (u["state"], u["title"]) for u in data["users"]}
     assert shown == {"101": ("idle", "зарегистрирован"), "102": ("offline", "не зарегистрирован")}
 

@@ -15,21 +15,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from eventskit import wait_until
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select
 
 from ari_app.core.call import show_number
-from clinic.models import Call, CallLeg, Patient, User
+from clinic.models import Call, CallLeg, Patient
 from clinic.softphone import RING_BOTH, RING_SIP, RING_WEB
 
-from . import harness
 from .fake_ari_model import Request
 from .fake_ari_presence import PresenceFakeAri
-from .harness import PATIENT_NUMBER, Rig, Stream
+from .harness import PATIENT_NUMBER, Rig, Stream, _presence_module_rig  # noqa: F401 - the fixture
 
 Msg = dict[str, Any]
 SIP101, WEB101 = "PJSIP/reg101", "PJSIP/reg101-web"
@@ -39,21 +37,15 @@ TRUNK_PATIENT = f"PJSIP/{PATIENT_NUMBER}@trunk"
 CONNECTED_LINE = "CONNECTEDLINE(all)"
 
 
-@pytest.fixture(scope="module", name="module_rig")
-def _standby_rig(engine: Engine, data_dir: Path, database_url: str) -> Iterator[Rig]:
-    """The harness's rig (real ari_app, seeded database) over the fake ARI with device states."""
-    with harness.module_rig(engine, data_dir, database_url, PresenceFakeAri) as one:
-        yield one
-
-
 @pytest.fixture(name="r")
 def _r(module_rig: Rig) -> Iterator[Rig]:
     module_rig.reset()
     for phone in PHONES:
         _fake(module_rig).register(phone)
     for ext in ("101", "102"):
-        _set_ring(module_rig, ext, RING_SIP)
-    wait_until(lambda: _states(module_rig) == {"101": "idle", "102": "idle"}, 10, "every phone registered")
+        module_rig.set_ring(ext, RING_SIP)
+    idle = {"101": "idle", "102": "idle"}
+    wait_until(lambda: module_rig.presence_states() == idle, 10, "every phone registered")
     try:
         yield module_rig
     finally:
@@ -74,13 +66,6 @@ def _fake(r: Rig) -> PresenceFakeAri:
     return r.fake
 
 
-def _set_ring(r: Rig, ext: str, ring: str) -> None:
-    """The user's ring choice, as the admin form saves it; call control and presence read it now."""
-    with r.sessions() as s:
-        s.execute(update(User).where(User.id == r.users[ext]).values(softphone_ring=ring))
-        s.commit()
-    r.app.run(r.app.app.service.refresh_directory())
-    assert r.app.run(r.app.app.service.presence.reload_users())
 
 
 def _ready(r: Rig, endpoint: str) -> bool:
@@ -140,16 +125,6 @@ def _patient_id(r: Rig) -> int:
         return s.scalars(select(Patient.id).where(Patient.phone == PATIENT_NUMBER)).one()
 
 
-def _snapshot(r: Rig) -> Msg:
-    resp = r.get(r.users["admin"], "/presence")
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
-
-
-def _states(r: Rig) -> dict[str, str]:
-    return {u["extension"]: u["state"] for u in _snapshot(r)["users"]}
-
-
 def _told(stream: Stream, ext: str, state: str, since: int) -> Msg:
     """The first `presence` event after `since` telling `ext`'s state is `state`."""
 
@@ -199,7 +174,7 @@ def test_a_softphones_standby_call_is_answered_and_kept_a_desk_phones_is_hung_up
 
 
 def test_click_to_call_takes_the_ready_line_as_the_registrars_leg(r: Rig) -> None:
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     line = _open_line(r, WEB101)
     events = r.stream("101")
     since = r.fake.mark()
@@ -238,7 +213,7 @@ def test_a_dialled_number_shows_its_patients_name_once_the_log_has_found_it(r: R
     """«Звонок» to a number (no patient chosen): the window is told the number at once, and
     the patient's name when the call log's lookup has found whose number it is; the bridge
     join does not tell the line the patient leg's caller ID (the registrar's own number)."""
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     line = _open_line(r, WEB101)
     since = r.fake.mark()
     uid = r.ok(r.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
@@ -262,7 +237,7 @@ def test_a_dialled_number_shows_its_patients_name_once_the_log_has_found_it(r: R
 def test_the_softphone_hanging_up_its_taken_line_ends_the_call(r: Rig) -> None:
     """A line's end reaches ari_app as a StasisEnd alone (it came from the dialplan): once the
     call has it, that is the registrar hanging up."""
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     line = _open_line(r, WEB101)
     uid, events = _dial_on_line(r, "101", line)
     r.fake.far_hangup(line)
@@ -273,7 +248,7 @@ def test_the_softphone_hanging_up_its_taken_line_ends_the_call(r: Rig) -> None:
 
 
 def test_without_a_ready_line_the_softphone_is_rung_as_before(r: Rig) -> None:
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     events = r.stream("101")
     uid = r.ok(r.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
     registrar = r.fake.wait_channel("registrar", uid)
@@ -290,7 +265,7 @@ def test_without_a_ready_line_the_softphone_is_rung_as_before(r: Rig) -> None:
 def test_a_line_still_being_answered_is_not_taken(r: Rig) -> None:
     """The click comes while ari_app's answer to the line is on its way: the line is not
     ready, so the softphone is rung as before; the line is ready once answered."""
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     answering, release = threading.Event(), asyncio.Event()
 
     async def held(_req: Request) -> None:
@@ -316,7 +291,7 @@ def test_a_line_still_being_answered_is_not_taken(r: Rig) -> None:
 def test_a_line_that_ended_before_the_click_is_forgotten(r: Rig, how: str) -> None:
     """hung_up: the window hangs its line up (Asterisk sends its StasisEnd); destroyed: a bare
     ChannelDestroyed is all ari_app hears of it."""
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     line = _open_line(r, WEB101)
     if how == "hung_up":
         r.fake.far_hangup(line)
@@ -336,7 +311,7 @@ def test_a_line_that_ended_before_the_click_is_forgotten(r: Rig, how: str) -> No
 
 
 def test_ring_both_with_a_ready_line_uses_only_the_line(r: Rig) -> None:
-    _set_ring(r, "101", RING_BOTH)
+    r.set_ring("101", RING_BOTH)
     line = _open_line(r, WEB101)
     uid, _events = _dial_on_line(r, "101", line)  # neither his desk phone nor his softphone rung
     assert SIP101 not in _originated(r) and WEB101 not in _originated(r)
@@ -354,7 +329,7 @@ def test_ring_both_with_a_ready_line_uses_only_the_line(r: Rig) -> None:
 def test_a_newer_line_of_the_same_softphone_replaces_the_older(r: Rig, timing: str) -> None:
     """after_ready: a reloaded window opens a new line while its old one is up; back_to_back:
     both StasisStarts reach ari_app in one go, the first still being answered."""
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     if timing == "after_ready":
         first = _open_line(r, WEB101)
         second = r.fake.standby(WEB101)
@@ -376,8 +351,8 @@ def test_a_newer_line_of_the_same_softphone_replaces_the_older(r: Rig, timing: s
 
 
 def test_reconnection_hangs_up_unknown_lines_and_keeps_its_own(r: Rig) -> None:
-    _set_ring(r, "101", RING_WEB)
-    _set_ring(r, "102", RING_WEB)
+    r.set_ring("101", RING_WEB)
+    r.set_ring("102", RING_WEB)
     taken = _open_line(r, WEB102)
     call102, _s102 = _dial_on_line(r, "102", taken)  # a line a call has: tracked by the call
     kept = _open_line(r, WEB101)
@@ -400,7 +375,7 @@ def test_reconnection_hangs_up_unknown_lines_and_keeps_its_own(r: Rig) -> None:
 
 
 def test_reconnection_forgets_a_line_whose_channel_went_meanwhile(r: Rig) -> None:
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     line = _open_line(r, WEB101)
     before = r.health()["resyncs"]
     r.fake.drop(refuse=True)
@@ -421,7 +396,7 @@ def test_reconnection_forgets_a_line_whose_channel_went_meanwhile(r: Rig) -> Non
 
 
 def test_presence_a_ready_line_is_registered_a_taken_one_busy(r: Rig) -> None:
-    _set_ring(r, "101", RING_WEB)
+    r.set_ring("101", RING_WEB)
     stream = r.stream("admin")
     line = _open_line(r, WEB101)
     # Asterisk counts the softphone in use (its line is up), and ari_app has heard so
@@ -431,14 +406,14 @@ def test_presence_a_ready_line_is_registered_a_taken_one_busy(r: Rig) -> None:
         return r.app.app.service.presence.devices.get(WEB101)
 
     wait_until(lambda: r.app.run(heard()) == "INUSE", 10, "ari_app heard INUSE", step=0.01)
-    entry = next(u for u in _snapshot(r)["users"] if u["extension"] == "101")
+    entry = next(u for u in r.presence()["users"] if u["extension"] == "101")
     assert (entry["state"], entry["title"]) == ("idle", "зарегистрирован")
     # the line taken by a call: «занят», though the device state has not changed
     mark = stream.mark()
     sent = r.fake.call(lambda: len(r.fake.sent))
     uid = r.ok(r.users["101"], "/calls", {"target": PATIENT_NUMBER})["uid"]
     # at once, as the call takes the line: not at presence's next reading of the users
-    assert _states(r)["101"] == "busy"
+    assert r.presence_states()["101"] == "busy"
     told = _told(stream, "101", "busy", mark)
     assert next(u for u in told["users"] if u["extension"] == "101")["title"] == "занят"
     device_events = r.fake.call(
