@@ -99,6 +99,7 @@ class LiveCall:
     marks: dict[str, float] = field(default_factory=dict)  # ms since t0, for the benchmark's breakdown
     target: Any = None  # click-to-call: what to dial once the registrar answers (directory.Target)
     ringback: Any = None  # click-to-call: the timer that starts the ringing tone (TimerHandle)
+    on_standby: bool = False  # click-to-call: the registrar's leg is his softphone's standby line
     ringing: Any = None  # click-to-call: the task playing ringback to the registrar
     version: int = 0  # bumped on every published change: browsers drop older snapshots
     number_display: str = ""  # the number as people read it ("+7 916 123-45-67"), set once

@@ -164,6 +164,7 @@ class DialingService:
         leg.answered, leg.answered_at = True, utcnow()
         call.mark("registrar_originated")
         call.mark("registrar_answered")
+        call.on_standby = True
         call.mark("standby")
         assert self.standby is not None
         await self.registrar_answered(call, leg, Channel(line.channel_id, name=line.endpoint))
@@ -203,7 +204,7 @@ class DialingService:
             call.patient_id, call.caller_name = found_id, found_name
             self.core.changed(call)
             registrar = call.live(c.REGISTRAR)
-            if "standby" in call.marks and registrar is not None and self.standby is not None:
+            if call.on_standby and registrar is not None and self.standby is not None:
                 # the window was told the number; now it learns whose it is
                 shown = self.standby.show_peer(registrar.channel_id, found_name, call.number)
                 task = asyncio.create_task(shown)
@@ -257,7 +258,7 @@ class DialingService:
         try:
             # a standby line was told whom it talks to (standby.show_peer); the bridge would
             # tell it the patient leg's caller ID instead, which is the registrar's own number
-            await core.ari.add_to_bridge(call.bridge_id, *joining, keep_identities="standby" in call.marks)
+            await core.ari.add_to_bridge(call.bridge_id, *joining, keep_identities=call.on_standby)
         except AriNotFound:
             # a party hung up as the patient answered: nobody talked; its ChannelDestroyed,
             # next on this call's chain, ends the call by its cause
