@@ -31,6 +31,9 @@ class Tap:
     def __init__(self) -> None:
         self.events: list[Json] = []
         self.cond = threading.Condition()
+        self.flowing = threading.Event()  # cleared: ari_app's reader waits (see `held`)
+        self.flowing.set()
+        self.limit = 15.0
 
     def add(self, data: Any) -> None:
         if isinstance(data, dict) and data.get("type") != "RESTResponse":
@@ -43,6 +46,19 @@ class Tap:
             if not self.cond.wait_for(lambda: pred(self.events), timeout):
                 seen = [(e.get("type"), (e.get("channel") or {}).get("id")) for e in self.events]
                 raise TimeoutError(f"ARI events: {what or 'condition'} not met in {timeout} s; got {seen}")
+
+    @contextlib.contextmanager
+    def held(self, limit: float = 15.0) -> Iterator[None]:
+        """ari_app hears of nothing while the block runs: the events are recorded and wait in
+        arrival order, then reach it. A race a scenario wants on record (two phones answering
+        before ari_app has picked either) then happens every run, not only on a slow one.
+        `limit` bounds the wait should the block never end."""
+        self.flowing.clear()
+        self.limit = limit
+        try:
+            yield
+        finally:
+            self.flowing.set()
 
     def snapshot(self) -> list[Json]:
         with self.cond:
@@ -60,6 +76,7 @@ def tapped() -> Iterator[Tap]:
 
     def parse(data: Any) -> Any:
         tap.add(data)
+        tap.flowing.wait(tap.limit)
         return original(data)
 
     module.parse_event = parse  # type: ignore[attr-defined]

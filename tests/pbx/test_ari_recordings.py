@@ -189,9 +189,22 @@ def incoming_answered(rig: dict[str, Any], control: Control, users: dict[str, in
 
 
 def incoming_two_registrars(rig: dict[str, Any], control: Control, users: dict[str, int]) -> None:
-    """The main number rings 101 and 102 at once, both phones answer at once; one keeps it."""
+    """The main number rings 101 and 102 at once, both phones answer before ari_app hears of
+    either answer; one keeps the call, the other's leg is hung up."""
+    phones: list[BaresipPhone] = [rig["101"], rig["102"]]
+    marks = []
+    for phone in phones:
+        phone.command("answermode", "manual")
+        marks.append(phone.ctrl.mark())
     mark = rig["sse"].mark()
     rig["pstn"].dial(f"sip:{MAIN_NUMBER}@127.0.0.1:5060")
+    for phone, m in zip(phones, marks, strict=True):
+        phone.wait_for_event(event_type("CALL_INCOMING"), 10, m)
+    with rig["tap"].held():
+        for phone in phones:
+            phone.command("accept")
+        for phone, m in zip(phones, marks, strict=True):
+            phone.wait_for_event(event_type("CALL_ESTABLISHED"), 10, m)
     talking = rig["sse"].wait_for(lambda k, d: k == "call" and d["state"] == "talking", since=mark)
     rig["pstn"].hangup()
     rig["sse"].state(talking["uid"], "ended")
@@ -233,7 +246,7 @@ def test_asterisk_sends_what_the_fixture_holds(
 ) -> None:
     scenario = SCENARIOS[name]
     with tapped() as tap:
-        scenario(rig, control, call_users)
+        scenario({**rig, "tap": tap}, control, call_users)
         _settled(tap, pbx)
         events = tap.snapshot()
     if RECORD:
