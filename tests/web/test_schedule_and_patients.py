@@ -8,7 +8,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.clock import clinic_now
 from webhooks.ui.formatting import years
 
 from .support import Web
@@ -180,8 +182,14 @@ def test_unknown_patient_is_404(registrar_web: Web) -> None:
     assert registrar_web.get("/patients/424242").status_code == 404
 
 
-def test_age_is_in_russian(registrar_web: Web, clinic: Callable[..., Any]) -> None:
-    born = date(date.today().year - 21, 1, 1)  # 21 full years on any day of this year
+def test_age_is_in_russian(
+    registrar_web: Web, clinic: Callable[..., Any], sessions: sessionmaker[Session]
+) -> None:
+    # the card counts years by the clinic's calendar: by the server's, from 21:00 UTC on
+    # 31 December the Moscow clinic was already a year on and the patient 22
+    with sessions() as s:
+        year = clinic_now(s).year
+    born = date(year - 21, 1, 1)  # 21 full years on any day of the clinic's year
     patient = clinic("patient", last_name="Молодой", birth_date=born)
     assert "(21 год)" in registrar_web.text(f"/patients/{patient}")
 
